@@ -1,0 +1,59 @@
+// ServerOptions: every listen address, limit and timeout of a tether server.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace tether {
+
+/// Configuration of a `Server`. Every field is also a `tetherd` flag of the same name with
+/// dashes (`max_body_bytes` -> `--max-body-bytes`). Limits protect the server from clients:
+/// whatever a client sends, memory per connection stays bounded by these numbers.
+struct ServerOptions {
+  /// Numeric IPv4/IPv6 address or host name to listen on.
+  std::string host = "127.0.0.1";
+  /// TCP port; 0 picks an ephemeral port (read it back with `Server::port()`).
+  uint16_t port = 8080;
+  /// Event loops (threads) accepting and serving connections; >1 uses SO_REUSEPORT.
+  unsigned loops = 1;
+  /// Worker pool threads for offloaded work; 0 means one per hardware thread.
+  unsigned workers = 0;
+  /// listen(2) backlog.
+  unsigned backlog = 4096;
+
+  /// Open connections per loop; past it a new connection gets 503 and is closed.
+  size_t max_connections = 20000;
+  /// Request line plus headers, in bytes (431 past it).
+  size_t max_head_bytes = 16 * 1024;
+  /// Request target, in bytes (414 past it).
+  size_t max_target_bytes = 8 * 1024;
+  /// Header fields per request (431 past it).
+  size_t max_headers = 100;
+  /// Request body after de-chunking, in bytes (413 past it).
+  size_t max_body_bytes = 1024 * 1024;
+  /// Requests of one connection received but not yet answered; past it the connection stops
+  /// reading (pipelining backpressure) until responses go out.
+  size_t max_pipelined = 128;
+  /// Unsent response bytes of one connection past which it stops reading (write backpressure).
+  size_t write_high_water = 256 * 1024;
+
+  /// From a request's first byte until its head is complete (408 and close past it).
+  uint32_t header_timeout_ms = 10000;
+  /// Longest pause between two reads of a request body (408 and close past it).
+  uint32_t body_timeout_ms = 10000;
+  /// Keep-alive connection with nothing in flight is closed after this.
+  uint32_t idle_timeout_ms = 60000;
+  /// Pending response bytes that make no progress for this long close the connection.
+  uint32_t write_timeout_ms = 30000;
+  /// After the last response of a closing connection, how long unread input is drained before
+  /// the socket closes (so the client sees the response, not a reset).
+  uint32_t linger_timeout_ms = 2000;
+  /// Graceful shutdown: how long in-flight requests may take before connections are cut.
+  uint32_t drain_timeout_ms = 10000;
+
+  /// Value of the `Server` response header.
+  std::string server_name = "tether";
+};
+
+}  // namespace tether

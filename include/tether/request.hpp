@@ -1,0 +1,65 @@
+// Request: a read-only view of one parsed HTTP request, valid during the handler call only.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "tether/method.hpp"
+
+namespace tether {
+
+namespace detail {
+struct RequestData;
+}
+
+/// One HTTP request as the handler sees it.
+///
+/// Lifetime: every `std::string_view` returned here points into the connection's receive
+/// buffer and is valid only until the handler returns. A handler that answers later
+/// (keeps its `Response`) must copy what it needs first: `std::string(req.param("id"))`.
+class Request {
+ public:
+  explicit Request(const detail::RequestData& data) : d_(&data) {}
+
+  /// Method as an enum (`Method::Other` for methods without a constant).
+  Method method() const;
+  /// Method as sent ("GET").
+  std::string_view method_name() const;
+  /// Request target exactly as sent: origin-form "/a/b?x=1", absolute-form, or "*".
+  std::string_view target() const;
+  /// Path of the target without the query; not percent-decoded.
+  std::string_view path() const;
+  /// Raw query string after '?', without the '?'; empty when absent.
+  std::string_view query_string() const;
+  /// Raw (not percent-decoded) value of the first `key=value` pair of the query with this
+  /// key; "" for a key given without '='; nullopt when the key is absent.
+  std::optional<std::string_view> query(std::string_view key) const;
+  /// Value of the route's `{name}` capture (or "*" for a catch-all); "" when no such capture.
+  std::string_view param(std::string_view name) const;
+  /// Value of the first header with this name, compared case-insensitively; nullopt if absent.
+  /// Leading and trailing whitespace is trimmed.
+  std::optional<std::string_view> header(std::string_view name) const;
+  /// Number of header fields, in the order received.
+  size_t header_count() const;
+  /// Name and value of header `i` (0 <= i < header_count()).
+  std::pair<std::string_view, std::string_view> header_at(size_t i) const;
+  /// The whole body, de-chunked; empty when there is none.
+  std::string_view body() const;
+  /// HTTP version, e.g. 1 and 1 for HTTP/1.1.
+  int version_major() const;
+  int version_minor() const;
+  /// True when the connection stays open after this exchange (HTTP/1.1 default, or HTTP/1.0
+  /// with `Connection: keep-alive`), unless the server decides to close it.
+  bool keep_alive() const;
+
+ private:
+  const detail::RequestData* d_;
+};
+
+/// Percent-decodes `s` ('+' stays '+'); invalid escapes are kept as they are.
+std::string url_decode(std::string_view s);
+
+}  // namespace tether

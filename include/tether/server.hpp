@@ -1,0 +1,66 @@
+// Server: routes plus one or more event loops serving HTTP/1.1.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+#include "tether/options.hpp"
+#include "tether/router.hpp"
+#include "tether/stats.hpp"
+#include "tether/status.hpp"
+
+namespace tether {
+
+namespace detail {
+class ServerImpl;
+}
+
+/// An HTTP/1.1 server. Register routes, then `run()` (blocking, handles SIGINT/SIGTERM) or
+/// `start()` / `stop()` / `wait()` (embedding, tests). Routes cannot change once started.
+/// Several servers may live in one process; they share nothing.
+class Server {
+ public:
+  explicit Server(ServerOptions options = {});
+  /// Stops (gracefully) and joins the loops if still running.
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  /// Adds a route; throws std::invalid_argument for a malformed or duplicate pattern or when
+  /// the server is already started (a programming error, found at start-up).
+  Server& route(Method method, std::string_view pattern, Handler handler);
+  Server& get(std::string_view pattern, Handler h) { return route(Method::Get, pattern, std::move(h)); }
+  Server& head(std::string_view pattern, Handler h) { return route(Method::Head, pattern, std::move(h)); }
+  Server& post(std::string_view pattern, Handler h) { return route(Method::Post, pattern, std::move(h)); }
+  Server& put(std::string_view pattern, Handler h) { return route(Method::Put, pattern, std::move(h)); }
+  Server& del(std::string_view pattern, Handler h) { return route(Method::Delete, pattern, std::move(h)); }
+  Server& patch(std::string_view pattern, Handler h) { return route(Method::Patch, pattern, std::move(h)); }
+  Server& options(std::string_view pattern, Handler h) { return route(Method::Options, pattern, std::move(h)); }
+  /// A route that accepts every method.
+  Server& any(std::string_view pattern, Handler h);
+
+  /// Binds and starts the loop threads; returns once they accept connections. Fails (with a
+  /// one-line message) when the address cannot be bound or the server was started before.
+  Status start();
+  /// Asks for a graceful stop: stop accepting, finish in-flight requests, close idle
+  /// connections, cut the rest after `drain_timeout_ms`. Any thread; idempotent.
+  void stop();
+  /// Blocks until every loop has stopped; returns 0.
+  int wait();
+  /// start(), then serve until SIGINT or SIGTERM, then drain. Returns 0, or 1 after printing
+  /// a one-line error to stderr when start() fails.
+  int run();
+
+  /// The bound port (useful with port 0); 0 before start().
+  uint16_t port() const;
+  /// The options in force.
+  const ServerOptions& options() const;
+  /// Counters summed over all loops; any thread, values are eventually consistent.
+  ServerStats stats() const;
+
+ private:
+  std::unique_ptr<detail::ServerImpl> impl_;
+};
+
+}  // namespace tether

@@ -1,0 +1,35 @@
+// ServerStats: counters of a running server.
+#pragma once
+
+#include <cstdint>
+
+namespace tether {
+
+/// A snapshot of a server's counters, summed over its loops.
+struct ServerStats {
+  uint64_t connections_accepted = 0;
+  /// Connections open now.
+  uint64_t connections_active = 0;
+  /// Refused because `max_connections` was reached (answered 503).
+  uint64_t connections_rejected = 0;
+  /// Complete requests received (including those answered with an error).
+  uint64_t requests = 0;
+  /// Responses sent, by status class: [1] 1xx ... [5] 5xx.
+  uint64_t responses_by_class[6] = {};
+  /// Requests rejected as malformed or over a limit (4xx/5xx from the parser).
+  uint64_t bad_requests = 0;
+  uint64_t header_timeouts = 0;
+  uint64_t body_timeouts = 0;
+  uint64_t idle_timeouts = 0;
+  uint64_t write_timeouts = 0;
+  /// Calls on dead `Response` handles (client gone, or already answered).
+  uint64_t responses_dropped = 0;
+  /// Exchanges whose last `Response` handle was destroyed unanswered (answered 500).
+  uint64_t responses_abandoned = 0;
+  /// Handlers that threw (answered 500 when still unanswered).
+  uint64_t handler_exceptions = 0;
+  /// Exchanges still open (received, not yet answered).
+  uint64_t exchanges_in_flight = 0;
+};
+
+}  // namespace tether

@@ -1,0 +1,11 @@
+// Umbrella header: everything a user of tether includes.
+#pragma once
+
+#include "tether/method.hpp"
+#include "tether/options.hpp"
+#include "tether/request.hpp"
+#include "tether/response.hpp"
+#include "tether/router.hpp"
+#include "tether/server.hpp"
+#include "tether/stats.hpp"
+#include "tether/status.hpp"

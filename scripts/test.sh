@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Set up if needed, build everything, and run every test with ctest.
+#   scripts/test.sh                 Release build in build/
+#   SANITIZE=address scripts/test.sh   ASan+UBSan build in build-asan/
+#   SANITIZE=thread scripts/test.sh    TSan build in build-tsan/
+# CI=true adds -Werror.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+args=()
+[[ ${CI:-} == true ]] && args+=(-DTETHER_WERROR=ON)
+build_dir=build
+if [[ -n ${SANITIZE:-} ]]; then
+  build_dir=build-${SANITIZE/address/asan}
+  build_dir=${build_dir/thread/tsan}
+  args+=(-DTETHER_SANITIZE="$SANITIZE" -DCMAKE_BUILD_TYPE=RelWithDebInfo)
+fi
+BUILD_DIR=$build_dir CMAKE_ARGS="${args[*]:-}" scripts/setup.sh
+cmake -S . -B "$build_dir" "${args[@]}" >/dev/null
+cmake --build "$build_dir" -j"$(nproc)"
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+ctest --test-dir "$build_dir" --output-on-failure -j"$(nproc)" --timeout 300

@@ -1,0 +1,515 @@
+#include "connection.hpp"
+
+#include <cstdio>
+#include <exception>
+#include <utility>
+
+#include "http_writer.hpp"
+#include "loop.hpp"
+#include "tether/request.hpp"
+
+namespace tether::detail {
+namespace {
+
+constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+
+// Splits the target into path and query. Absolute-form ("http://host/p?q") routes on its
+// path; "*" (OPTIONS *) and authority-form (CONNECT) keep the whole target as the path.
+void split_target(RequestData& r) {
+  std::string_view t = r.view(r.target);
+  std::string_view pq = t;
+  if (!t.empty() && t.front() != '/' && t != "*") {
+    size_t scheme = t.find("://");
+    if (scheme != std::string_view::npos) {
+      size_t start = t.find_first_of("/?", scheme + 3);
+      pq = start == std::string_view::npos ? std::string_view() : t.substr(start);
+    }
+  }
+  size_t q = pq.find('?');
+  r.path = pq.substr(0, q);
+  r.query = q == std::string_view::npos ? std::string_view() : pq.substr(q + 1);
+  if (r.path.empty()) r.path = "/";
+}
+
+}  // namespace
+
+Connection::Connection(Loop& loop) : loop_(loop), parser_(loop.limits()) { tcp_.data = this; }
+
+Connection::~Connection() {
+  if (write_) loop_.release_write_state(write_);
+}
+
+void Connection::start(uv_stream_t* server) {
+  uv_tcp_init(loop_.uv(), &tcp_);
+  tcp_.data = this;
+  if (uv_accept(server, stream()) != 0) {
+    close();
+    return;
+  }
+  uv_tcp_nodelay(&tcp_, 1);  // responses are corked by hand; Nagle would only add latency
+  if (uv_read_start(stream(), on_alloc, on_read) != 0) {
+    close();
+    return;
+  }
+  update_timeout(true, false);
+}
+
+// ---------------------------------------------------------------- reading and parsing
+
+void Connection::on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
+  *buf = static_cast<Connection*>(h->data)->loop_.read_buffer();
+}
+
+void Connection::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
+  auto* c = static_cast<Connection*>(s->data);
+  CorkScope cork(c->loop_);
+  if (nread > 0) {
+    c->handle_read(buf->base, static_cast<size_t>(nread));
+  } else if (nread < 0) {
+    c->handle_eof(nread);
+  }
+}
+
+void Connection::handle_read(const char* data, size_t len) {
+  if (closing_) return;
+  // After the last request (close requested, or lingering) input is read only to be dropped,
+  // so that closing does not reset the connection under the client's feet.
+  if (!close_requested_ && !lingering_) {
+    if (leftover_.empty()) {
+      process(data, data + len, false);
+    } else {
+      leftover_.append(data, len);
+      process(leftover_.data(), leftover_.data() + leftover_.size(), true);
+    }
+  }
+  update_timeout(true, false);
+}
+
+void Connection::handle_eof(ssize_t status) {
+  if (closing_) return;
+  peer_eof_ = true;
+  if (status != UV_EOF || lingering_ || fifo_count_ > 0 || parser_.in_message() ||
+      !leftover_.empty()) {
+    // Reset, or the client left with requests unanswered: nothing more can reach it.
+    close();
+    return;
+  }
+  close_requested_ = true;
+  after_progress();
+}
+
+void Connection::process(const char* p, const char* end, bool from_leftover) {
+  in_process_ = true;
+  while (p < end && can_take_request()) {
+    if (!parsing_) {
+      parsing_ = loop_.exchanges().acquire();
+      parser_.set_target(&parsing_->req);
+    }
+    ParseStep step = parser_.execute(p, end);
+    if (step.event == ParseEvent::Message) {
+      p = step.next;
+      Exchange* x = parsing_;
+      parsing_ = nullptr;
+      dispatch(x);
+      if (loop_.corked_bytes(this) >= loop_.options().write_high_water) loop_.flush_cork();
+      continue;
+    }
+    if (step.event == ParseEvent::Error) {
+      in_process_ = false;
+      fail(parser_.error_status(), parser_.error_text());
+      return;
+    }
+    p = end;
+  }
+  in_process_ = false;
+  if (closing_ || close_requested_) {
+    leftover_.clear();
+    return;
+  }
+  if (p < end) {
+    // Held back by backpressure at a message boundary: keep the rest, stop reading.
+    keep_unparsed(p, end, from_leftover);
+    pause_reading();
+    return;
+  }
+  if (!parser_.in_message()) {
+    leftover_.clear();
+    return;
+  }
+  if (!parser_.headers_done()) {
+    // A partial head is kept as bytes and parsed again once complete, so that every view of
+    // a request points into one contiguous buffer.
+    const char* base = parser_.message_base();
+    if (static_cast<size_t>(end - base) > loop_.options().max_head_bytes) {
+      fail(431, "request head too large");
+      return;
+    }
+    keep_unparsed(base, end, from_leftover);
+    parser_.restart();
+    return;
+  }
+  // Head complete, body still coming: the exchange takes its own copy of the head, and later
+  // body bytes go straight from the read buffer into it.
+  parser_.detach();
+  leftover_.clear();
+  if (parser_.wants_continue() && !continue_sent_ && fifo_count_ == 0) {
+    loop_.cork(this).append(kContinue);
+    continue_sent_ = true;
+  }
+}
+
+void Connection::keep_unparsed(const char* p, const char* end, bool from_leftover) {
+  if (from_leftover) {
+    leftover_.erase(0, static_cast<size_t>(p - leftover_.data()));
+  } else {
+    leftover_.assign(p, static_cast<size_t>(end - p));
+  }
+}
+
+bool Connection::can_take_request() const {
+  const ServerOptions& o = loop_.options();
+  return !closing_ && !close_requested_ && fifo_count_ < o.max_pipelined &&
+         pending_bytes() < o.write_high_water;
+}
+
+void Connection::dispatch(Exchange* x) {
+  RequestData& r = x->req;
+  x->conn = this;
+  x->state = ExchangeState::Open;
+  push_fifo(x);
+  loop_.stats().requests.add();
+  loop_.stats().exchanges_in_flight.add();
+  continue_sent_ = false;
+  x->head_only = r.method == Method::Head;
+  if (!r.keep_alive || loop_.draining()) {
+    x->close = true;
+    close_requested_ = true;
+  }
+  split_target(r);
+  if (!loop_.router().match(r.method, r.path, r.route)) {
+    if (r.route.path_found) {
+      x->headers.append("Allow: ").append(Router::allow_header(r.route.allowed)).append("\r\n");
+      answer_error(x, 405, "method not allowed for this path");
+    } else {
+      answer_error(x, 404, "no route for this path");
+    }
+    return;
+  }
+  ++x->refs;  // the handler's Response may be destroyed inside the call; x must outlive it
+  try {
+    Request req(r);
+    (*r.route.handler)(req, ResponseAccess::make(x));
+  } catch (const std::exception& e) {
+    loop_.stats().handler_exceptions.add();
+    std::fprintf(stderr, "tether: handler threw: %s\n", e.what());
+    if (x->state == ExchangeState::Open && x->conn) answer_error(x, 500, "internal server error");
+  } catch (...) {
+    loop_.stats().handler_exceptions.add();
+    std::fprintf(stderr, "tether: handler threw a non-standard exception\n");
+    if (x->state == ExchangeState::Open && x->conn) answer_error(x, 500, "internal server error");
+  }
+  exchange_unref(x);
+}
+
+void Connection::fail(int status, std::string_view text) {
+  if (closing_) return;
+  loop_.stats().bad_requests.add();
+  Exchange* x = parsing_ ? parsing_ : loop_.exchanges().acquire();
+  parsing_ = nullptr;
+  leftover_.clear();
+  close_requested_ = true;
+  x->req.reset();
+  x->conn = this;
+  x->state = ExchangeState::Open;
+  x->close = true;
+  push_fifo(x);
+  loop_.stats().exchanges_in_flight.add();
+  answer_error(x, status, text);
+}
+
+void Connection::reject(int status, std::string_view text) { fail(status, text); }
+
+// ---------------------------------------------------------------- answering in order
+
+void Connection::push_fifo(Exchange* x) {
+  x->in_fifo = true;
+  x->next = nullptr;
+  if (fifo_tail_) fifo_tail_->next = x; else fifo_head_ = x;
+  fifo_tail_ = x;
+  ++fifo_count_;
+}
+
+void Connection::pop_fifo_head() {
+  Exchange* x = fifo_head_;
+  fifo_head_ = x->next;
+  if (!fifo_head_) fifo_tail_ = nullptr;
+  x->next = nullptr;
+  x->in_fifo = false;
+  --fifo_count_;
+  if (x->refs == 0) loop_.exchanges().release(x);
+}
+
+void Connection::flush_answered() {
+  while (fifo_head_ && fifo_head_->state == ExchangeState::Answered) {
+    loop_.cork(this).append(fifo_head_->out);
+    pop_fifo_head();
+  }
+}
+
+bool Connection::answer(Exchange* x, int status, std::string_view body,
+                        std::string_view content_type) {
+  if (!valid_final_status(status)) {
+    answer_error(x, 500, "the handler sent an invalid status code");
+    return false;
+  }
+  if (loop_.draining()) x->close = true;
+  if (x->close) close_requested_ = true;
+  const bool at_head = x == fifo_head_;
+  std::string& out = at_head ? loop_.cork(this) : x->out;
+  ResponseParts parts;
+  parts.status = status;
+  parts.body = body;
+  parts.content_type = content_type;
+  parts.extra_headers = x->headers;
+  parts.date_line = x->user_date ? std::string_view() : loop_.date().line();
+  parts.server_line = x->user_server ? std::string_view() : loop_.server_line();
+  parts.head_only = x->head_only;
+  parts.connection = x->close ? ConnectionHeader::Close
+                     : x->req.minor == 0 ? ConnectionHeader::KeepAlive
+                                         : ConnectionHeader::None;
+  append_response(out, parts);
+  x->state = ExchangeState::Answered;
+  loop_.stats().responses_by_class[status / 100].add();
+  loop_.stats().exchanges_in_flight.sub();
+  if (at_head) {
+    pop_fifo_head();
+    flush_answered();
+  }
+  after_progress();
+  return true;
+}
+
+void Connection::answer_error(Exchange* x, int status, std::string_view text) {
+  // The server's own answer replaces whatever the handler had prepared.
+  x->user_server = x->user_date = false;
+  if (status != 405) x->headers.clear();
+  char body[160];
+  int n = std::snprintf(body, sizeof body, "%.*s\n", static_cast<int>(text.size()), text.data());
+  size_t len = n < 0 ? 0 : std::min(static_cast<size_t>(n), sizeof body - 1);
+  answer(x, status, std::string_view(body, len), "text/plain");
+}
+
+void Connection::after_progress() {
+  if (closing_ || lingering_) return;
+  if (close_requested_ && fifo_count_ == 0) {
+    loop_.flush_cork_if(this);
+    if (closing_) return;
+    if (write_ && write_->active) return;  // on_write comes back here when drained
+    if (peer_eof_) {
+      close();
+      return;
+    }
+    start_linger();
+    return;
+  }
+  maybe_resume();
+  update_timeout(false, false);
+}
+
+// ---------------------------------------------------------------- backpressure
+
+void Connection::pause_reading() {
+  if (read_paused_) return;
+  read_paused_ = true;
+  uv_read_stop(stream());
+}
+
+void Connection::maybe_resume() {
+  if (!read_paused_ || in_process_ || closing_ || close_requested_ || !can_take_request()) return;
+  read_paused_ = false;
+  if (!leftover_.empty()) {
+    process(leftover_.data(), leftover_.data() + leftover_.size(), true);
+    if (closing_ || read_paused_ || close_requested_) return;
+  }
+  if (uv_read_start(stream(), on_alloc, on_read) != 0) close();
+}
+
+// ---------------------------------------------------------------- writing
+
+size_t Connection::pending_bytes() const {
+  return write_ ? write_->inflight.size() + write_->queued.size() : 0;
+}
+
+void Connection::send_bytes(const char* data, size_t len) {
+  if (closing_ || len == 0) return;
+  if (write_ && write_->active) {
+    write_->queued.append(data, len);
+    return;
+  }
+  uv_buf_t buf = uv_buf_init(const_cast<char*>(data), static_cast<unsigned>(len));
+  int n = uv_try_write(stream(), &buf, 1);
+  if (n >= 0 && static_cast<size_t>(n) == len) return;
+  if (n < 0 && n != UV_EAGAIN) {
+    close();
+    return;
+  }
+  size_t done = n > 0 ? static_cast<size_t>(n) : 0;
+  if (!write_) write_ = loop_.acquire_write_state();
+  write_->inflight.assign(data + done, len - done);
+  start_write();
+}
+
+void Connection::start_write() {
+  write_->active = true;
+  write_->req.data = this;
+  uv_buf_t buf = uv_buf_init(write_->inflight.data(), static_cast<unsigned>(write_->inflight.size()));
+  if (uv_write(&write_->req, stream(), &buf, 1, on_write) != 0) {
+    write_->active = false;
+    close();
+    return;
+  }
+  update_timeout(false, true);
+}
+
+void Connection::on_write(uv_write_t* req, int status) {
+  auto* c = static_cast<Connection*>(req->data);
+  if (status == UV_ECANCELED) return;  // closing; the close callback frees everything
+  CorkScope cork(c->loop_);
+  WriteState* w = c->write_;
+  w->active = false;
+  w->inflight.clear();
+  if (status < 0) {
+    c->close();
+    return;
+  }
+  if (!w->queued.empty()) {
+    std::swap(w->inflight, w->queued);
+    c->start_write();
+  } else if (!c->lingering_) {
+    c->loop_.release_write_state(w);
+    c->write_ = nullptr;
+  }
+  c->after_progress();
+  c->update_timeout(false, true);
+}
+
+// ---------------------------------------------------------------- closing
+
+void Connection::start_linger() {
+  // Half-close and drain what the client still sends, so that it reads our last response
+  // instead of a reset caused by unread input.
+  lingering_ = true;
+  if (!write_) write_ = loop_.acquire_write_state();
+  write_->shutdown.data = this;
+  if (uv_shutdown(&write_->shutdown, stream(), on_shutdown) != 0) {
+    close();
+    return;
+  }
+  if (read_paused_) {
+    read_paused_ = false;
+    if (uv_read_start(stream(), on_alloc, on_read) != 0) {
+      close();
+      return;
+    }
+  }
+  update_timeout(false, false);
+}
+
+void Connection::on_shutdown(uv_shutdown_t* req, int status) {
+  auto* c = static_cast<Connection*>(req->data);
+  if (status == UV_ECANCELED) return;
+  if (status < 0) c->close();
+}
+
+void Connection::begin_drain() {
+  if (closing_) return;
+  bool busy = fifo_count_ > 0 || parser_.in_message() || !leftover_.empty() ||
+              (write_ && write_->active);
+  if (!busy) {
+    close();
+    return;
+  }
+  // A request still arriving is taken (dispatch marks it Connection: close); in-flight ones
+  // are answered; then the connection closes.
+  if (!parser_.in_message() && leftover_.empty()) close_requested_ = true;
+  if (fifo_count_ > 0) close_requested_ = true;
+  after_progress();
+}
+
+void Connection::on_timeout(TimeoutKind kind) {
+  LoopStats& s = loop_.stats();
+  switch (kind) {
+    case TimeoutKind::Header:
+      s.header_timeouts.add();
+      fail(408, "request head not received in time");
+      break;
+    case TimeoutKind::Body:
+      s.body_timeouts.add();
+      fail(408, "request body not received in time");
+      break;
+    case TimeoutKind::Idle:
+      s.idle_timeouts.add();
+      close();
+      break;
+    case TimeoutKind::Write:
+      s.write_timeouts.add();
+      close();
+      break;
+    case TimeoutKind::Linger:
+    case TimeoutKind::None:
+      close();
+      break;
+  }
+}
+
+void Connection::close() {
+  if (closing_) return;
+  closing_ = true;
+  loop_.arm(this, TimeoutKind::None);
+  loop_.drop_cork(this);
+  uv_read_stop(stream());
+  while (fifo_head_) {
+    Exchange* x = fifo_head_;
+    fifo_head_ = x->next;
+    x->next = nullptr;
+    x->in_fifo = false;
+    if (x->state == ExchangeState::Open) loop_.stats().exchanges_in_flight.sub();
+    x->state = ExchangeState::Dead;
+    x->conn = nullptr;
+    if (x->refs == 0) loop_.exchanges().release(x);
+  }
+  fifo_tail_ = nullptr;
+  fifo_count_ = 0;
+  if (parsing_) {
+    loop_.exchanges().release(parsing_);
+    parsing_ = nullptr;
+  }
+  loop_.connection_closed(this);
+  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), on_closed);
+}
+
+void Connection::on_closed(uv_handle_t* h) { delete static_cast<Connection*>(h->data); }
+
+void Connection::update_timeout(bool read_activity, bool write_activity) {
+  if (closing_) return;
+  TimeoutKind want;
+  if (lingering_) {
+    want = TimeoutKind::Linger;
+  } else if (write_ && write_->active) {
+    want = TimeoutKind::Write;
+  } else if (fifo_count_ > 0) {
+    want = TimeoutKind::None;  // the server owes an answer; the client is not late
+  } else if (parser_.in_message() || !leftover_.empty()) {
+    want = parser_.headers_done() ? TimeoutKind::Body : TimeoutKind::Header;
+  } else {
+    want = TimeoutKind::Idle;
+  }
+  // Header and linger deadlines run from their start however the client trickles bytes;
+  // idle, body and write deadlines measure a gap, so activity restarts them.
+  bool restart = ((want == TimeoutKind::Idle || want == TimeoutKind::Body) && read_activity) ||
+                 (want == TimeoutKind::Write && write_activity);
+  if (want == timeout_kind && !restart) return;
+  loop_.arm(this, want);
+}
+
+}  // namespace tether::detail

@@ -1,0 +1,268 @@
+#include "http_parser.hpp"
+
+#include <cstring>
+
+#include "ascii.hpp"
+
+namespace tether::detail {
+namespace {
+
+RequestParser* self(llhttp_t* p) { return static_cast<RequestParser*>(p->data); }
+
+Method method_from_llhttp(uint8_t m) {
+  switch (m) {
+    case HTTP_GET: return Method::Get;
+    case HTTP_HEAD: return Method::Head;
+    case HTTP_POST: return Method::Post;
+    case HTTP_PUT: return Method::Put;
+    case HTTP_DELETE: return Method::Delete;
+    case HTTP_PATCH: return Method::Patch;
+    case HTTP_OPTIONS: return Method::Options;
+    case HTTP_CONNECT: return Method::Connect;
+    case HTTP_TRACE: return Method::Trace;
+    default: return Method::Other;
+  }
+}
+
+}  // namespace
+
+const llhttp_settings_t& RequestParser::settings() {
+  static const llhttp_settings_t kSettings = [] {
+    llhttp_settings_t s;
+    llhttp_settings_init(&s);
+    s.on_message_begin = on_message_begin;
+    s.on_url = on_url;
+    s.on_header_field = on_header_field;
+    s.on_header_value = on_header_value;
+    s.on_headers_complete = on_headers_complete;
+    s.on_body = on_body;
+    s.on_chunk_extension_name = on_chunk_extension;
+    s.on_chunk_extension_value = on_chunk_extension;
+    s.on_message_complete = on_message_complete;
+    return s;
+  }();
+  return kSettings;
+}
+
+RequestParser::RequestParser(const ParseLimits& limits) : limits_(limits) {
+  llhttp_init(&parser_, HTTP_REQUEST, &settings());
+  parser_.data = this;
+}
+
+void RequestParser::restart() {
+  llhttp_reset(&parser_);
+  in_message_ = headers_done_ = last_was_value_ = wants_continue_ = false;
+  base_ = nullptr;
+}
+
+int RequestParser::fail(int status, const char* text) {
+  error_status_ = status;
+  error_text_ = text;
+  llhttp_set_error_reason(&parser_, text);
+  return HPE_USER;
+}
+
+ParseStep RequestParser::execute(const char* p, const char* end) {
+  if (!in_message_) base_ = p;
+  llhttp_errno_t err = llhttp_execute(&parser_, p, static_cast<size_t>(end - p));
+  if (err == HPE_OK) return {ParseEvent::NeedMore, end};
+  if (err == HPE_PAUSED) {
+    // on_message_complete pauses so that each message is handed over on its own, with the
+    // exact position where the next one starts.
+    const char* next = llhttp_get_error_pos(&parser_);
+    llhttp_resume(&parser_);
+    return {ParseEvent::Message, next};
+  }
+  if (err != HPE_USER) {
+    switch (err) {
+      case HPE_INVALID_VERSION: error_status_ = 505; error_text_ = "unsupported HTTP version"; break;
+      case HPE_INVALID_METHOD: error_status_ = 400; error_text_ = "invalid method"; break;
+      case HPE_INVALID_URL: error_status_ = 400; error_text_ = "invalid request target"; break;
+      default:
+        error_status_ = 400;
+        error_text_ = llhttp_get_error_reason(&parser_);
+        if (!error_text_ || !*error_text_) error_text_ = llhttp_errno_name(err);
+    }
+  }
+  return {ParseEvent::Error, end};
+}
+
+void RequestParser::detach() {
+  RequestData& r = *target_;
+  if (!r.body_copied) {
+    std::string_view b = r.view(r.body_view);
+    r.body_store.assign(b.data(), b.size());
+    r.body_copied = true;
+  }
+  if (r.base != r.head_store.data()) {
+    r.head_store.assign(r.base, head_end_);
+    r.base = r.head_store.data();
+  }
+}
+
+int RequestParser::on_message_begin(llhttp_t* p) {
+  RequestParser& s = *self(p);
+  s.in_message_ = true;
+  s.headers_done_ = false;
+  s.last_was_value_ = false;
+  s.wants_continue_ = false;
+  s.body_bytes_ = 0;
+  s.head_end_ = 0;
+  s.target_->reset();
+  s.target_->base = s.base_;
+  return 0;
+}
+
+int RequestParser::check_head_size(const char* at, size_t len) {
+  size_t end = static_cast<size_t>(at - base_) + len;
+  if (end > limits_.max_head_bytes) return fail(431, "request head too large");
+  head_end_ = static_cast<uint32_t>(end);
+  return 0;
+}
+
+int RequestParser::on_url(llhttp_t* p, const char* at, size_t len) {
+  RequestParser& s = *self(p);
+  RequestData& r = *s.target_;
+  if (r.target.len == 0) r.target.off = static_cast<uint32_t>(at - s.base_);
+  r.target.len = static_cast<uint32_t>(at + len - s.base_) - r.target.off;
+  if (r.target.len > s.limits_.max_target_bytes) return s.fail(414, "request target too long");
+  return s.check_head_size(at, len);
+}
+
+int RequestParser::on_header_field(llhttp_t* p, const char* at, size_t len) {
+  RequestParser& s = *self(p);
+  if (s.headers_done_) {
+    // Trailer fields of a chunked body: not exposed, but they count against the body budget.
+    s.body_bytes_ += len;
+    return s.body_bytes_ > s.limits_.max_body_bytes ? s.fail(413, "request body too large") : 0;
+  }
+  RequestData& r = *s.target_;
+  uint32_t off = static_cast<uint32_t>(at - s.base_);
+  if (r.headers.empty() || s.last_was_value_) {
+    if (r.headers.size() >= s.limits_.max_headers) return s.fail(431, "too many header fields");
+    r.headers.push_back({{off, static_cast<uint32_t>(len)}, {}});
+  } else {
+    Span& n = r.headers.back().name;
+    n.len = off + static_cast<uint32_t>(len) - n.off;
+  }
+  s.last_was_value_ = false;
+  return s.check_head_size(at, len);
+}
+
+int RequestParser::on_header_value(llhttp_t* p, const char* at, size_t len) {
+  RequestParser& s = *self(p);
+  if (s.headers_done_) {
+    s.body_bytes_ += len;
+    return s.body_bytes_ > s.limits_.max_body_bytes ? s.fail(413, "request body too large") : 0;
+  }
+  RequestData& r = *s.target_;
+  if (r.headers.empty()) return s.fail(400, "header value without a name");
+  Span& v = r.headers.back().value;
+  uint32_t off = static_cast<uint32_t>(at - s.base_);
+  if (s.last_was_value_) {
+    // A second value span for one field is an obs-fold continuation line; RFC 9112 5.2 lets
+    // a server reject it, and joining it would let two parsers disagree on the value.
+    if (off != v.off + v.len) return s.fail(400, "obsolete line folding is not allowed");
+    v.len += static_cast<uint32_t>(len);
+  } else {
+    v = {off, static_cast<uint32_t>(len)};
+  }
+  s.last_was_value_ = true;
+  return s.check_head_size(at, len);
+}
+
+int RequestParser::validate_head() {
+  RequestData& r = *target_;
+  if (r.major != 1) return fail(505, "unsupported HTTP version");
+  int hosts = 0;
+  bool has_te = false;
+  for (const HeaderSpan& h : r.headers) {
+    std::string_view name = r.view(h.name);
+    if (iequals(name, "host")) {
+      ++hosts;
+    } else if (iequals(name, "transfer-encoding")) {
+      has_te = true;
+      // llhttp already rejects `chunked` that is not last; any other coding (gzip, ...)
+      // cannot be decoded here, and passing it through would mis-frame the body.
+      if (!iequals(trim_ows(r.view(h.value)), "chunked")) {
+        return fail(501, "unsupported transfer coding");
+      }
+    } else if (iequals(name, "expect")) {
+      if (!iequals(trim_ows(r.view(h.value)), "100-continue")) return fail(417, "unsupported expectation");
+      wants_continue_ = r.minor >= 1;
+    }
+  }
+  if (r.minor >= 1 && hosts == 0) return fail(400, "missing Host header");
+  if (hosts > 1) return fail(400, "more than one Host header");
+  if (has_te && r.minor == 0) return fail(400, "Transfer-Encoding in an HTTP/1.0 request");
+  if ((parser_.flags & F_CONTENT_LENGTH) && parser_.content_length > limits_.max_body_bytes) {
+    return fail(413, "request body too large");
+  }
+  bool has_body = (parser_.flags & F_CHUNKED) ||
+                  ((parser_.flags & F_CONTENT_LENGTH) && parser_.content_length > 0);
+  if (!has_body) wants_continue_ = false;
+  return 0;
+}
+
+int RequestParser::on_headers_complete(llhttp_t* p) {
+  RequestParser& s = *self(p);
+  RequestData& r = *s.target_;
+  r.llhttp_method = p->method;
+  r.method = method_from_llhttp(p->method);
+  r.major = p->http_major;
+  r.minor = p->http_minor;
+  for (HeaderSpan& h : r.headers) {
+    // llhttp strips leading whitespace of a value but keeps trailing whitespace.
+    while (h.value.len > 0 && (s.base_[h.value.off + h.value.len - 1] == ' ' ||
+                               s.base_[h.value.off + h.value.len - 1] == '\t')) {
+      --h.value.len;
+    }
+  }
+  if (int rc = s.validate_head()) return rc;
+  s.headers_done_ = true;
+  r.body_view = {s.head_end_, 0};
+  return 0;
+}
+
+int RequestParser::on_body(llhttp_t* p, const char* at, size_t len) {
+  RequestParser& s = *self(p);
+  RequestData& r = *s.target_;
+  s.body_bytes_ += len;
+  if (s.body_bytes_ > s.limits_.max_body_bytes) return s.fail(413, "request body too large");
+  if (!r.body_copied) {
+    uint32_t off = static_cast<uint32_t>(at - r.base);
+    if (r.body_view.len == 0) {
+      r.body_view = {off, static_cast<uint32_t>(len)};
+      return 0;
+    }
+    if (off == r.body_view.off + r.body_view.len) {
+      r.body_view.len += static_cast<uint32_t>(len);
+      return 0;
+    }
+    // Chunked: the next piece is not adjacent, so the body gets its own storage.
+    std::string_view first = r.view(r.body_view);
+    r.body_store.assign(first.data(), first.size());
+    r.body_copied = true;
+  }
+  r.body_store.append(at, len);
+  return 0;
+}
+
+int RequestParser::on_chunk_extension(llhttp_t* p, const char*, size_t len) {
+  RequestParser& s = *self(p);
+  // Extensions are ignored but not free: they count against the body budget.
+  s.body_bytes_ += len;
+  return s.body_bytes_ > s.limits_.max_body_bytes ? s.fail(413, "request body too large") : 0;
+}
+
+int RequestParser::on_message_complete(llhttp_t* p) {
+  RequestParser& s = *self(p);
+  RequestData& r = *s.target_;
+  r.keep_alive = llhttp_should_keep_alive(p) && !p->upgrade;
+  s.in_message_ = false;
+  s.headers_done_ = false;
+  s.wants_continue_ = false;
+  return HPE_PAUSED;
+}
+
+}  // namespace tether::detail

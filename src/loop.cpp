@@ -1,0 +1,275 @@
+#include "loop.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <ctime>
+
+#include "connection.hpp"
+#include "listener.hpp"
+
+namespace tether::detail {
+namespace {
+constexpr size_t kReadBufferBytes = 64 * 1024;
+constexpr size_t kMaxPooledWrites = 1024;
+constexpr size_t kKeepWriteCapacity = 64 * 1024;
+}  // namespace
+
+Loop::Loop(const ServerOptions& options, const Router& router, unsigned index)
+    : options_(options), router_(router), index_(index), exchanges_(*this) {
+  limits_.max_head_bytes = options.max_head_bytes;
+  limits_.max_target_bytes = options.max_target_bytes;
+  limits_.max_headers = options.max_headers;
+  limits_.max_body_bytes = options.max_body_bytes;
+  uv_loop_init(&uv_);
+  uv_timer_init(&uv_, &tick_);
+  tick_.data = this;
+  uv_timer_init(&uv_, &drain_timer_);
+  drain_timer_.data = this;
+  uv_async_init(&uv_, &wake_, on_wake);
+  wake_.data = this;
+  listener_.data = this;
+  read_buf_.resize(kReadBufferBytes);
+  cork_.reserve(kReadBufferBytes);
+  server_line_ = "Server: " + options.server_name + "\r\n";
+}
+
+Loop::~Loop() {
+  join();
+  if (!handles_closed_) {
+    close_handles();
+    uv_run(&uv_, UV_RUN_DEFAULT);
+  }
+  uv_loop_close(&uv_);
+  for (WriteState* w : free_writes_) delete w;
+}
+
+Status Loop::listen(uint16_t port, bool reuseport, uint16_t* bound) {
+  int fd = -1;
+  if (Status s = bind_listen_socket(options_.host, port, reuseport, &fd); !s) return s;
+  std::string where = options_.host + ":" + std::to_string(port);
+  uv_tcp_init(&uv_, &listener_);
+  listener_.data = this;
+  listening_ = true;  // from here on the handle must be closed
+  if (int rc = uv_tcp_open(&listener_, fd); rc != 0) {
+    ::close(fd);
+    return Status::error("cannot listen on " + where + ": " + uv_strerror(rc));
+  }
+  int rc = uv_listen(reinterpret_cast<uv_stream_t*>(&listener_), static_cast<int>(options_.backlog),
+                     on_connection);
+  if (rc != 0) return Status::error("cannot listen on " + where + ": " + uv_strerror(rc));
+  if (bound) {
+    sockaddr_storage addr{};
+    int len = sizeof addr;
+    uv_tcp_getsockname(&listener_, reinterpret_cast<sockaddr*>(&addr), &len);
+    *bound = ntohs(addr.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port
+                                              : reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+  }
+  return {};
+}
+
+void Loop::watch_signals(std::function<void()> on_signal_cb) {
+  signal_cb_ = std::move(on_signal_cb);
+  uv_signal_init(&uv_, &sigint_);
+  uv_signal_init(&uv_, &sigterm_);
+  sigint_.data = sigterm_.data = this;
+  uv_signal_start(&sigint_, on_signal, SIGINT);
+  uv_signal_start(&sigterm_, on_signal, SIGTERM);
+  signals_ = true;
+}
+
+void Loop::start() {
+  thread_ = std::thread([this] { run(); });
+}
+
+void Loop::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Loop::request_stop() {
+  std::lock_guard<std::mutex> lock(wake_mu_);
+  if (handles_closed_flag_) return;
+  stop_requested_.store(true, std::memory_order_release);
+  uv_async_send(&wake_);
+}
+
+uint32_t Loop::timeout_ms(TimeoutKind k) const {
+  switch (k) {
+    case TimeoutKind::Header: return options_.header_timeout_ms;
+    case TimeoutKind::Body: return options_.body_timeout_ms;
+    case TimeoutKind::Idle: return options_.idle_timeout_ms;
+    case TimeoutKind::Write: return options_.write_timeout_ms;
+    case TimeoutKind::Linger: return options_.linger_timeout_ms;
+    case TimeoutKind::None: return 0;
+  }
+  return 0;
+}
+
+void Loop::run() {
+  thread_id_ = std::this_thread::get_id();
+  // Deadlines are checked by one periodic tick: an eighth of the shortest timeout keeps
+  // expiry within ~12% of its value, and at most 250 ms keeps the Date header current.
+  uint32_t shortest = 250 * 8;
+  for (TimeoutKind k : {TimeoutKind::Header, TimeoutKind::Body, TimeoutKind::Idle,
+                        TimeoutKind::Write, TimeoutKind::Linger}) {
+    if (uint32_t t = timeout_ms(k); t > 0) shortest = std::min(shortest, t);
+  }
+  uint64_t period = std::clamp<uint64_t>(shortest / 8, 1, 250);
+  uv_timer_start(&tick_, on_tick, period, period);
+  uv_run(&uv_, UV_RUN_DEFAULT);
+}
+
+// ---------------------------------------------------------------- cork
+
+std::string& Loop::cork(Connection* c) {
+  if (corked_ != c) {
+    flush_cork();
+    corked_ = c;
+  }
+  return cork_;
+}
+
+void Loop::flush_cork() {
+  Connection* c = corked_;
+  if (!c) return;
+  corked_ = nullptr;
+  if (!cork_.empty()) c->send_bytes(cork_.data(), cork_.size());
+  cork_.clear();
+}
+
+void Loop::drop_cork(Connection* c) {
+  if (corked_ != c) return;
+  corked_ = nullptr;
+  cork_.clear();
+}
+
+// ---------------------------------------------------------------- connections and deadlines
+
+void Loop::on_connection(uv_stream_t* server, int status) {
+  auto* l = static_cast<Loop*>(server->data);
+  if (status < 0) return;  // EMFILE and friends: libuv has already shed the pending connection
+  CorkScope cork(*l);
+  auto* c = new Connection(*l);
+  l->connections_.push_back(c);
+  l->stats_.connections_accepted.add();
+  l->stats_.connections_active.add();
+  c->start(server);
+  if (l->connections_.size() > l->options_.max_connections) {
+    l->stats_.connections_rejected.add();
+    c->reject(503, "too many connections");
+  }
+}
+
+void Loop::connection_closed(Connection* c) {
+  connections_.remove(c);
+  stats_.connections_active.sub();
+  if (draining_ && connections_.empty()) close_handles();
+}
+
+void Loop::arm(Connection* c, TimeoutKind kind) {
+  if (c->timeout_kind != TimeoutKind::None) timeouts_[static_cast<int>(c->timeout_kind)].remove(c);
+  c->timeout_kind = TimeoutKind::None;
+  uint32_t ms = timeout_ms(kind);
+  if (kind == TimeoutKind::None || ms == 0) return;
+  c->timeout_kind = kind;
+  c->deadline = uv_now(&uv_) + ms;
+  timeouts_[static_cast<int>(kind)].push_back(c);
+}
+
+void Loop::on_tick(uv_timer_t* t) {
+  auto* l = static_cast<Loop*>(t->data);
+  l->date_.refresh(std::time(nullptr));
+  uint64_t now = uv_now(&l->uv_);
+  CorkScope cork(*l);
+  for (int k = 1; k < kTimeoutKinds; ++k) {
+    auto& list = l->timeouts_[k];
+    while (!list.empty() && list.front()->deadline <= now) {
+      Connection* c = list.front();
+      l->arm(c, TimeoutKind::None);
+      c->on_timeout(static_cast<TimeoutKind>(k));
+    }
+  }
+}
+
+WriteState* Loop::acquire_write_state() {
+  if (free_writes_.empty()) return new WriteState();
+  WriteState* w = free_writes_.back();
+  free_writes_.pop_back();
+  return w;
+}
+
+void Loop::release_write_state(WriteState* w) {
+  w->active = false;
+  w->inflight.clear();
+  w->queued.clear();
+  if (w->inflight.capacity() > kKeepWriteCapacity) std::string().swap(w->inflight);
+  if (w->queued.capacity() > kKeepWriteCapacity) std::string().swap(w->queued);
+  if (free_writes_.size() >= kMaxPooledWrites) {
+    delete w;
+    return;
+  }
+  free_writes_.push_back(w);
+}
+
+// ---------------------------------------------------------------- stopping
+
+void Loop::on_wake(uv_async_t* a) {
+  auto* l = static_cast<Loop*>(a->data);
+  if (l->stop_requested_.load(std::memory_order_acquire)) l->begin_drain();
+}
+
+void Loop::on_signal(uv_signal_t* s, int) {
+  auto* l = static_cast<Loop*>(s->data);
+  if (l->signal_cb_) l->signal_cb_();
+}
+
+void Loop::begin_drain() {
+  if (draining_) return;
+  draining_ = true;
+  if (listening_) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
+    listening_ = false;
+  }
+  {
+    CorkScope cork(*this);
+    for (Connection* c = connections_.front(); c;) {
+      Connection* next = decltype(connections_)::next(c);
+      c->begin_drain();
+      c = next;
+    }
+  }
+  if (connections_.empty()) {
+    close_handles();
+  } else if (!handles_closed_) {
+    uv_timer_start(&drain_timer_, on_drain_deadline, options_.drain_timeout_ms, 0);
+  }
+}
+
+void Loop::on_drain_deadline(uv_timer_t* t) {
+  auto* l = static_cast<Loop*>(t->data);
+  while (Connection* c = l->connections_.front()) c->close();
+}
+
+void Loop::close_handles() {
+  if (handles_closed_) return;
+  handles_closed_ = true;
+  {
+    std::lock_guard<std::mutex> lock(wake_mu_);
+    handles_closed_flag_ = true;
+  }
+  auto close = [](auto* h) { uv_close(reinterpret_cast<uv_handle_t*>(h), nullptr); };
+  close(&tick_);
+  close(&drain_timer_);
+  close(&wake_);
+  if (signals_) {
+    close(&sigint_);
+    close(&sigterm_);
+  }
+  if (listening_) {
+    close(&listener_);
+    listening_ = false;
+  }
+}
+
+}  // namespace tether::detail

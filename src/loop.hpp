@@ -1,0 +1,140 @@
+// Loop: one event-loop thread and everything it owns: listener, connections, timers, the
+// cork buffer, pools and counters. Nothing here is touched from another thread except
+// request_stop() and the counters.
+#pragma once
+
+#include <uv.h>
+
+#include <atomic>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "date_cache.hpp"
+#include "exchange.hpp"
+#include "http_parser.hpp"
+#include "intrusive_list.hpp"
+#include "loop_stats.hpp"
+#include "tether/options.hpp"
+#include "tether/router.hpp"
+#include "tether/status.hpp"
+#include "timeout_kind.hpp"
+#include "connection.hpp"
+
+namespace tether::detail {
+
+class Connection;
+struct WriteState;
+
+class Loop {
+ public:
+  Loop(const ServerOptions& options, const Router& router, unsigned index);
+  ~Loop();
+  Loop(const Loop&) = delete;
+  Loop& operator=(const Loop&) = delete;
+
+  /// Binds the listener (before the thread starts). `port` 0 picks one; `bound` gets it.
+  Status listen(uint16_t port, bool reuseport, uint16_t* bound);
+  /// Makes SIGINT/SIGTERM call `on_signal` (on this loop's thread). Before start().
+  void watch_signals(std::function<void()> on_signal);
+  /// Runs the loop on its own thread.
+  void start();
+  void join();
+  /// Graceful stop; any thread.
+  void request_stop();
+
+  // ---- loop thread only ----
+  bool on_loop_thread() const { return std::this_thread::get_id() == thread_id_; }
+  uv_loop_t* uv() { return &uv_; }
+  const ServerOptions& options() const { return options_; }
+  const Router& router() const { return router_; }
+  const ParseLimits& limits() const { return limits_; }
+  DateCache& date() { return date_; }
+  std::string_view server_line() const { return server_line_; }
+  LoopStats& stats() { return stats_; }
+  const LoopStats& stats() const { return stats_; }
+  ExchangePool& exchanges() { return exchanges_; }
+  bool draining() const { return draining_; }
+
+  /// The output buffer for `c`: every response produced while handling one event goes into
+  /// one buffer and out in one write. Switching to another connection flushes the first.
+  std::string& cork(Connection* c);
+  void flush_cork();
+  void flush_cork_if(Connection* c) {
+    if (corked_ == c) flush_cork();
+  }
+  /// Forgets `c`'s corked bytes (it is closing).
+  void drop_cork(Connection* c);
+  size_t corked_bytes(const Connection* c) const { return corked_ == c ? cork_.size() : 0; }
+
+  /// The shared read buffer: an idle connection owns none.
+  uv_buf_t read_buffer() { return uv_buf_init(read_buf_.data(), static_cast<unsigned>(read_buf_.size())); }
+
+  /// Puts `c` on the deadline list of `kind` (None: on no list), deadline = now + its timeout.
+  void arm(Connection* c, TimeoutKind kind);
+  void connection_closed(Connection* c);
+
+  WriteState* acquire_write_state();
+  void release_write_state(WriteState* w);
+
+ private:
+  static void on_connection(uv_stream_t* server, int status);
+  static void on_tick(uv_timer_t* t);
+  static void on_wake(uv_async_t* a);
+  static void on_drain_deadline(uv_timer_t* t);
+  static void on_signal(uv_signal_t* s, int signum);
+  void run();
+  void begin_drain();
+  void close_handles();
+  uint32_t timeout_ms(TimeoutKind k) const;
+
+  const ServerOptions& options_;
+  const Router& router_;
+  ParseLimits limits_;
+  unsigned index_;
+  uv_loop_t uv_{};
+  uv_tcp_t listener_{};
+  uv_timer_t tick_{};
+  uv_timer_t drain_timer_{};
+  uv_async_t wake_{};
+  uv_signal_t sigint_{};
+  uv_signal_t sigterm_{};
+  bool listening_ = false;
+  bool signals_ = false;
+  bool handles_closed_ = false;
+  bool draining_ = false;
+  std::function<void()> signal_cb_;
+  std::atomic<bool> stop_requested_{false};
+  std::mutex wake_mu_;             // guards wake_ against being sent after it is closed
+  bool handles_closed_flag_ = false;  // under wake_mu_
+  std::thread thread_;
+  std::thread::id thread_id_;
+
+  std::vector<char> read_buf_;
+  std::string cork_;
+  Connection* corked_ = nullptr;
+  std::string server_line_;
+  DateCache date_;
+  LoopStats stats_;
+  ExchangePool exchanges_;
+  std::vector<WriteState*> free_writes_;
+  IntrusiveList<Connection, &Connection::all_hook> connections_;
+  IntrusiveList<Connection, &Connection::timeout_hook> timeouts_[kTimeoutKinds];
+};
+
+/// Flushes the loop's cork when the libuv callback that created it returns.
+class CorkScope {
+ public:
+  explicit CorkScope(Loop& loop) : loop_(loop) {}
+  ~CorkScope() { loop_.flush_cork(); }
+  CorkScope(const CorkScope&) = delete;
+  CorkScope& operator=(const CorkScope&) = delete;
+
+ private:
+  Loop& loop_;
+};
+
+}  // namespace tether::detail

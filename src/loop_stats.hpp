@@ -1,0 +1,57 @@
+// LoopStats: counters written by one loop thread, read by any thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "tether/stats.hpp"
+
+namespace tether::detail {
+
+/// Single-writer counter: the owning loop updates it with a plain load and store (no locked
+/// instruction on the hot path); other threads read a possibly slightly stale value.
+class Counter {
+ public:
+  void add(uint64_t n = 1) { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  void sub(uint64_t n = 1) { v_.store(v_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed); }
+  uint64_t get() const { return v_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint64_t> v_{0};
+};
+
+struct LoopStats {
+  Counter connections_accepted;
+  Counter connections_active;
+  Counter connections_rejected;
+  Counter requests;
+  Counter responses_by_class[6];
+  Counter bad_requests;
+  Counter header_timeouts;
+  Counter body_timeouts;
+  Counter idle_timeouts;
+  Counter write_timeouts;
+  Counter responses_dropped;
+  Counter responses_abandoned;
+  Counter handler_exceptions;
+  Counter exchanges_in_flight;
+
+  void add_to(ServerStats& s) const {
+    s.connections_accepted += connections_accepted.get();
+    s.connections_active += connections_active.get();
+    s.connections_rejected += connections_rejected.get();
+    s.requests += requests.get();
+    for (int i = 0; i < 6; ++i) s.responses_by_class[i] += responses_by_class[i].get();
+    s.bad_requests += bad_requests.get();
+    s.header_timeouts += header_timeouts.get();
+    s.body_timeouts += body_timeouts.get();
+    s.idle_timeouts += idle_timeouts.get();
+    s.write_timeouts += write_timeouts.get();
+    s.responses_dropped += responses_dropped.get();
+    s.responses_abandoned += responses_abandoned.get();
+    s.handler_exceptions += handler_exceptions.get();
+    s.exchanges_in_flight += exchanges_in_flight.get();
+  }
+};
+
+}  // namespace tether::detail

@@ -1,0 +1,76 @@
+// RequestData: what the parser extracted from one request, as offsets into the buffer that
+// holds the request head (zero-copy while the request is handled inside one read).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tether/method.hpp"
+#include "tether/router.hpp"
+
+namespace tether::detail {
+
+/// A byte range relative to `RequestData::base`.
+struct Span {
+  uint32_t off = 0;
+  uint32_t len = 0;
+};
+
+struct HeaderSpan {
+  Span name;
+  Span value;
+};
+
+struct RequestData {
+  /// Start of the message in the buffer that holds its head: the read buffer, the
+  /// connection's leftover bytes, or `head_store` once the request outlived its read.
+  const char* base = nullptr;
+  Span target;
+  std::vector<HeaderSpan> headers;
+  /// Body bytes relative to `base` while `body_copied` is false; else in `body_store`.
+  Span body_view;
+  bool body_copied = false;
+  std::string body_store;
+  std::string head_store;
+
+  Method method = Method::Get;
+  uint8_t llhttp_method = 0;
+  uint8_t major = 1;
+  uint8_t minor = 1;
+  bool keep_alive = true;
+
+  /// Filled at dispatch: views into the target, and the router's captures.
+  std::string_view path;
+  std::string_view query;
+  RouteMatch route;
+
+  std::string_view view(Span s) const { return {base + s.off, s.len}; }
+  std::string_view body() const {
+    return body_copied ? std::string_view(body_store) : view(body_view);
+  }
+
+  /// Back to empty, keeping the capacity of every buffer (no allocation in steady state).
+  void reset() {
+    base = nullptr;
+    target = {};
+    headers.clear();
+    body_view = {};
+    body_copied = false;
+    body_store.clear();
+    head_store.clear();
+    method = Method::Get;
+    llhttp_method = 0;
+    major = minor = 1;
+    keep_alive = true;
+    path = query = {};
+    route.handler = nullptr;
+    route.path_found = false;
+    route.allowed = 0;
+    route.any_method = false;
+    route.param_count = 0;
+  }
+};
+
+}  // namespace tether::detail

@@ -1,0 +1,100 @@
+#include "tether/response.hpp"
+
+#include <cassert>
+
+#include "ascii.hpp"
+#include "connection.hpp"
+#include "exchange.hpp"
+#include "loop.hpp"
+
+namespace tether {
+namespace {
+
+using detail::iequals;
+using detail::is_tchar;
+
+
+void check_thread([[maybe_unused]] const detail::Exchange* x) {
+  assert(x->loop->on_loop_thread() && "tether::Response used off its loop thread");
+}
+
+}  // namespace
+
+Response::Response(detail::Exchange* x) : x_(x) {
+  if (x_) ++x_->refs;
+}
+
+Response::Response(const Response& other) : x_(other.x_) {
+  if (x_) {
+    check_thread(x_);
+    ++x_->refs;
+  }
+}
+
+Response::Response(Response&& other) noexcept : x_(other.x_) { other.x_ = nullptr; }
+
+Response& Response::operator=(const Response& other) {
+  if (this != &other) {
+    Response copy(other);
+    std::swap(x_, copy.x_);
+  }
+  return *this;
+}
+
+Response& Response::operator=(Response&& other) noexcept {
+  if (this != &other) {
+    Response old(std::move(*this));
+    x_ = other.x_;
+    other.x_ = nullptr;
+  }
+  return *this;
+}
+
+Response::~Response() {
+  if (x_) {
+    check_thread(x_);
+    detail::exchange_unref(x_);
+  }
+}
+
+bool Response::alive() const {
+  return x_ && x_->state == detail::ExchangeState::Open && x_->conn != nullptr;
+}
+
+bool Response::send(int status, std::string_view body, std::string_view content_type) {
+  if (!x_) return false;
+  check_thread(x_);
+  if (!alive()) {
+    x_->loop->stats().responses_dropped.add();
+    return false;
+  }
+  return x_->conn->answer(x_, status, body, content_type);
+}
+
+bool Response::set_header(std::string_view name, std::string_view value) {
+  if (!x_) return false;
+  check_thread(x_);
+  if (!alive()) {
+    x_->loop->stats().responses_dropped.add();
+    return false;
+  }
+  if (name.empty()) return false;
+  for (unsigned char c : name) {
+    if (!is_tchar(c)) return false;
+  }
+  for (unsigned char c : value) {
+    if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
+  }
+  if (iequals(name, "content-length") || iequals(name, "transfer-encoding")) return false;
+  if (iequals(name, "connection")) {
+    if (!iequals(value, "close")) return false;
+    x_->close = true;
+    return true;
+  }
+  if (iequals(name, "server")) x_->user_server = true;
+  if (iequals(name, "date")) x_->user_date = true;
+  x_->headers.append(name).append(": ").append(value).append("\r\n");
+  return true;
+}
+
+}  // namespace tether

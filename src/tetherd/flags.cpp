@@ -1,0 +1,143 @@
+#include "tetherd/flags.hpp"
+
+#include <charconv>
+#include <cstdint>
+#include <limits>
+#include <string_view>
+#include <type_traits>
+#include <variant>
+
+namespace tetherd {
+namespace {
+
+// uint32_t and unsigned are one type on the platforms tether supports.
+static_assert(std::is_same_v<uint32_t, unsigned>);
+using Field = std::variant<std::string tether::ServerOptions::*, uint16_t tether::ServerOptions::*,
+                           unsigned tether::ServerOptions::*, size_t tether::ServerOptions::*>;
+
+struct Flag {
+  const char* name;
+  Field field;
+  const char* help;
+};
+
+const Flag kFlags[] = {
+    {"host", &tether::ServerOptions::host, "address to listen on"},
+    {"port", &tether::ServerOptions::port, "TCP port (0 = ephemeral)"},
+    {"loops", &tether::ServerOptions::loops, "event-loop threads (SO_REUSEPORT when > 1)"},
+    {"workers", &tether::ServerOptions::workers, "worker-pool threads (0 = hardware threads)"},
+    {"backlog", &tether::ServerOptions::backlog, "listen backlog"},
+    {"max-connections", &tether::ServerOptions::max_connections, "open connections per loop (503 past it)"},
+    {"max-head-bytes", &tether::ServerOptions::max_head_bytes, "request line + headers (431 past it)"},
+    {"max-target-bytes", &tether::ServerOptions::max_target_bytes, "request target (414 past it)"},
+    {"max-headers", &tether::ServerOptions::max_headers, "header fields per request (431 past it)"},
+    {"max-body-bytes", &tether::ServerOptions::max_body_bytes, "request body (413 past it)"},
+    {"max-pipelined", &tether::ServerOptions::max_pipelined, "unanswered requests per connection before it stops reading"},
+    {"write-high-water", &tether::ServerOptions::write_high_water, "unsent bytes per connection before it stops reading"},
+    {"header-timeout-ms", &tether::ServerOptions::header_timeout_ms, "first byte to end of head (408 past it)"},
+    {"body-timeout-ms", &tether::ServerOptions::body_timeout_ms, "gap between body reads (408 past it)"},
+    {"idle-timeout-ms", &tether::ServerOptions::idle_timeout_ms, "idle keep-alive connection is closed after it"},
+    {"write-timeout-ms", &tether::ServerOptions::write_timeout_ms, "stalled response write closes after it"},
+    {"linger-timeout-ms", &tether::ServerOptions::linger_timeout_ms, "draining input after the last response"},
+    {"drain-timeout-ms", &tether::ServerOptions::drain_timeout_ms, "graceful shutdown limit"},
+    {"server-name", &tether::ServerOptions::server_name, "Server header value"},
+};
+
+template <class T>
+bool parse_number(std::string_view s, T& out) {
+  uint64_t v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size() || v > std::numeric_limits<T>::max()) return false;
+  out = static_cast<T>(v);
+  return true;
+}
+
+std::string help_text() {
+  std::string s =
+      "usage: tetherd [--flag value | --flag=value]...\n"
+      "HTTP/1.1 server built on tether. Demo routes: GET /plaintext, GET /json, GET /healthz,\n"
+      "any method on / (echoes the request body).\n\nflags:\n";
+  tether::ServerOptions defaults;
+  for (const Flag& f : kFlags) {
+    std::string def = std::visit(
+        [&](auto field) -> std::string {
+          using T = std::decay_t<decltype(defaults.*field)>;
+          if constexpr (std::is_same_v<T, std::string>) return defaults.*field;
+          else return std::to_string(defaults.*field);
+        },
+        f.field);
+    std::string name = std::string("  --") + f.name;
+    name.resize(std::max<size_t>(name.size() + 1, 24), ' ');
+    s += name + f.help + " (default " + def + ")\n";
+  }
+  s += "  --help                show this help\n  --version             print the version\n";
+  return s;
+}
+
+}  // namespace
+
+ParsedFlags parse_flags(int argc, char** argv) {
+  ParsedFlags r;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      r.outcome = FlagsOutcome::Exit0;
+      r.message = help_text();
+      return r;
+    }
+    if (arg == "--version") {
+      r.outcome = FlagsOutcome::Exit0;
+      r.message = std::string("tetherd ") + TETHER_VERSION + "\n";
+      return r;
+    }
+    if (arg.substr(0, 2) != "--") {
+      r.outcome = FlagsOutcome::Exit1;
+      r.message = "tetherd: unexpected argument '" + std::string(arg) + "' (see --help)";
+      return r;
+    }
+    std::string_view name = arg.substr(2), value;
+    bool has_value = false;
+    if (size_t eq = name.find('='); eq != std::string_view::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+      has_value = true;
+    }
+    const Flag* flag = nullptr;
+    for (const Flag& f : kFlags) {
+      if (name == f.name) flag = &f;
+    }
+    if (!flag) {
+      r.outcome = FlagsOutcome::Exit1;
+      r.message = "tetherd: unknown flag --" + std::string(name) + " (see --help)";
+      return r;
+    }
+    if (!has_value) {
+      if (i + 1 >= argc) {
+        r.outcome = FlagsOutcome::Exit1;
+        r.message = "tetherd: flag --" + std::string(name) + " needs a value";
+        return r;
+      }
+      value = argv[++i];
+    }
+    bool ok = std::visit(
+        [&](auto field) -> bool {
+          auto& dst = r.options.*field;
+          using T = std::decay_t<decltype(dst)>;
+          if constexpr (std::is_same_v<T, std::string>) {
+            dst = std::string(value);
+            return true;
+          } else {
+            return parse_number(value, dst);
+          }
+        },
+        flag->field);
+    if (!ok) {
+      r.outcome = FlagsOutcome::Exit1;
+      r.message = "tetherd: bad value '" + std::string(value) + "' for --" + std::string(name);
+      return r;
+    }
+  }
+  return r;
+}
+
+}  // namespace tetherd

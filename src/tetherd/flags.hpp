@@ -1,0 +1,22 @@
+// tetherd command-line flags: one per ServerOptions field, plus --help and --version.
+#pragma once
+
+#include <string>
+
+#include "tether/options.hpp"
+
+namespace tetherd {
+
+enum class FlagsOutcome { Run, Exit0, Exit1 };
+
+struct ParsedFlags {
+  tether::ServerOptions options;
+  FlagsOutcome outcome = FlagsOutcome::Run;
+  /// Text for stdout (help, version) or a one-line error for stderr.
+  std::string message;
+};
+
+/// Parses `--name value` and `--name=value`. Unknown flags and bad values are errors.
+ParsedFlags parse_flags(int argc, char** argv);
+
+}  // namespace tetherd
