@@ -2,7 +2,6 @@
 // fragmentation.
 #include <gtest/gtest.h>
 
-#include <regex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -13,6 +12,20 @@
 namespace {
 
 const std::string kGet = "GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n";
+
+// "Sun, 06 Nov 1994 08:49:37 GMT": letters and digits where RFC 9110's IMF-fixdate has them.
+bool looks_like_imf_date(const std::string& d) {
+  const std::string shape = "Aaa, 00 Aaa 0000 00:00:00 GMT";
+  if (d.size() != shape.size()) return false;
+  for (size_t i = 0; i < d.size(); ++i) {
+    char s = shape[i], c = d[i];
+    if (s == '0' && !std::isdigit(static_cast<unsigned char>(c))) return false;
+    if (s == 'A' && !std::isupper(static_cast<unsigned char>(c))) return false;
+    if (s == 'a' && !std::islower(static_cast<unsigned char>(c))) return false;
+    if (s != '0' && s != 'A' && s != 'a' && s != c) return false;
+  }
+  return true;
+}
 
 TEST(Basics, PlaintextHasFramingDateAndServer) {
   tt::TestServer srv;
@@ -27,9 +40,7 @@ TEST(Basics, PlaintextHasFramingDateAndServer) {
   EXPECT_EQ(r->header("content-type"), "text/plain");
   EXPECT_EQ(r->header("server"), "tether");
   ASSERT_TRUE(r->header("date"));
-  EXPECT_TRUE(std::regex_match(*r->header("date"),
-                               std::regex(R"([A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT)")))
-      << *r->header("date");
+  EXPECT_TRUE(looks_like_imf_date(*r->header("date"))) << *r->header("date");
   EXPECT_FALSE(r->header("connection"));
   EXPECT_TRUE(c.buffered().empty());
 }

@@ -46,8 +46,8 @@ TEST(Shutdown, RequestInProgressIsFinishedWithConnectionClose) {
   Running r(local());
   tt::Client c(r.server.port());
   ASSERT_TRUE(c.send("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 6\r\n\r\nabc"));
-  ASSERT_TRUE(r.server.stats().connections_active == 1 || true);
-  // Make sure the server has the partial request before stopping.
+  // One round trip on another connection of the same loop: c's bytes were ready before the
+  // probe's, so by the time the probe is answered the loop has read c's partial request.
   tt::Client probe(r.server.port());
   ASSERT_TRUE(probe.send(kGet));
   ASSERT_TRUE(probe.read_response());
