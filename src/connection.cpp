@@ -33,7 +33,9 @@ void split_target(RequestData& r) {
 
 }  // namespace
 
-Connection::Connection(Loop& loop) : loop_(loop), parser_(loop.limits()) { tcp_.data = this; }
+Connection::Connection(Loop& loop) : loop_(loop), parser_(loop.limits()) {
+  tcp_.data = this;
+}
 
 Connection::~Connection() {
   if (write_) loop_.release_write_state(write_);
@@ -227,14 +229,19 @@ void Connection::fail(int status, std::string_view text) {
   answer_error(x, status, text);
 }
 
-void Connection::reject(int status, std::string_view text) { fail(status, text); }
+void Connection::reject(int status, std::string_view text) {
+  fail(status, text);
+}
 
 // ---------------------------------------------------------------- answering in order
 
 void Connection::push_fifo(Exchange* x) {
   x->in_fifo = true;
   x->next = nullptr;
-  if (fifo_tail_) fifo_tail_->next = x; else fifo_head_ = x;
+  if (fifo_tail_)
+    fifo_tail_->next = x;
+  else
+    fifo_head_ = x;
   fifo_tail_ = x;
   ++fifo_count_;
 }
@@ -274,7 +281,7 @@ bool Connection::answer(Exchange* x, int status, std::string_view body,
   parts.date_line = x->user_date ? std::string_view() : loop_.date().line();
   parts.server_line = x->user_server ? std::string_view() : loop_.server_line();
   parts.head_only = x->head_only;
-  parts.connection = x->close ? ConnectionHeader::Close
+  parts.connection = x->close            ? ConnectionHeader::Close
                      : x->req.minor == 0 ? ConnectionHeader::KeepAlive
                                          : ConnectionHeader::None;
   append_response(out, parts);
@@ -362,7 +369,8 @@ void Connection::send_bytes(const char* data, size_t len) {
 void Connection::start_write() {
   write_->active = true;
   write_->req.data = this;
-  uv_buf_t buf = uv_buf_init(write_->inflight.data(), static_cast<unsigned>(write_->inflight.size()));
+  uv_buf_t buf =
+      uv_buf_init(write_->inflight.data(), static_cast<unsigned>(write_->inflight.size()));
   if (uv_write(&write_->req, stream(), &buf, 1, on_write) != 0) {
     write_->active = false;
     close();
@@ -423,8 +431,8 @@ void Connection::on_shutdown(uv_shutdown_t* req, int status) {
 
 void Connection::begin_drain() {
   if (closing_) return;
-  bool busy = fifo_count_ > 0 || parser_.in_message() || !leftover_.empty() ||
-              (write_ && write_->active);
+  bool busy =
+      fifo_count_ > 0 || parser_.in_message() || !leftover_.empty() || (write_ && write_->active);
   if (!busy) {
     close();
     return;
@@ -488,7 +496,9 @@ void Connection::close() {
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), on_closed);
 }
 
-void Connection::on_closed(uv_handle_t* h) { delete static_cast<Connection*>(h->data); }
+void Connection::on_closed(uv_handle_t* h) {
+  delete static_cast<Connection*>(h->data);
+}
 
 void Connection::update_timeout(bool read_activity, bool write_activity) {
   if (closing_) return;

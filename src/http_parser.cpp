@@ -7,20 +7,32 @@
 namespace tether::detail {
 namespace {
 
-RequestParser* self(llhttp_t* p) { return static_cast<RequestParser*>(p->data); }
+RequestParser* self(llhttp_t* p) {
+  return static_cast<RequestParser*>(p->data);
+}
 
 Method method_from_llhttp(uint8_t m) {
   switch (m) {
-    case HTTP_GET: return Method::Get;
-    case HTTP_HEAD: return Method::Head;
-    case HTTP_POST: return Method::Post;
-    case HTTP_PUT: return Method::Put;
-    case HTTP_DELETE: return Method::Delete;
-    case HTTP_PATCH: return Method::Patch;
-    case HTTP_OPTIONS: return Method::Options;
-    case HTTP_CONNECT: return Method::Connect;
-    case HTTP_TRACE: return Method::Trace;
-    default: return Method::Other;
+    case HTTP_GET:
+      return Method::Get;
+    case HTTP_HEAD:
+      return Method::Head;
+    case HTTP_POST:
+      return Method::Post;
+    case HTTP_PUT:
+      return Method::Put;
+    case HTTP_DELETE:
+      return Method::Delete;
+    case HTTP_PATCH:
+      return Method::Patch;
+    case HTTP_OPTIONS:
+      return Method::Options;
+    case HTTP_CONNECT:
+      return Method::Connect;
+    case HTTP_TRACE:
+      return Method::Trace;
+    default:
+      return Method::Other;
   }
 }
 
@@ -75,9 +87,18 @@ ParseStep RequestParser::execute(const char* p, const char* end) {
   }
   if (err != HPE_USER) {
     switch (err) {
-      case HPE_INVALID_VERSION: error_status_ = 505; error_text_ = "unsupported HTTP version"; break;
-      case HPE_INVALID_METHOD: error_status_ = 400; error_text_ = "invalid method"; break;
-      case HPE_INVALID_URL: error_status_ = 400; error_text_ = "invalid request target"; break;
+      case HPE_INVALID_VERSION:
+        error_status_ = 505;
+        error_text_ = "unsupported HTTP version";
+        break;
+      case HPE_INVALID_METHOD:
+        error_status_ = 400;
+        error_text_ = "invalid method";
+        break;
+      case HPE_INVALID_URL:
+        error_status_ = 400;
+        error_text_ = "invalid request target";
+        break;
       default:
         error_status_ = 400;
         error_text_ = llhttp_get_error_reason(&parser_);
@@ -188,7 +209,8 @@ int RequestParser::validate_head() {
         return fail(501, "unsupported transfer coding");
       }
     } else if (iequals(name, "expect")) {
-      if (!iequals(trim_ows(r.view(h.value)), "100-continue")) return fail(417, "unsupported expectation");
+      if (!iequals(trim_ows(r.view(h.value)), "100-continue"))
+        return fail(417, "unsupported expectation");
       wants_continue_ = r.minor >= 1;
     }
   }

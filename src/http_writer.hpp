@@ -31,6 +31,8 @@ void append_response(std::string& out, const ResponseParts& parts);
 std::string_view reason_phrase(int status);
 
 /// True for a status a final response may carry (200..599).
-inline bool valid_final_status(int status) { return status >= 200 && status <= 599; }
+inline bool valid_final_status(int status) {
+  return status >= 200 && status <= 599;
+}
 
 }  // namespace tether::detail

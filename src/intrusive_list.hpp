@@ -28,7 +28,10 @@ class IntrusiveList {
     h.prev = tail_;
     h.next = nullptr;
     h.linked = true;
-    if (tail_) (tail_->*H).next = t; else head_ = t;
+    if (tail_)
+      (tail_->*H).next = t;
+    else
+      head_ = t;
     tail_ = t;
     ++size_;
   }
@@ -36,8 +39,14 @@ class IntrusiveList {
   void remove(T* t) {
     ListHook<T>& h = t->*H;
     if (!h.linked) return;
-    if (h.prev) (h.prev->*H).next = h.next; else head_ = h.next;
-    if (h.next) (h.next->*H).prev = h.prev; else tail_ = h.prev;
+    if (h.prev)
+      (h.prev->*H).next = h.next;
+    else
+      head_ = h.next;
+    if (h.next)
+      (h.next->*H).prev = h.prev;
+    else
+      tail_ = h.prev;
     h.prev = h.next = nullptr;
     h.linked = false;
     --size_;

@@ -16,7 +16,8 @@ Status bind_listen_socket(const std::string& host, uint16_t port, bool reuseport
   hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
   addrinfo* res = nullptr;
   std::string where = host + ":" + std::to_string(port);
-  int rc = getaddrinfo(host.empty() ? nullptr : host.c_str(), std::to_string(port).c_str(), &hints, &res);
+  int rc = getaddrinfo(host.empty() ? nullptr : host.c_str(), std::to_string(port).c_str(), &hints,
+                       &res);
   if (rc != 0) return Status::error("cannot resolve " + where + ": " + gai_strerror(rc));
   int err = EADDRNOTAVAIL;
   for (addrinfo* ai = res; ai; ai = ai->ai_next) {

@@ -96,12 +96,18 @@ void Loop::request_stop() {
 
 uint32_t Loop::timeout_ms(TimeoutKind k) const {
   switch (k) {
-    case TimeoutKind::Header: return options_.header_timeout_ms;
-    case TimeoutKind::Body: return options_.body_timeout_ms;
-    case TimeoutKind::Idle: return options_.idle_timeout_ms;
-    case TimeoutKind::Write: return options_.write_timeout_ms;
-    case TimeoutKind::Linger: return options_.linger_timeout_ms;
-    case TimeoutKind::None: return 0;
+    case TimeoutKind::Header:
+      return options_.header_timeout_ms;
+    case TimeoutKind::Body:
+      return options_.body_timeout_ms;
+    case TimeoutKind::Idle:
+      return options_.idle_timeout_ms;
+    case TimeoutKind::Write:
+      return options_.write_timeout_ms;
+    case TimeoutKind::Linger:
+      return options_.linger_timeout_ms;
+    case TimeoutKind::None:
+      return 0;
   }
   return 0;
 }

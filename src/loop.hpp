@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "connection.hpp"
 #include "date_cache.hpp"
 #include "exchange.hpp"
 #include "http_parser.hpp"
@@ -22,7 +23,6 @@
 #include "tether/router.hpp"
 #include "tether/status.hpp"
 #include "timeout_kind.hpp"
-#include "connection.hpp"
 
 namespace tether::detail {
 
@@ -71,7 +71,9 @@ class Loop {
   size_t corked_bytes(const Connection* c) const { return corked_ == c ? cork_.size() : 0; }
 
   /// The shared read buffer: an idle connection owns none.
-  uv_buf_t read_buffer() { return uv_buf_init(read_buf_.data(), static_cast<unsigned>(read_buf_.size())); }
+  uv_buf_t read_buffer() {
+    return uv_buf_init(read_buf_.data(), static_cast<unsigned>(read_buf_.size()));
+  }
 
   /// Puts `c` on the deadline list of `kind` (None: on no list), deadline = now + its timeout.
   void arm(Connection* c, TimeoutKind kind);
@@ -108,7 +110,7 @@ class Loop {
   bool draining_ = false;
   std::function<void()> signal_cb_;
   std::atomic<bool> stop_requested_{false};
-  std::mutex wake_mu_;             // guards wake_ against being sent after it is closed
+  std::mutex wake_mu_;                // guards wake_ against being sent after it is closed
   bool handles_closed_flag_ = false;  // under wake_mu_
   std::thread thread_;
   std::thread::id thread_id_;

@@ -7,15 +7,23 @@
 
 namespace tether {
 
-Method Request::method() const { return d_->method; }
+Method Request::method() const {
+  return d_->method;
+}
 
 std::string_view Request::method_name() const {
   return llhttp_method_name(static_cast<llhttp_method_t>(d_->llhttp_method));
 }
 
-std::string_view Request::target() const { return d_->view(d_->target); }
-std::string_view Request::path() const { return d_->path; }
-std::string_view Request::query_string() const { return d_->query; }
+std::string_view Request::target() const {
+  return d_->view(d_->target);
+}
+std::string_view Request::path() const {
+  return d_->path;
+}
+std::string_view Request::query_string() const {
+  return d_->query;
+}
 
 std::optional<std::string_view> Request::query(std::string_view key) const {
   std::string_view q = d_->query;
@@ -47,17 +55,27 @@ std::optional<std::string_view> Request::header(std::string_view name) const {
   return std::nullopt;
 }
 
-size_t Request::header_count() const { return d_->headers.size(); }
+size_t Request::header_count() const {
+  return d_->headers.size();
+}
 
 std::pair<std::string_view, std::string_view> Request::header_at(size_t i) const {
   const detail::HeaderSpan& h = d_->headers.at(i);
   return {d_->view(h.name), d_->view(h.value)};
 }
 
-std::string_view Request::body() const { return d_->body(); }
-int Request::version_major() const { return d_->major; }
-int Request::version_minor() const { return d_->minor; }
-bool Request::keep_alive() const { return d_->keep_alive; }
+std::string_view Request::body() const {
+  return d_->body();
+}
+int Request::version_major() const {
+  return d_->major;
+}
+int Request::version_minor() const {
+  return d_->minor;
+}
+bool Request::keep_alive() const {
+  return d_->keep_alive;
+}
 
 std::string url_decode(std::string_view s) {
   auto hex = [](char c) -> int {

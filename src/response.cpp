@@ -13,7 +13,6 @@ namespace {
 using detail::iequals;
 using detail::is_tchar;
 
-
 void check_thread([[maybe_unused]] const detail::Exchange* x) {
   assert(x->loop->on_loop_thread() && "tether::Response used off its loop thread");
 }
@@ -31,7 +30,9 @@ Response::Response(const Response& other) : x_(other.x_) {
   }
 }
 
-Response::Response(Response&& other) noexcept : x_(other.x_) { other.x_ = nullptr; }
+Response::Response(Response&& other) noexcept : x_(other.x_) {
+  other.x_ = nullptr;
+}
 
 Response& Response::operator=(const Response& other) {
   if (this != &other) {

@@ -6,16 +6,26 @@ namespace tether {
 
 std::string_view method_name(Method m) {
   switch (m) {
-    case Method::Get: return "GET";
-    case Method::Head: return "HEAD";
-    case Method::Post: return "POST";
-    case Method::Put: return "PUT";
-    case Method::Delete: return "DELETE";
-    case Method::Patch: return "PATCH";
-    case Method::Options: return "OPTIONS";
-    case Method::Connect: return "CONNECT";
-    case Method::Trace: return "TRACE";
-    case Method::Other: return "OTHER";
+    case Method::Get:
+      return "GET";
+    case Method::Head:
+      return "HEAD";
+    case Method::Post:
+      return "POST";
+    case Method::Put:
+      return "PUT";
+    case Method::Delete:
+      return "DELETE";
+    case Method::Patch:
+      return "PATCH";
+    case Method::Options:
+      return "OPTIONS";
+    case Method::Connect:
+      return "CONNECT";
+    case Method::Trace:
+      return "TRACE";
+    case Method::Other:
+      return "OTHER";
   }
   return "OTHER";
 }
@@ -66,7 +76,8 @@ Router::Router(Router&&) noexcept = default;
 Router& Router::operator=(Router&&) noexcept = default;
 
 Status Router::add(Method method, std::string_view pattern, Handler handler, bool any) {
-  if (pattern.empty() || pattern.front() != '/') return Status::error("route pattern must start with '/': " + std::string(pattern));
+  if (pattern.empty() || pattern.front() != '/')
+    return Status::error("route pattern must start with '/': " + std::string(pattern));
   if (!handler) return Status::error("route handler is empty: " + std::string(pattern));
   Node* n = root_.get();
   size_t captures = 0;
@@ -77,7 +88,8 @@ Status Router::add(Method method, std::string_view pattern, Handler handler, boo
     bool last = slash == std::string_view::npos;
     if (seg == "*") {
       if (!last) return Status::error("'*' must be the last segment: " + std::string(pattern));
-      if (++captures > RouteMatch::kMaxParams) return Status::error("too many captures: " + std::string(pattern));
+      if (++captures > RouteMatch::kMaxParams)
+        return Status::error("too many captures: " + std::string(pattern));
       if (!n->catch_all) n->catch_all = std::make_unique<Node>();
       n = n->catch_all.get();
     } else if (seg.size() >= 2 && seg.front() == '{' && seg.back() == '}') {
@@ -85,13 +97,14 @@ Status Router::add(Method method, std::string_view pattern, Handler handler, boo
       if (name.empty() || name.find_first_of("{}/") != std::string_view::npos) {
         return Status::error("bad capture name in " + std::string(pattern));
       }
-      if (++captures > RouteMatch::kMaxParams) return Status::error("too many captures: " + std::string(pattern));
+      if (++captures > RouteMatch::kMaxParams)
+        return Status::error("too many captures: " + std::string(pattern));
       if (!n->param) {
         n->param = std::make_unique<Node>();
         n->param_name = std::string(name);
       } else if (n->param_name != name) {
-        return Status::error("capture {" + std::string(name) + "} conflicts with {" + n->param_name +
-                             "} at the same position: " + std::string(pattern));
+        return Status::error("capture {" + std::string(name) + "} conflicts with {" +
+                             n->param_name + "} at the same position: " + std::string(pattern));
       }
       n = n->param.get();
     } else {
@@ -119,7 +132,8 @@ Status Router::add(Method method, std::string_view pattern, Handler handler, boo
   } else {
     uint32_t bit = 1u << static_cast<unsigned>(method);
     if (n->mask & bit) {
-      return Status::error("duplicate route: " + std::string(method_name(method)) + " " + std::string(pattern));
+      return Status::error("duplicate route: " + std::string(method_name(method)) + " " +
+                           std::string(pattern));
     }
     n->handlers[static_cast<unsigned>(method)] = std::move(handler);
     n->mask |= bit;
@@ -188,7 +202,8 @@ bool Router::match(Method method, std::string_view path, RouteMatch& out) const 
 }
 
 std::string Router::allow_header(uint32_t allowed) {
-  if (allowed & (1u << static_cast<unsigned>(Method::Get))) allowed |= 1u << static_cast<unsigned>(Method::Head);
+  if (allowed & (1u << static_cast<unsigned>(Method::Get)))
+    allowed |= 1u << static_cast<unsigned>(Method::Head);
   std::string s;
   for (unsigned m = 0; m < kMethodCount; ++m) {
     if (!(allowed & (1u << m))) continue;

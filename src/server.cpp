@@ -56,7 +56,8 @@ Status ServerImpl::start(bool handle_signals, Server& server) {
   uint16_t bound = 0;
   for (unsigned i = 0; i < options.loops; ++i) {
     made.push_back(std::make_unique<Loop>(options, router, i));
-    Status s = made.back()->listen(i == 0 ? options.port : bound, reuseport, i == 0 ? &bound : nullptr);
+    Status s =
+        made.back()->listen(i == 0 ? options.port : bound, reuseport, i == 0 ? &bound : nullptr);
     if (!s) return s;
   }
   if (handle_signals) made.front()->watch_signals([&server] { server.stop(); });
@@ -96,7 +97,9 @@ Server& Server::any(std::string_view pattern, Handler handler) {
   return *this;
 }
 
-Status Server::start() { return impl_->start(false, *this); }
+Status Server::start() {
+  return impl_->start(false, *this);
+}
 
 void Server::stop() {
   for (auto& l : impl_->loops) l->request_stop();
@@ -115,9 +118,13 @@ int Server::run() {
   return wait();
 }
 
-uint16_t Server::port() const { return impl_->port; }
+uint16_t Server::port() const {
+  return impl_->port;
+}
 
-const ServerOptions& Server::options() const { return impl_->options; }
+const ServerOptions& Server::options() const {
+  return impl_->options;
+}
 
 ServerStats Server::stats() const {
   ServerStats s;

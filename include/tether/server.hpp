@@ -30,13 +30,27 @@ class Server {
   /// Adds a route; throws std::invalid_argument for a malformed or duplicate pattern or when
   /// the server is already started (a programming error, found at start-up).
   Server& route(Method method, std::string_view pattern, Handler handler);
-  Server& get(std::string_view pattern, Handler h) { return route(Method::Get, pattern, std::move(h)); }
-  Server& head(std::string_view pattern, Handler h) { return route(Method::Head, pattern, std::move(h)); }
-  Server& post(std::string_view pattern, Handler h) { return route(Method::Post, pattern, std::move(h)); }
-  Server& put(std::string_view pattern, Handler h) { return route(Method::Put, pattern, std::move(h)); }
-  Server& del(std::string_view pattern, Handler h) { return route(Method::Delete, pattern, std::move(h)); }
-  Server& patch(std::string_view pattern, Handler h) { return route(Method::Patch, pattern, std::move(h)); }
-  Server& options(std::string_view pattern, Handler h) { return route(Method::Options, pattern, std::move(h)); }
+  Server& get(std::string_view pattern, Handler h) {
+    return route(Method::Get, pattern, std::move(h));
+  }
+  Server& head(std::string_view pattern, Handler h) {
+    return route(Method::Head, pattern, std::move(h));
+  }
+  Server& post(std::string_view pattern, Handler h) {
+    return route(Method::Post, pattern, std::move(h));
+  }
+  Server& put(std::string_view pattern, Handler h) {
+    return route(Method::Put, pattern, std::move(h));
+  }
+  Server& del(std::string_view pattern, Handler h) {
+    return route(Method::Delete, pattern, std::move(h));
+  }
+  Server& patch(std::string_view pattern, Handler h) {
+    return route(Method::Patch, pattern, std::move(h));
+  }
+  Server& options(std::string_view pattern, Handler h) {
+    return route(Method::Options, pattern, std::move(h));
+  }
   /// A route that accepts every method.
   Server& any(std::string_view pattern, Handler h);
 

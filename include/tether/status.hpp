@@ -21,7 +21,8 @@ class [[nodiscard]] Status {
   const std::string& message() const { return message_; }
 
  private:
-  explicit Status(std::string m) : message_(m.empty() ? std::string("unknown error") : std::move(m)) {}
+  explicit Status(std::string m)
+      : message_(m.empty() ? std::string("unknown error") : std::move(m)) {}
   std::string message_;
 };
 

@@ -27,18 +27,27 @@ const Flag kFlags[] = {
     {"loops", &tether::ServerOptions::loops, "event-loop threads (SO_REUSEPORT when > 1)"},
     {"workers", &tether::ServerOptions::workers, "worker-pool threads (0 = hardware threads)"},
     {"backlog", &tether::ServerOptions::backlog, "listen backlog"},
-    {"max-connections", &tether::ServerOptions::max_connections, "open connections per loop (503 past it)"},
-    {"max-head-bytes", &tether::ServerOptions::max_head_bytes, "request line + headers (431 past it)"},
+    {"max-connections", &tether::ServerOptions::max_connections,
+     "open connections per loop (503 past it)"},
+    {"max-head-bytes", &tether::ServerOptions::max_head_bytes,
+     "request line + headers (431 past it)"},
     {"max-target-bytes", &tether::ServerOptions::max_target_bytes, "request target (414 past it)"},
     {"max-headers", &tether::ServerOptions::max_headers, "header fields per request (431 past it)"},
     {"max-body-bytes", &tether::ServerOptions::max_body_bytes, "request body (413 past it)"},
-    {"max-pipelined", &tether::ServerOptions::max_pipelined, "unanswered requests per connection before it stops reading"},
-    {"write-high-water", &tether::ServerOptions::write_high_water, "unsent bytes per connection before it stops reading"},
-    {"header-timeout-ms", &tether::ServerOptions::header_timeout_ms, "first byte to end of head (408 past it)"},
-    {"body-timeout-ms", &tether::ServerOptions::body_timeout_ms, "gap between body reads (408 past it)"},
-    {"idle-timeout-ms", &tether::ServerOptions::idle_timeout_ms, "idle keep-alive connection is closed after it"},
-    {"write-timeout-ms", &tether::ServerOptions::write_timeout_ms, "stalled response write closes after it"},
-    {"linger-timeout-ms", &tether::ServerOptions::linger_timeout_ms, "draining input after the last response"},
+    {"max-pipelined", &tether::ServerOptions::max_pipelined,
+     "unanswered requests per connection before it stops reading"},
+    {"write-high-water", &tether::ServerOptions::write_high_water,
+     "unsent bytes per connection before it stops reading"},
+    {"header-timeout-ms", &tether::ServerOptions::header_timeout_ms,
+     "first byte to end of head (408 past it)"},
+    {"body-timeout-ms", &tether::ServerOptions::body_timeout_ms,
+     "gap between body reads (408 past it)"},
+    {"idle-timeout-ms", &tether::ServerOptions::idle_timeout_ms,
+     "idle keep-alive connection is closed after it"},
+    {"write-timeout-ms", &tether::ServerOptions::write_timeout_ms,
+     "stalled response write closes after it"},
+    {"linger-timeout-ms", &tether::ServerOptions::linger_timeout_ms,
+     "draining input after the last response"},
     {"drain-timeout-ms", &tether::ServerOptions::drain_timeout_ms, "graceful shutdown limit"},
     {"server-name", &tether::ServerOptions::server_name, "Server header value"},
 };
@@ -47,7 +56,8 @@ template <class T>
 bool parse_number(std::string_view s, T& out) {
   uint64_t v = 0;
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || end != s.data() + s.size() || v > std::numeric_limits<T>::max()) return false;
+  if (ec != std::errc() || end != s.data() + s.size() || v > std::numeric_limits<T>::max())
+    return false;
   out = static_cast<T>(v);
   return true;
 }
@@ -62,8 +72,10 @@ std::string help_text() {
     std::string def = std::visit(
         [&](auto field) -> std::string {
           using T = std::decay_t<decltype(defaults.*field)>;
-          if constexpr (std::is_same_v<T, std::string>) return defaults.*field;
-          else return std::to_string(defaults.*field);
+          if constexpr (std::is_same_v<T, std::string>)
+            return defaults.*field;
+          else
+            return std::to_string(defaults.*field);
         },
         f.field);
     std::string name = std::string("  --") + f.name;

@@ -17,7 +17,8 @@ TEST(Backpressure, SlowReaderBoundsServerWorkAndLosesNothing) {
   constexpr int kRequests = 2000;
   constexpr size_t kBody = 20000;
   std::string batch;
-  for (int i = 0; i < kRequests; ++i) batch += "GET /big?n=" + std::to_string(kBody) + " HTTP/1.1\r\nHost: t\r\n\r\n";
+  for (int i = 0; i < kRequests; ++i)
+    batch += "GET /big?n=" + std::to_string(kBody) + " HTTP/1.1\r\nHost: t\r\n\r\n";
   ASSERT_TRUE(c.send(batch));
   ASSERT_TRUE(srv.wait_for([](const tether::ServerStats& s) { return s.requests >= 10; }));
   // While the client reads nothing, the server can only have produced what fits in the
@@ -28,7 +29,8 @@ TEST(Backpressure, SlowReaderBoundsServerWorkAndLosesNothing) {
     max_seen = std::max(max_seen, srv.stats().requests);
     ::poll(nullptr, 0, 10);
   }
-  EXPECT_LT(max_seen, static_cast<uint64_t>(kRequests) / 2) << "the server kept reading a client that does not read";
+  EXPECT_LT(max_seen, static_cast<uint64_t>(kRequests) / 2)
+      << "the server kept reading a client that does not read";
   for (int i = 0; i < kRequests; ++i) {
     auto r = c.read_response(10000);
     ASSERT_TRUE(r) << "response " << i;
@@ -40,7 +42,8 @@ TEST(Backpressure, SlowReaderBoundsServerWorkAndLosesNothing) {
 TEST(Backpressure, LargeResponseToSlowReaderArrivesWhole) {
   tt::TestServer srv;
   tt::Client c(srv.port());
-  ASSERT_TRUE(c.send("GET /big?n=8000000 HTTP/1.1\r\nHost: t\r\n\r\nGET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n"));
+  ASSERT_TRUE(c.send(
+      "GET /big?n=8000000 HTTP/1.1\r\nHost: t\r\n\r\nGET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n"));
   auto r = c.read_response(20000);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->body.size(), 8000000u);

@@ -140,7 +140,8 @@ TEST(Basics, OneByteAtATime) {
   const std::string req =
       "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
       "5\r\nhello\r\n7\r\n, world\r\n0\r\n\r\n"
-      "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\nabcd" + kGet;
+      "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\nabcd" +
+      kGet;
   for (char ch : req) ASSERT_TRUE(c.send(std::string(1, ch)));
   auto a = c.read_response();
   auto b = c.read_response();

@@ -40,8 +40,10 @@ TEST(Bodies, ContentLengthEcho) {
 TEST(Bodies, ChunkedWithExtensionsAndTrailers) {
   tt::TestServer srv;
   tt::Client c(srv.port());
-  ASSERT_TRUE(c.send("POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
-                     "4;name=value\r\nWiki\r\n5\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nX-Trailer: 1\r\n\r\n"));
+  ASSERT_TRUE(
+      c.send("POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+             "4;name=value\r\nWiki\r\n5\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nX-Trailer: "
+             "1\r\n\r\n"));
   auto r = c.read_response();
   ASSERT_TRUE(r);
   EXPECT_EQ(r->body, "Wikipedia in\r\n\r\nchunks.");
@@ -95,7 +97,8 @@ TEST(Bodies, BodyAtExactlyTheLimitIsAccepted) {
   tt::TestServer srv(o);
   tt::Client c(srv.port());
   std::string body(4096, 'b');
-  ASSERT_TRUE(c.send("POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked(body, 1000)));
+  ASSERT_TRUE(c.send("POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                     chunked(body, 1000)));
   auto r = c.read_response();
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);

@@ -9,7 +9,9 @@
 
 namespace {
 
-std::string get(const std::string& path) { return "GET " + path + " HTTP/1.1\r\nHost: t\r\n\r\n"; }
+std::string get(const std::string& path) {
+  return "GET " + path + " HTTP/1.1\r\nHost: t\r\n\r\n";
+}
 
 void routes(tether::Server& s) {
   tt::add_test_routes(s);
@@ -32,9 +34,10 @@ TEST(Pipelining, SixteenRequestsInOneWriteAnswerInOrder) {
 TEST(Pipelining, MixedBodiesAndMethods) {
   tt::TestServer srv;
   tt::Client c(srv.port());
-  ASSERT_TRUE(c.send("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\none" + get("/plaintext") +
-                     "PUT / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\ntwo\r\n0\r\n\r\n" +
-                     "HEAD /plaintext HTTP/1.1\r\nHost: t\r\n\r\n" + get("/nowhere")));
+  ASSERT_TRUE(c.send(
+      "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\none" + get("/plaintext") +
+      "PUT / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\ntwo\r\n0\r\n\r\n" +
+      "HEAD /plaintext HTTP/1.1\r\nHost: t\r\n\r\n" + get("/nowhere")));
   auto a = c.read_response();
   auto b = c.read_response();
   auto d = c.read_response();

@@ -17,7 +17,9 @@ namespace {
 bool iequal(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i])))
+      return false;
   }
   return true;
 }
@@ -56,9 +58,11 @@ std::optional<HttpResponse> parse_response(std::string& buf, bool head, bool eof
   size_t pos = line_end == std::string_view::npos ? h.size() : line_end + 2;
   while (pos < h.size()) {
     size_t e = h.find("\r\n", pos);
-    std::string_view line = h.substr(pos, e == std::string_view::npos ? std::string_view::npos : e - pos);
+    std::string_view line =
+        h.substr(pos, e == std::string_view::npos ? std::string_view::npos : e - pos);
     size_t colon = line.find(':');
-    std::string_view v = colon == std::string_view::npos ? std::string_view() : line.substr(colon + 1);
+    std::string_view v =
+        colon == std::string_view::npos ? std::string_view() : line.substr(colon + 1);
     while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
     r.headers.emplace_back(std::string(line.substr(0, colon)), std::string(v));
     if (e == std::string_view::npos) break;
@@ -117,7 +121,9 @@ Client::Client(uint16_t port) {
   ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
-Client::~Client() { close(); }
+Client::~Client() {
+  close();
+}
 
 bool Client::send(std::string_view bytes) {
   while (!bytes.empty()) {
@@ -177,7 +183,9 @@ bool Client::wait_closed(int timeout_ms) {
   }
 }
 
-void Client::shutdown_write() { ::shutdown(fd_, SHUT_WR); }
+void Client::shutdown_write() {
+  ::shutdown(fd_, SHUT_WR);
+}
 
 void Client::close(bool reset) {
   if (fd_ < 0) return;

@@ -21,9 +21,8 @@ void add_test_routes(tether::Server& server) {
     size_t n = std::stoul(std::string(req.query("n").value_or("1000")));
     res.send(200, std::string(n, 'x'), "text/plain");
   });
-  server.get("/throw", [](tether::Request&, tether::Response) {
-    throw std::runtime_error("boom");
-  });
+  server.get("/throw",
+             [](tether::Request&, tether::Response) { throw std::runtime_error("boom"); });
   server.get("/drop", [](tether::Request&, tether::Response) {});
   server.get("/bad-status", [](tether::Request&, tether::Response res) { res.send(42, "x"); });
   server.any("/", [](tether::Request& req, tether::Response res) {
@@ -45,7 +44,8 @@ TestServer::~TestServer() {
   server_->wait();
 }
 
-bool TestServer::wait_for(const std::function<bool(const tether::ServerStats&)>& pred, int timeout_ms) {
+bool TestServer::wait_for(const std::function<bool(const tether::ServerStats&)>& pred,
+                          int timeout_ms) {
   int64_t deadline = now_ms() + timeout_ms;
   while (!pred(server_->stats())) {
     if (now_ms() >= deadline) return false;
