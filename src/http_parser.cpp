@@ -44,6 +44,7 @@ const llhttp_settings_t& RequestParser::settings() {
     llhttp_settings_init(&s);
     s.on_message_begin = on_message_begin;
     s.on_url = on_url;
+    s.on_version = on_version;
     s.on_header_field = on_header_field;
     s.on_header_value = on_header_value;
     s.on_headers_complete = on_headers_complete;
@@ -63,11 +64,13 @@ RequestParser::RequestParser(const ParseLimits& limits) : limits_(limits) {
 
 void RequestParser::restart() {
   llhttp_reset(&parser_);
+  failed_ = false;
   in_message_ = headers_done_ = last_was_value_ = wants_continue_ = false;
   base_ = nullptr;
 }
 
 int RequestParser::fail(int status, const char* text) {
+  failed_ = true;
   error_status_ = status;
   error_text_ = text;
   llhttp_set_error_reason(&parser_, text);
@@ -76,6 +79,7 @@ int RequestParser::fail(int status, const char* text) {
 
 ParseStep RequestParser::execute(const char* p, const char* end) {
   if (!in_message_) base_ = p;
+  end_ = end;
   llhttp_errno_t err = llhttp_execute(&parser_, p, static_cast<size_t>(end - p));
   if (err == HPE_OK) return {ParseEvent::NeedMore, end};
   if (err == HPE_PAUSED) {
@@ -85,7 +89,9 @@ ParseStep RequestParser::execute(const char* p, const char* end) {
     llhttp_resume(&parser_);
     return {ParseEvent::Message, next};
   }
-  if (err != HPE_USER) {
+  // llhttp reports a failing on_headers_complete as HPE_CB_HEADERS_COMPLETE, whatever it
+  // returned: the status chosen by fail() is the one that counts.
+  if (!failed_) {
     switch (err) {
       case HPE_INVALID_VERSION:
         error_status_ = 505;
@@ -138,6 +144,14 @@ int RequestParser::check_head_size(const char* at, size_t len) {
   size_t end = static_cast<size_t>(at - base_) + len;
   if (end > limits_.max_head_bytes) return fail(431, "request head too large");
   head_end_ = static_cast<uint32_t>(end);
+  return 0;
+}
+
+int RequestParser::on_version(llhttp_t* p, const char* at, size_t len) {
+  RequestParser& s = *self(p);
+  // llhttp accepts a lone LF after the request line even in strict mode; RFC 9112 2.2 lets a
+  // server refuse it, and refusing it everywhere leaves no line ending two parsers read apart.
+  if (at + len < s.end_ && at[len] == '\n') return s.fail(400, "bare LF in request line");
   return 0;
 }
 

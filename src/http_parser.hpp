@@ -70,6 +70,7 @@ class RequestParser {
  private:
   static int on_message_begin(llhttp_t* p);
   static int on_url(llhttp_t* p, const char* at, size_t len);
+  static int on_version(llhttp_t* p, const char* at, size_t len);
   static int on_header_field(llhttp_t* p, const char* at, size_t len);
   static int on_header_value(llhttp_t* p, const char* at, size_t len);
   static int on_headers_complete(llhttp_t* p);
@@ -86,12 +87,14 @@ class RequestParser {
   const ParseLimits& limits_;
   RequestData* target_ = nullptr;
   const char* base_ = nullptr;
+  const char* end_ = nullptr;
   uint64_t body_bytes_ = 0;
   uint32_t head_end_ = 0;
   bool in_message_ = false;
   bool headers_done_ = false;
   bool last_was_value_ = false;
   bool wants_continue_ = false;
+  bool failed_ = false;  // fail() chose the status; llhttp's errno says only "callback error"
   int error_status_ = 0;
   const char* error_text_ = "";
 };

@@ -174,10 +174,14 @@ bool accept(const Router::Node& n, Walk& w) {
     w.out.handler = n.handler_for(w.method);
     return true;
   }
-  if (!n.routed()) return false;
-  w.out.allowed = n.mask;
-  w.out.any_method = n.has_any;
-  return true;
+  // Pass 2 (no handler for the method): visit every route matching the path, so that Allow
+  // lists each method that would be served, whichever route would serve it.
+  if (n.routed()) {
+    w.out.path_found = true;
+    w.out.allowed |= n.mask;
+    w.out.any_method = w.out.any_method || n.has_any;
+  }
+  return false;
 }
 
 }  // namespace
@@ -196,7 +200,7 @@ bool Router::match(Method method, std::string_view path, RouteMatch& out) const 
   }
   out.param_count = 0;
   Walk any{method, false, out};
-  out.path_found = walk_children(*root_, path.substr(1), any);
+  walk_children(*root_, path.substr(1), any);
   out.param_count = 0;
   return false;
 }
