@@ -74,6 +74,9 @@ void Connection::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
 
 void Connection::handle_read(const char* data, size_t len) {
   if (closing_) return;
+  // Only a request (or part of one) counts as activity: blank lines between requests, which
+  // llhttp skips, must not hold an idle connection open forever.
+  progressed_ = false;
   // After the last request (close requested, or lingering) input is read only to be dropped,
   // so that closing does not reset the connection under the client's feet.
   if (!close_requested_ && !lingering_) {
@@ -84,7 +87,7 @@ void Connection::handle_read(const char* data, size_t len) {
       process(leftover_.data(), leftover_.data() + leftover_.size(), true);
     }
   }
-  update_timeout(true, false);
+  update_timeout(progressed_ || parser_.in_message(), false);
 }
 
 void Connection::handle_eof(ssize_t status) {
@@ -142,7 +145,7 @@ void Connection::process(const char* p, const char* end, bool from_leftover) {
     // A partial head is kept as bytes and parsed again once complete, so that every view of
     // a request points into one contiguous buffer.
     const char* base = parser_.message_base();
-    if (static_cast<size_t>(end - base) > loop_.options().max_head_bytes) {
+    if (parser_.head_cannot_fit(static_cast<size_t>(end - base))) {
       fail(431, "request head too large");
       return;
     }
@@ -179,6 +182,7 @@ void Connection::dispatch(Exchange* x) {
   x->conn = this;
   x->state = ExchangeState::Open;
   push_fifo(x);
+  progressed_ = true;
   loop_.stats().requests.add();
   loop_.stats().exchanges_in_flight.add();
   continue_sent_ = false;

@@ -107,6 +107,7 @@ class Connection {
   bool lingering_ = false;
   bool peer_eof_ = false;
   bool continue_sent_ = false;
+  bool progressed_ = false;  // a request was dispatched during the current read
 };
 
 }  // namespace tether::detail

@@ -152,7 +152,7 @@ int RequestParser::on_version(llhttp_t* p, const char* at, size_t len) {
   // llhttp accepts a lone LF after the request line even in strict mode; RFC 9112 2.2 lets a
   // server refuse it, and refusing it everywhere leaves no line ending two parsers read apart.
   if (at + len < s.end_ && at[len] == '\n') return s.fail(400, "bare LF in request line");
-  return 0;
+  return s.check_head_size(at, len);
 }
 
 int RequestParser::on_url(llhttp_t* p, const char* at, size_t len) {
@@ -191,7 +191,9 @@ int RequestParser::on_header_value(llhttp_t* p, const char* at, size_t len) {
     return s.body_bytes_ > s.limits_.max_body_bytes ? s.fail(413, "request body too large") : 0;
   }
   RequestData& r = *s.target_;
-  if (r.headers.empty()) return s.fail(400, "header value without a name");
+  if (r.headers.empty() || (!s.last_was_value_ && r.headers.back().name.len == 0)) {
+    return s.fail(400, "header field without a name");
+  }
   Span& v = r.headers.back().value;
   uint32_t off = static_cast<uint32_t>(at - s.base_);
   if (s.last_was_value_) {

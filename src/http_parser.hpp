@@ -55,6 +55,9 @@ class RequestParser {
   bool headers_done() const { return headers_done_; }
   /// First byte of the current message (valid while its head is being parsed).
   const char* message_base() const { return base_; }
+  /// A partial head of `bytes` can no longer fit the limit once complete: the limit counts
+  /// up to the end of the last header line, and at least the final CRLF CRLF is still to come.
+  bool head_cannot_fit(size_t bytes) const { return bytes > limits_.max_head_bytes + 4; }
   /// The current message asked for `100 Continue` and has a body to come.
   bool wants_continue() const { return wants_continue_; }
 
