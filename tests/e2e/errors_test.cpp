@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "support/expectations.hpp"
 #include "support/http_client.hpp"
 #include "support/test_server.hpp"
 
@@ -19,7 +20,7 @@ namespace {
 
 constexpr int kWaitMs = 3000;
 
-const std::string kPlaintext = "GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n";
+const std::string& kPlaintext = tt::kPlaintextRequest;
 
 tether::ServerOptions small_limits() {
   tether::ServerOptions o;
@@ -56,20 +57,11 @@ void send_expect_error(uint16_t port, const std::string& bytes, int status,
   expect_error_then_close(c, status, text);
 }
 
-// A plain GET /plaintext on `c` is answered 200 and keeps the connection open.
-void expect_plaintext_ok(tt::Client& c) {
-  ASSERT_TRUE(c.send(kPlaintext));
-  std::optional<tt::HttpResponse> r = c.read_response(kWaitMs);
-  ASSERT_TRUE(r.has_value()) << "buffered: " << c.buffered();
-  EXPECT_EQ(r->status, 200);
-  EXPECT_EQ(r->body, "Hello, World!");
-  EXPECT_FALSE(r->header("connection").has_value());
-}
 
 void expect_server_alive(uint16_t port) {
   tt::Client c(port);
   ASSERT_TRUE(c.connected());
-  expect_plaintext_ok(c);
+  tt::expect_plaintext_ok(c);
 }
 
 // ---------------------------------------------------------------- malformed requests
@@ -265,7 +257,7 @@ TEST(Errors, ExpectContinueGets100ThenTheResponse) {
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(r->body, "hello");
   EXPECT_FALSE(r->header("connection").has_value());
-  expect_plaintext_ok(c);  // still keep-alive, and no stray interim response
+  tt::expect_plaintext_ok(c);  // still keep-alive, and no stray interim response
 }
 
 TEST(Errors, UnknownExpectationIs417) {
@@ -295,7 +287,7 @@ TEST(Errors, HandlerThrowIs500AndConnectionStaysUsable) {
   EXPECT_EQ(r->status, 500);
   EXPECT_FALSE(r->body.empty());
   EXPECT_FALSE(r->header("connection").has_value());
-  expect_plaintext_ok(c);
+  tt::expect_plaintext_ok(c);
   EXPECT_TRUE(s.wait_for([](const tether::ServerStats& st) { return st.handler_exceptions == 1; }));
   EXPECT_EQ(s.stats().handler_exceptions, 1u);
   EXPECT_EQ(s.stats().bad_requests, 0u);
@@ -311,7 +303,7 @@ TEST(Errors, HandlerDropIs500AndConnectionStaysUsable) {
   EXPECT_EQ(r->status, 500);
   EXPECT_FALSE(r->body.empty());
   EXPECT_FALSE(r->header("connection").has_value());
-  expect_plaintext_ok(c);
+  tt::expect_plaintext_ok(c);
   EXPECT_TRUE(
       s.wait_for([](const tether::ServerStats& st) { return st.responses_abandoned == 1; }));
   EXPECT_EQ(s.stats().responses_abandoned, 1u);
@@ -328,7 +320,7 @@ TEST(Errors, InvalidStatusFromHandlerIs500) {
   EXPECT_EQ(r->status, 500);
   EXPECT_FALSE(r->body.empty());
   EXPECT_EQ(r->body.find('x'), std::string::npos) << "the handler's body leaked: " << r->body;
-  expect_plaintext_ok(c);
+  tt::expect_plaintext_ok(c);
 }
 
 TEST(Errors, UnknownRouteIs404AndKeepsAlive) {
@@ -341,7 +333,7 @@ TEST(Errors, UnknownRouteIs404AndKeepsAlive) {
   EXPECT_EQ(r->status, 404);
   EXPECT_FALSE(r->body.empty());
   EXPECT_FALSE(r->header("connection").has_value());
-  expect_plaintext_ok(c);
+  tt::expect_plaintext_ok(c);
 }
 
 TEST(Errors, WrongMethodIs405WithAllow) {
@@ -359,7 +351,7 @@ TEST(Errors, WrongMethodIs405WithAllow) {
   EXPECT_NE(allow.find("HEAD"), std::string::npos) << allow;
   EXPECT_EQ(allow.find("DELETE"), std::string::npos) << allow;
   EXPECT_FALSE(r->header("connection").has_value());
-  expect_plaintext_ok(c);
+  tt::expect_plaintext_ok(c);
 }
 
 // ---------------------------------------------------------------- pipelining and errors
@@ -506,8 +498,8 @@ TEST(Errors, ConnectionsPastMaxConnectionsGet503) {
   tt::Client b(s.port());
   ASSERT_TRUE(a.connected());
   ASSERT_TRUE(b.connected());
-  expect_plaintext_ok(a);  // both accepted and counted before the third arrives
-  expect_plaintext_ok(b);
+  tt::expect_plaintext_ok(a);  // both accepted and counted before the third arrives
+  tt::expect_plaintext_ok(b);
 
   tt::Client c(s.port());
   ASSERT_TRUE(c.connected());
@@ -516,8 +508,8 @@ TEST(Errors, ConnectionsPastMaxConnectionsGet503) {
       s.wait_for([](const tether::ServerStats& st) { return st.connections_rejected == 1; }));
   EXPECT_EQ(s.stats().connections_rejected, 1u);
 
-  expect_plaintext_ok(a);
-  expect_plaintext_ok(b);
+  tt::expect_plaintext_ok(a);
+  tt::expect_plaintext_ok(b);
   EXPECT_EQ(s.stats().connections_rejected, 1u);
 }
 

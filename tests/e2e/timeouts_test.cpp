@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "support/expectations.hpp"
 #include "support/http_client.hpp"
 #include "support/test_server.hpp"
 
@@ -21,7 +22,7 @@ constexpr int64_t kClockSlackMs = 3;
 constexpr int64_t kLateMs = 1500;
 constexpr int kWaitMs = 3000;
 
-const std::string kPlaintext = "GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n";
+const std::string& kPlaintext = tt::kPlaintextRequest;
 
 tether::ServerOptions options_with(uint32_t tether::ServerOptions::*field) {
   tether::ServerOptions o;
@@ -34,20 +35,13 @@ tether::ServerOptions options_with(uint32_t tether::ServerOptions::*field) {
   return o;
 }
 
-void expect_plaintext_ok(tt::Client& c) {
-  ASSERT_TRUE(c.send(kPlaintext));
-  std::optional<tt::HttpResponse> r = c.read_response(kWaitMs);
-  ASSERT_TRUE(r.has_value()) << "buffered: " << c.buffered();
-  EXPECT_EQ(r->status, 200);
-  EXPECT_EQ(r->body, "Hello, World!");
-}
 
 // A second, well-behaved client on a fresh connection is served.
 void expect_other_client_served(uint16_t port) {
   tt::Client other(port);
   ASSERT_TRUE(other.connected());
-  expect_plaintext_ok(other);
-  expect_plaintext_ok(other);
+  tt::expect_plaintext_ok(other);
+  tt::expect_plaintext_ok(other);
 }
 
 // Reads a 408 with `Connection: close` and a body naming `what`, then the close.
@@ -126,7 +120,7 @@ TEST(Timeouts, IdleKeepAliveConnectionIsClosed) {
   tt::Client c(s.port());
   ASSERT_TRUE(c.connected());
   int64_t t0 = tt::now_ms();
-  expect_plaintext_ok(c);
+  tt::expect_plaintext_ok(c);
   expect_other_client_served(s.port());
   EXPECT_TRUE(c.wait_closed(kWaitMs)) << "idle connection not closed; got: " << c.buffered();
   int64_t elapsed = tt::now_ms() - t0;
@@ -156,7 +150,7 @@ TEST(Timeouts, BlankLinesDoNotKeepAnIdleConnectionOpen) {
   tt::TestServer s(options_with(&tether::ServerOptions::idle_timeout_ms));
   tt::Client c(s.port());
   ASSERT_TRUE(c.connected());
-  expect_plaintext_ok(c);
+  tt::expect_plaintext_ok(c);
   int64_t t0 = tt::now_ms();
   // llhttp skips empty lines between requests; sent every idle/3 they must not count as
   // activity, or one client could hold a connection slot forever without a request.
@@ -178,13 +172,13 @@ TEST(Timeouts, ActivityKeepsAKeepAliveConnectionOpen) {
   int answered = 0;
   // A request every ~idle/3 for more than twice the idle timeout.
   while (tt::now_ms() - t0 < 2 * static_cast<int64_t>(kShortMs) + 150) {
-    expect_plaintext_ok(c);
+    tt::expect_plaintext_ok(c);
     if (::testing::Test::HasFatalFailure()) return;
     ++answered;
     EXPECT_EQ(c.read_some(kShortMs / 3), 0u) << "unexpected bytes or close: " << c.buffered();
   }
   EXPECT_GE(answered, 7);
-  expect_plaintext_ok(c);
+  tt::expect_plaintext_ok(c);
   EXPECT_EQ(s.stats().idle_timeouts, 0u);
 }
 
