@@ -205,6 +205,7 @@ void Connection::dispatch(Exchange* x) {
   try {
     Request req(r);
     (*r.route.handler)(req, ResponseAccess::make(x));
+    if (x->state == ExchangeState::Open && x->conn) loop_.arm_deadline(x);
   } catch (const std::exception& e) {
     loop_.stats().handler_exceptions.add();
     std::fprintf(stderr, "tether: handler threw: %s\n", e.what());
@@ -273,6 +274,7 @@ bool Connection::answer(Exchange* x, int status, std::string_view body,
     answer_error(x, 500, "the handler sent an invalid status code");
     return false;
   }
+  loop_.disarm_deadline(x);
   if (loop_.draining()) x->close = true;
   if (x->close) close_requested_ = true;
   const bool at_head = x == fifo_head_;
@@ -300,14 +302,23 @@ bool Connection::answer(Exchange* x, int status, std::string_view body,
   return true;
 }
 
-void Connection::answer_error(Exchange* x, int status, std::string_view text) {
+void Connection::answer_error(Exchange* x, int status, std::string_view text,
+                              std::string_view extra_header) {
   // The server's own answer replaces whatever the handler had prepared.
   x->user_server = x->user_date = false;
   if (status != 405) x->headers.clear();
+  x->headers.append(extra_header);
   char body[160];
   int n = std::snprintf(body, sizeof body, "%.*s\n", static_cast<int>(text.size()), text.data());
   size_t len = n < 0 ? 0 : std::min(static_cast<size_t>(n), sizeof body - 1);
   answer(x, status, std::string_view(body, len), "text/plain");
+}
+
+void Connection::expire(Exchange* x) {
+  ++x->refs;
+  answer_error(x, 504, "the response deadline passed");
+  exchange_closed(x);
+  exchange_unref(x);
 }
 
 void Connection::after_progress() {
@@ -485,10 +496,14 @@ void Connection::close() {
     fifo_head_ = x->next;
     x->next = nullptr;
     x->in_fifo = false;
-    if (x->state == ExchangeState::Open) loop_.stats().exchanges_in_flight.sub();
+    const bool was_open = x->state == ExchangeState::Open;
+    if (was_open) loop_.stats().exchanges_in_flight.sub();
     x->state = ExchangeState::Dead;
     x->conn = nullptr;
-    if (x->refs == 0) loop_.exchanges().release(x);
+    loop_.disarm_deadline(x);
+    ++x->refs;
+    if (was_open) exchange_closed(x);  // stops its jobs, tells the handler's on_close
+    exchange_unref(x);                 // back to the pool unless a handle still holds it
   }
   fifo_tail_ = nullptr;
   fifo_count_ = 0;

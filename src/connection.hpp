@@ -52,8 +52,12 @@ class Connection {
 
   /// Serializes the response of `x` (Open, owned by this connection) in request order.
   bool answer(Exchange* x, int status, std::string_view body, std::string_view content_type);
-  /// Answers `x` with an error status and a short text body.
-  void answer_error(Exchange* x, int status, std::string_view text);
+  /// Answers `x` with an error status and a short text body (plus `extra_header`, a whole
+  /// "Name: value\r\n" line, if given).
+  void answer_error(Exchange* x, int status, std::string_view text,
+                    std::string_view extra_header = {});
+  /// The response deadline of `x` passed: answer 504 and tell its on_close callbacks.
+  void expire(Exchange* x);
 
   /// Hooks for the loop's lists (all connections; the current deadline list).
   ListHook<Connection> all_hook;

@@ -1,5 +1,8 @@
 #include "exchange.hpp"
 
+#include <cstdio>
+#include <exception>
+
 #include "connection.hpp"
 #include "loop.hpp"
 
@@ -24,6 +27,8 @@ void Exchange::reset() {
   req.reset();
   headers.clear();
   out.clear();
+  on_close.clear();
+  deadline = 0;
   trim(req.body_store);
   trim(req.head_store);
   trim(out);
@@ -51,6 +56,23 @@ void ExchangePool::release(Exchange* x) {
     return;
   }
   free_.push_back(x);
+}
+
+void exchange_closed(Exchange* x) {
+  if (x->on_close.empty()) return;
+  std::vector<std::function<void()>> callbacks;
+  callbacks.swap(x->on_close);
+  ++x->refs;  // a callback may drop the last Response handle
+  for (auto& cb : callbacks) {
+    try {
+      cb();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "tether: on_close callback threw: %s\n", e.what());
+    } catch (...) {
+      std::fprintf(stderr, "tether: on_close callback threw\n");
+    }
+  }
+  exchange_unref(x);
 }
 
 void exchange_unref(Exchange* x) {

@@ -3,8 +3,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
+
+#include "intrusive_list.hpp"
 
 #include "request_data.hpp"
 
@@ -42,6 +45,11 @@ struct Exchange {
   std::string headers;
   /// The serialized response while an earlier exchange of the connection is unanswered.
   std::string out;
+  /// Run when the exchange ends unanswered by the handler (client left, or deadline).
+  std::vector<std::function<void()>> on_close;
+  /// On the loop's deadline list while Open after its handler returned.
+  ListHook<Exchange> deadline_hook;
+  uint64_t deadline = 0;
 
   void reset();
 };
@@ -64,6 +72,9 @@ class ExchangePool {
   std::vector<Exchange*> free_;
   size_t allocated_ = 0;
 };
+
+/// Runs (once) the exchange's on_close callbacks: it ended without the handler's answer.
+void exchange_closed(Exchange* x);
 
 /// Drops one reference; at zero, an unanswered exchange is answered 500 (abandoned) and an
 /// exchange out of its connection's FIFO goes back to the pool.

@@ -3,11 +3,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <exception>
 
 #include "connection.hpp"
 #include "listener.hpp"
+#include "worker_pool.hpp"
 
 namespace tether::detail {
 namespace {
@@ -16,8 +19,8 @@ constexpr size_t kMaxPooledWrites = 1024;
 constexpr size_t kKeepWriteCapacity = 64 * 1024;
 }  // namespace
 
-Loop::Loop(const ServerOptions& options, const Router& router, unsigned index)
-    : options_(options), router_(router), index_(index), exchanges_(*this) {
+Loop::Loop(const ServerOptions& options, const Router& router, WorkerPool* pool, unsigned index)
+    : options_(options), router_(router), pool_(pool), index_(index), exchanges_(*this) {
   limits_.max_head_bytes = options.max_head_bytes;
   limits_.max_target_bytes = options.max_target_bytes;
   limits_.max_headers = options.max_headers;
@@ -121,9 +124,15 @@ void Loop::run() {
                         TimeoutKind::Write, TimeoutKind::Linger}) {
     if (uint32_t t = timeout_ms(k); t > 0) shortest = std::min(shortest, t);
   }
+  if (options_.response_timeout_ms > 0) shortest = std::min(shortest, options_.response_timeout_ms);
   uint64_t period = std::clamp<uint64_t>(shortest / 8, 1, 250);
   uv_timer_start(&tick_, on_tick, period, period);
   uv_run(&uv_, UV_RUN_DEFAULT);
+  // Jobs still out when the loop ends (drain deadline): ask them to stop, and drop their
+  // records here, on the loop thread that owns their Responses. Late completions are dropped
+  // by post_completion.
+  for (auto& [id, job] : jobs_) job.stop.request_stop();
+  jobs_.clear();
 }
 
 // ---------------------------------------------------------------- cork
@@ -196,6 +205,124 @@ void Loop::on_tick(uv_timer_t* t) {
       c->on_timeout(static_cast<TimeoutKind>(k));
     }
   }
+  while (!l->deadlines_.empty() && l->deadlines_.front()->deadline <= now) {
+    Exchange* x = l->deadlines_.front();
+    l->deadlines_.remove(x);
+    l->stats_.responses_timed_out.add();
+    x->conn->expire(x);
+  }
+}
+
+void Loop::arm_deadline(Exchange* x) {
+  if (options_.response_timeout_ms == 0) return;
+  x->deadline = uv_now(&uv_) + options_.response_timeout_ms;
+  deadlines_.push_back(x);
+}
+
+// ---------------------------------------------------------------- offloaded jobs
+
+namespace {
+// Stands in for the work of an empty fan-out, so that its continuation still runs on a later
+// turn of the loop rather than inside the call that started it.
+struct NoWork final : WorkItem {
+  void run(std::stop_token) noexcept override {}
+};
+}  // namespace
+
+bool Loop::start_job(Exchange* x, std::vector<std::unique_ptr<WorkItem>> items,
+                     std::unique_ptr<Finisher> fin) {
+  const uint64_t id = ++next_job_id_;
+  std::stop_source stop;
+  const size_t n = items.size();
+  for (size_t i = 0; i < n; ++i) {
+    items[i]->home = this;
+    items[i]->job_id = id;
+    items[i]->index = static_cast<uint32_t>(i);
+    items[i]->stop = stop;
+  }
+  if (n == 0) {
+    auto none = std::make_unique<NoWork>();
+    none->home = this;
+    none->job_id = id;
+    post_completion(std::move(none));
+  } else if (!pool_ || !pool_->submit(items)) {
+    x->conn->answer_error(x, 503, "server busy: the work queue is full", "Retry-After: 1\r\n");
+    return false;
+  }
+  Job& job = jobs_[id];
+  job.res = ResponseAccess::make(x);
+  job.fin = std::move(fin);
+  job.done.resize(n);
+  job.remaining = std::max<size_t>(n, 1);
+  job.stop = stop;
+  x->on_close.push_back([stop]() mutable { stop.request_stop(); });
+  return true;
+}
+
+void Loop::post_completion(std::unique_ptr<WorkItem> item) {
+  bool wake = false;
+  {
+    std::lock_guard<std::mutex> lock(wake_mu_);
+    if (!handles_closed_flag_) {
+      wake = inbox_.empty();  // one wake-up per batch; uv_async_send coalesces anyway
+      inbox_.push_back(std::move(item));
+      if (wake) uv_async_send(&wake_);
+    }
+  }
+  // A loop already gone: `item` (data only) is destroyed here, on the worker thread.
+}
+
+void Loop::drain_inbox() {
+  {
+    std::lock_guard<std::mutex> lock(wake_mu_);
+    inbox_drained_.swap(inbox_);
+  }
+  for (auto& item : inbox_drained_) complete(std::move(item));
+  inbox_drained_.clear();
+}
+
+void Loop::complete(std::unique_ptr<WorkItem> item) {
+  auto it = jobs_.find(item->job_id);
+  if (it == jobs_.end()) return;
+  Job& j = it->second;
+  if (item->index < j.done.size()) j.done[item->index] = std::move(item);
+  if (--j.remaining > 0) return;
+  Job job = std::move(j);
+  jobs_.erase(it);
+  Exchange* x = ResponseAccess::exchange(job.res);
+  if (!job.res.alive()) {
+    // The client left (or the deadline answered 504): the result has nowhere to go.
+    stats_.jobs_abandoned.add();
+    if (x->state == ExchangeState::Dead) stats_.responses_dropped.add();
+    return;
+  }
+  for (auto& d : job.done) {
+    if (d && d->error) {
+      try {
+        std::rethrow_exception(d->error);
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "tether: offloaded work threw: %s\n", e.what());
+      } catch (...) {
+        std::fprintf(stderr, "tether: offloaded work threw\n");
+      }
+      stats_.handler_exceptions.add();
+      x->conn->answer_error(x, 500, "internal server error");
+      return;
+    }
+  }
+  try {
+    job.fin->finish(job.res, job.done);
+  } catch (const std::exception& e) {
+    stats_.handler_exceptions.add();
+    std::fprintf(stderr, "tether: offload continuation threw: %s\n", e.what());
+    if (x->state == ExchangeState::Open && x->conn)
+      x->conn->answer_error(x, 500, "internal server error");
+  } catch (...) {
+    stats_.handler_exceptions.add();
+    std::fprintf(stderr, "tether: offload continuation threw\n");
+    if (x->state == ExchangeState::Open && x->conn)
+      x->conn->answer_error(x, 500, "internal server error");
+  }
 }
 
 WriteState* Loop::acquire_write_state() {
@@ -222,6 +349,10 @@ void Loop::release_write_state(WriteState* w) {
 
 void Loop::on_wake(uv_async_t* a) {
   auto* l = static_cast<Loop*>(a->data);
+  {
+    CorkScope cork(*l);
+    l->drain_inbox();
+  }
   if (l->stop_requested_.load(std::memory_order_acquire)) l->begin_drain();
 }
 

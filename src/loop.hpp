@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "connection.hpp"
@@ -19,7 +20,9 @@
 #include "http_parser.hpp"
 #include "intrusive_list.hpp"
 #include "loop_stats.hpp"
+#include "tether/detail/work.hpp"
 #include "tether/options.hpp"
+#include "tether/response.hpp"
 #include "tether/router.hpp"
 #include "tether/status.hpp"
 #include "timeout_kind.hpp"
@@ -27,11 +30,22 @@
 namespace tether::detail {
 
 class Connection;
+class WorkerPool;
 struct WriteState;
+
+/// An offloaded job as the loop keeps it: the continuation and the Response never leave the
+/// loop thread; only WorkItems (data) go to the pool and come back through the inbox.
+struct Job {
+  Response res;
+  std::unique_ptr<Finisher> fin;
+  std::vector<std::unique_ptr<WorkItem>> done;
+  size_t remaining = 0;
+  std::stop_source stop;
+};
 
 class Loop {
  public:
-  Loop(const ServerOptions& options, const Router& router, unsigned index);
+  Loop(const ServerOptions& options, const Router& router, WorkerPool* pool, unsigned index);
   ~Loop();
   Loop(const Loop&) = delete;
   Loop& operator=(const Loop&) = delete;
@@ -45,6 +59,8 @@ class Loop {
   void join();
   /// Graceful stop; any thread.
   void request_stop();
+  /// A worker finished `item`: queue it for this loop (any thread). Dropped if the loop is gone.
+  void post_completion(std::unique_ptr<WorkItem> item);
 
   // ---- loop thread only ----
   bool on_loop_thread() const { return std::this_thread::get_id() == thread_id_; }
@@ -79,6 +95,13 @@ class Loop {
   void arm(Connection* c, TimeoutKind kind);
   void connection_closed(Connection* c);
 
+  /// Queues `items` on the pool for exchange `x` (Open); see Response::offload.
+  bool start_job(Exchange* x, std::vector<std::unique_ptr<WorkItem>> items,
+                 std::unique_ptr<Finisher> fin);
+  /// Response deadline of an exchange left open by its handler.
+  void arm_deadline(Exchange* x);
+  void disarm_deadline(Exchange* x) { deadlines_.remove(x); }
+
   WriteState* acquire_write_state();
   void release_write_state(WriteState* w);
 
@@ -89,12 +112,15 @@ class Loop {
   static void on_drain_deadline(uv_timer_t* t);
   static void on_signal(uv_signal_t* s, int signum);
   void run();
+  void drain_inbox();
+  void complete(std::unique_ptr<WorkItem> item);
   void begin_drain();
   void close_handles();
   uint32_t timeout_ms(TimeoutKind k) const;
 
   const ServerOptions& options_;
   const Router& router_;
+  WorkerPool* pool_;
   ParseLimits limits_;
   unsigned index_;
   uv_loop_t uv_{};
@@ -112,6 +138,8 @@ class Loop {
   std::atomic<bool> stop_requested_{false};
   std::mutex wake_mu_;                // guards wake_ against being sent after it is closed
   bool handles_closed_flag_ = false;  // under wake_mu_
+  std::vector<std::unique_ptr<WorkItem>> inbox_;          // under wake_mu_
+  std::vector<std::unique_ptr<WorkItem>> inbox_drained_;  // loop thread; reused
   std::thread thread_;
   std::thread::id thread_id_;
 
@@ -124,6 +152,9 @@ class Loop {
   ExchangePool exchanges_;
   std::vector<WriteState*> free_writes_;
   IntrusiveList<Connection, &Connection::all_hook> connections_;
+  IntrusiveList<Exchange, &Exchange::deadline_hook> deadlines_;
+  std::unordered_map<uint64_t, Job> jobs_;
+  uint64_t next_job_id_ = 0;
   IntrusiveList<Connection, &Connection::timeout_hook> timeouts_[kTimeoutKinds];
 };
 

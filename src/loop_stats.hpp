@@ -39,6 +39,8 @@ struct LoopStats {
   Counter responses_abandoned;
   Counter handler_exceptions;
   Counter exchanges_in_flight;
+  Counter responses_timed_out;
+  Counter jobs_abandoned;
 
   void add_to(ServerStats& s) const {
     s.connections_accepted += connections_accepted.get();
@@ -55,6 +57,8 @@ struct LoopStats {
     s.responses_abandoned += responses_abandoned.get();
     s.handler_exceptions += handler_exceptions.get();
     s.exchanges_in_flight += exchanges_in_flight.get();
+    s.responses_timed_out += responses_timed_out.get();
+    s.jobs_abandoned += jobs_abandoned.get();
   }
 };
 

@@ -72,6 +72,33 @@ bool Response::send(int status, std::string_view body, std::string_view content_
   return x_->conn->answer(x_, status, body, content_type);
 }
 
+bool Response::on_close(std::function<void()> cb) {
+  if (!x_) return false;
+  check_thread(x_);
+  if (!alive()) {
+    x_->loop->stats().responses_dropped.add();
+    return false;
+  }
+  x_->on_close.push_back(std::move(cb));
+  return true;
+}
+
+namespace detail {
+
+bool start_job(Response& res, std::vector<std::unique_ptr<WorkItem>> items,
+               std::unique_ptr<Finisher> fin) {
+  Exchange* x = ResponseAccess::exchange(res);
+  if (!x) return false;
+  check_thread(x);
+  if (!res.alive()) {
+    x->loop->stats().responses_dropped.add();
+    return false;
+  }
+  return x->loop->start_job(x, std::move(items), std::move(fin));
+}
+
+}  // namespace detail
+
 bool Response::set_header(std::string_view name, std::string_view value) {
   if (!x_) return false;
   check_thread(x_);

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "loop.hpp"
+#include "worker_pool.hpp"
 
 namespace tether {
 namespace detail {
@@ -15,6 +16,8 @@ class ServerImpl {
   ServerOptions options;
   Router router;
   std::vector<std::unique_ptr<Loop>> loops;
+  // Declared after the loops so it is destroyed first: workers post completions to loops.
+  std::unique_ptr<WorkerPool> pool;
   bool started = false;
   uint16_t port = 0;
 
@@ -31,6 +34,8 @@ Status validate(const ServerOptions& o) {
   if (o.max_target_bytes == 0) return Status::error("max_target_bytes must be at least 1");
   if (o.max_headers == 0) return Status::error("max_headers must be at least 1");
   if (o.write_high_water == 0) return Status::error("write_high_water must be at least 1");
+  if (o.queue == 0) return Status::error("queue must be at least 1");
+  if (o.workers > 1024) return Status::error("workers must be at most 1024");
   if (o.server_name.find_first_of("\r\n") != std::string::npos) {
     return Status::error("server_name must not contain CR or LF");
   }
@@ -52,16 +57,18 @@ Status ServerImpl::start(bool handle_signals, Server& server) {
   if (Status s = validate(options); !s) return s;
   ignore_sigpipe();
   const bool reuseport = options.loops > 1;
+  auto made_pool = std::make_unique<WorkerPool>(options.workers, options.queue);
   std::vector<std::unique_ptr<Loop>> made;
   uint16_t bound = 0;
   for (unsigned i = 0; i < options.loops; ++i) {
-    made.push_back(std::make_unique<Loop>(options, router, i));
+    made.push_back(std::make_unique<Loop>(options, router, made_pool.get(), i));
     Status s =
         made.back()->listen(i == 0 ? options.port : bound, reuseport, i == 0 ? &bound : nullptr);
     if (!s) return s;
   }
   if (handle_signals) made.front()->watch_signals([&server] { server.stop(); });
   loops = std::move(made);
+  pool = std::move(made_pool);
   port = bound;
   started = true;
   for (auto& l : loops) l->start();
@@ -107,7 +114,14 @@ void Server::stop() {
 
 int Server::wait() {
   for (auto& l : impl_->loops) l->join();
+  // The loops are done (their jobs asked to stop); now the workers can be joined.
+  if (impl_->pool) impl_->pool->shutdown();
   return 0;
+}
+
+bool Server::background(std::function<void(std::stop_token)> work) {
+  if (!impl_->pool || !work) return false;
+  return impl_->pool->submit_background(std::move(work));
 }
 
 int Server::run() {
@@ -129,6 +143,18 @@ const ServerOptions& Server::options() const {
 ServerStats Server::stats() const {
   ServerStats s;
   for (const auto& l : impl_->loops) l->stats().add_to(s);
+  if (const detail::WorkerPool* p = impl_->pool.get()) {
+    const detail::PoolStats& ps = p->stats();
+    s.workers = p->threads();
+    s.workers_busy = p->busy();
+    s.jobs_queued = p->queued();
+    s.queue_capacity = p->capacity();
+    s.jobs_completed = ps.completed.load(std::memory_order_relaxed);
+    s.jobs_cancelled = ps.cancelled.load(std::memory_order_relaxed);
+    s.jobs_failed = ps.failed.load(std::memory_order_relaxed);
+    s.jobs_shed = ps.shed.load(std::memory_order_relaxed);
+    s.background_completed = ps.background_completed.load(std::memory_order_relaxed);
+  }
   return s;
 }
 

@@ -19,6 +19,8 @@ struct ServerOptions {
   unsigned loops = 1;
   /// Worker pool threads for offloaded work; 0 means one per hardware thread.
   unsigned workers = 0;
+  /// Worker pool queue: jobs waiting for a worker; past it offload answers 503 (shedding).
+  size_t queue = 1024;
   /// listen(2) backlog.
   unsigned backlog = 4096;
 
@@ -49,6 +51,9 @@ struct ServerOptions {
   /// After the last response of a closing connection, how long unread input is drained before
   /// the socket closes (so the client sees the response, not a reset).
   uint32_t linger_timeout_ms = 2000;
+  /// A request not answered this long after it arrived gets 504 (its handle goes dead and its
+  /// jobs are asked to stop). 0 disables the deadline.
+  uint32_t response_timeout_ms = 30000;
   /// Graceful shutdown: how long in-flight requests may take before connections are cut.
   uint32_t drain_timeout_ms = 10000;
 

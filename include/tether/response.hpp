@@ -1,7 +1,15 @@
 // Response: a cheap, possibly dead handle to the one response of one request.
 #pragma once
 
+#include <functional>
+#include <memory>
+#include <stop_token>
 #include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "tether/detail/work.hpp"
 
 namespace tether {
 
@@ -48,6 +56,67 @@ class Response {
 
   /// True while the response can still be sent: not yet answered and the client still there.
   bool alive() const;
+
+  /// Calls `cb` (on the loop thread) if the exchange ends without a response from the
+  /// handler: the client left, or the response deadline passed (the server answered 504).
+  /// Returns false (and never calls `cb`) when the handle is already dead.
+  bool on_close(std::function<void()> cb);
+
+  /// Runs `work(std::stop_token) -> R` on the server's worker pool, then `then(Response, R)`
+  /// (or `then(Response)` for void work) on this loop thread with this response.
+  ///
+  /// Ownership: `work` crosses to a worker thread, so it must own plain data (copy what it
+  /// needs out of the Request) and must not capture a Response; `then` and the Response never
+  /// leave the loop thread. When the client leaves or the deadline passes, the stop token is
+  /// triggered and `then` is not called; nothing is written. An exception thrown by `work` or
+  /// `then` is answered with 500.
+  ///
+  /// Returns true when queued. Returns false when the handle is dead, or when the pool queue
+  /// is full: the server has then answered 503 with `Retry-After` (load shedding).
+  template <class Work, class Then>
+  bool offload(Work work, Then then) {
+    using Item = detail::TypedWorkItem<Work>;
+    std::vector<std::unique_ptr<detail::WorkItem>> items;
+    items.push_back(std::make_unique<Item>(std::move(work)));
+    auto fin = [then = std::move(then)](
+                   Response& res, std::vector<std::unique_ptr<detail::WorkItem>>& done) mutable {
+      auto& item = static_cast<Item&>(*done.front());
+      if constexpr (std::is_void_v<typename Item::Result>) {
+        then(std::move(res));
+      } else {
+        then(std::move(res), std::move(*item.result));
+      }
+    };
+    return detail::start_job(
+        *this, std::move(items),
+        std::make_unique<detail::TypedFinisher<decltype(fin)>>(std::move(fin)));
+  }
+
+  /// Fan-out / gather: runs every `works[i](std::stop_token) -> R` in parallel on the pool and
+  /// calls `then(Response, std::vector<R>)` once, on this loop thread, with the results in
+  /// the order of `works`. All are queued or none (503 when the queue has no room for all).
+  /// Same ownership, cancellation and error rules as offload().
+  template <class Work, class Then>
+  bool offload_all(std::vector<Work> works, Then then) {
+    using Item = detail::TypedWorkItem<Work>;
+    using R = typename Item::Result;
+    static_assert(!std::is_void_v<R>, "offload_all needs work that returns a value");
+    std::vector<std::unique_ptr<detail::WorkItem>> items;
+    items.reserve(works.size());
+    for (auto& w : works) items.push_back(std::make_unique<Item>(std::move(w)));
+    auto fin = [then = std::move(then)](
+                   Response& res, std::vector<std::unique_ptr<detail::WorkItem>>& done) mutable {
+      std::vector<R> results;
+      results.reserve(done.size());
+      for (auto& d : done) {
+        if (d) results.push_back(std::move(*static_cast<Item&>(*d).result));
+      }
+      then(std::move(res), std::move(results));
+    };
+    return detail::start_job(
+        *this, std::move(items),
+        std::make_unique<detail::TypedFinisher<decltype(fin)>>(std::move(fin)));
+  }
 
  private:
   friend struct detail::ResponseAccess;

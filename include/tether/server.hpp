@@ -2,7 +2,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <stop_token>
 #include <string_view>
 
 #include "tether/options.hpp"
@@ -65,6 +67,11 @@ class Server {
   /// start(), then serve until SIGINT or SIGTERM, then drain. Returns 0, or 1 after printing
   /// a one-line error to stderr when start() fails.
   int run();
+
+  /// Fire-and-forget work on the worker pool, e.g. an audit log after responding. It gets a
+  /// stop token (triggered at shutdown) and no access to any Response. Any thread. Returns
+  /// false, and counts it as shed, when the queue is full or the server is not running.
+  bool background(std::function<void(std::stop_token)> work);
 
   /// The bound port (useful with port 0); 0 before start().
   uint16_t port() const;

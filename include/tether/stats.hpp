@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 namespace tether {
 
@@ -30,6 +31,26 @@ struct ServerStats {
   uint64_t handler_exceptions = 0;
   /// Exchanges still open (received, not yet answered).
   uint64_t exchanges_in_flight = 0;
+  /// Exchanges answered 504 because the response deadline passed.
+  uint64_t responses_timed_out = 0;
+  /// Offloaded jobs whose client left (or whose deadline passed) before they finished.
+  uint64_t jobs_abandoned = 0;
+
+  /// Worker pool: threads, busy threads, queued jobs and the queue's capacity.
+  uint64_t workers = 0;
+  uint64_t workers_busy = 0;
+  uint64_t jobs_queued = 0;
+  uint64_t queue_capacity = 0;
+  /// Jobs run to completion (offloaded and background), those that saw stop requested,
+  /// those whose work threw, and offloads refused with 503 because the queue was full.
+  uint64_t jobs_completed = 0;
+  uint64_t jobs_cancelled = 0;
+  uint64_t jobs_failed = 0;
+  uint64_t jobs_shed = 0;
+  uint64_t background_completed = 0;
 };
+
+/// The counters in the Prometheus text exposition format (for a /metrics route).
+std::string prometheus_text(const ServerStats& stats);
 
 }  // namespace tether

@@ -1,6 +1,41 @@
 #include "tetherd/demo_routes.hpp"
 
+#include <charconv>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
 namespace tetherd {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Query value as a bounded integer; nullopt when present but not a number in range.
+std::optional<uint32_t> query_number(tether::Request& req, std::string_view key, uint32_t fallback,
+                                     uint32_t max) {
+  auto v = req.query(key);
+  if (!v) return fallback;
+  uint32_t n = 0;
+  auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+  if (ec != std::errc() || end != v->data() + v->size() || n > max) return std::nullopt;
+  return n;
+}
+
+// About `ms` of CPU on the calling (worker) thread; returns early when stop is requested.
+uint64_t burn_cpu(uint32_t ms, std::stop_token st) {
+  const auto until = Clock::now() + std::chrono::milliseconds(ms);
+  uint64_t x = 0x9e3779b97f4a7c15ull, rounds = 0;
+  while (Clock::now() < until && !st.stop_requested()) {
+    for (int i = 0; i < 1000; ++i) x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    ++rounds;
+  }
+  return rounds ^ (x & 1);
+}
+
+}  // namespace
 
 void add_demo_routes(tether::Server& server) {
   server.get("/plaintext", [](tether::Request&, tether::Response res) {
@@ -9,11 +44,49 @@ void add_demo_routes(tether::Server& server) {
   server.get("/json", [](tether::Request&, tether::Response res) {
     res.send(200, R"({"message":"Hello, World!"})", "application/json");
   });
-  server.get("/healthz",
-             [](tether::Request&, tether::Response res) { res.send(200, "ok\n", "text/plain"); });
+  server.get("/healthz", [](tether::Request&, tether::Response res) {
+    res.send(200, "ok\n", "text/plain");
+  });
   server.any("/", [](tether::Request& req, tether::Response res) {
     std::string_view type = req.header("content-type").value_or("application/octet-stream");
     res.send(200, req.body(), type);
+  });
+
+  // CPU work of about ms milliseconds on the worker pool; stops early if the client leaves.
+  server.get("/work", [](tether::Request& req, tether::Response res) {
+    auto ms = query_number(req, "ms", 10, 60000);
+    if (!ms) return void(res.send(400, "ms must be an integer 0..60000\n"));
+    res.offload([ms = *ms](std::stop_token st) { return burn_cpu(ms, st); },
+                [](tether::Response r, uint64_t rounds) {
+                  r.send(200, "{\"rounds\":" + std::to_string(rounds) + "}", "application/json");
+                });
+  });
+  // A blocking call of ms milliseconds on the worker pool (a slow database or file read).
+  server.get("/sleep", [](tether::Request& req, tether::Response res) {
+    auto ms = query_number(req, "ms", 10, 60000);
+    if (!ms) return void(res.send(400, "ms must be an integer 0..60000\n"));
+    res.offload([ms = *ms](std::stop_token) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); },
+                [ms = *ms](tether::Response r) { r.send(200, "slept " + std::to_string(ms) + " ms\n"); });
+  });
+  // K parallel CPU work items of ms milliseconds, gathered into one JSON answer.
+  server.get("/fanout", [](tether::Request& req, tether::Response res) {
+    auto n = query_number(req, "n", 4, 64);
+    auto ms = query_number(req, "ms", 10, 10000);
+    if (!n || !ms) return void(res.send(400, "n must be 0..64 and ms 0..10000\n"));
+    auto start = Clock::now();
+    std::vector<std::function<uint64_t(std::stop_token)>> works;
+    for (uint32_t i = 0; i < *n; ++i) {
+      works.push_back([ms = *ms](std::stop_token st) { return burn_cpu(ms, st); });
+    }
+    res.offload_all(std::move(works), [start](tether::Response r, std::vector<uint64_t> results) {
+      auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+      std::string body = "{\"n\":" + std::to_string(results.size()) + ",\"ms\":" + std::to_string(took) + ",\"results\":[";
+      for (size_t i = 0; i < results.size(); ++i) body += (i ? "," : "") + std::to_string(results[i]);
+      r.send(200, body + "]}", "application/json");
+    });
+  });
+  server.get("/metrics", [&server](tether::Request&, tether::Response res) {
+    res.send(200, tether::prometheus_text(server.stats()), "text/plain; version=0.0.4");
   });
 }
 

@@ -26,6 +26,7 @@ const Flag kFlags[] = {
     {"port", &tether::ServerOptions::port, "TCP port (0 = ephemeral)"},
     {"loops", &tether::ServerOptions::loops, "event-loop threads (SO_REUSEPORT when > 1)"},
     {"workers", &tether::ServerOptions::workers, "worker-pool threads (0 = hardware threads)"},
+    {"queue", &tether::ServerOptions::queue, "worker-pool queue length (503 past it)"},
     {"backlog", &tether::ServerOptions::backlog, "listen backlog"},
     {"max-connections", &tether::ServerOptions::max_connections,
      "open connections per loop (503 past it)"},
@@ -48,6 +49,8 @@ const Flag kFlags[] = {
      "stalled response write closes after it"},
     {"linger-timeout-ms", &tether::ServerOptions::linger_timeout_ms,
      "draining input after the last response"},
+    {"response-timeout-ms", &tether::ServerOptions::response_timeout_ms,
+     "unanswered request gets 504 after it (0 = never)"},
     {"drain-timeout-ms", &tether::ServerOptions::drain_timeout_ms, "graceful shutdown limit"},
     {"server-name", &tether::ServerOptions::server_name, "Server header value"},
 };

@@ -1,0 +1,85 @@
+#include <string>
+
+#include "tether/stats.hpp"
+
+namespace tether {
+namespace {
+
+void family(std::string& out, const char* name, const char* type, const char* help) {
+  out.append("# HELP ")
+      .append(name)
+      .append(" ")
+      .append(help)
+      .append("\n# TYPE ")
+      .append(name)
+      .append(" ")
+      .append(type)
+      .append("\n");
+}
+
+void sample(std::string& out, const char* name, const char* labels, uint64_t v) {
+  out.append(name).append(labels).append(" ").append(std::to_string(v)).append("\n");
+}
+
+void metric(std::string& out, const char* name, const char* type, const char* help, uint64_t v) {
+  family(out, name, type, help);
+  sample(out, name, "", v);
+}
+
+}  // namespace
+
+std::string prometheus_text(const ServerStats& s) {
+  std::string out;
+  out.reserve(4096);
+  static const char* kClass[] = {"",
+                                 "{class=\"1xx\"}",
+                                 "{class=\"2xx\"}",
+                                 "{class=\"3xx\"}",
+                                 "{class=\"4xx\"}",
+                                 "{class=\"5xx\"}"};
+  family(out, "tether_responses_total", "counter", "Responses sent, by status class.");
+  for (int c = 1; c <= 5; ++c)
+    sample(out, "tether_responses_total", kClass[c], s.responses_by_class[c]);
+  metric(out, "tether_requests_total", "counter", "Complete requests received.", s.requests);
+  metric(out, "tether_bad_requests_total", "counter",
+         "Requests rejected as malformed or over a limit.", s.bad_requests);
+  metric(out, "tether_connections_accepted_total", "counter", "Connections accepted.",
+         s.connections_accepted);
+  metric(out, "tether_connections_rejected_total", "counter",
+         "Connections refused at max_connections.", s.connections_rejected);
+  metric(out, "tether_connections", "gauge", "Open connections.", s.connections_active);
+  metric(out, "tether_exchanges_in_flight", "gauge", "Requests received and not yet answered.",
+         s.exchanges_in_flight);
+  metric(out, "tether_responses_dropped_total", "counter",
+         "Responses not written because the client had left (or already answered).",
+         s.responses_dropped);
+  metric(out, "tether_responses_abandoned_total", "counter",
+         "Exchanges answered 500 because the handler dropped every Response handle.",
+         s.responses_abandoned);
+  metric(out, "tether_responses_timed_out_total", "counter",
+         "Exchanges answered 504 at the response deadline.", s.responses_timed_out);
+  metric(out, "tether_handler_exceptions_total", "counter",
+         "Handlers, continuations or offloaded work that threw.", s.handler_exceptions);
+  metric(out, "tether_timeouts_total", "counter",
+         "Connections timed out (header, body, idle, write).",
+         s.header_timeouts + s.body_timeouts + s.idle_timeouts + s.write_timeouts);
+  metric(out, "tether_pool_workers", "gauge", "Worker pool threads.", s.workers);
+  metric(out, "tether_pool_workers_busy", "gauge", "Worker pool threads running a job.",
+         s.workers_busy);
+  metric(out, "tether_pool_queue_depth", "gauge", "Jobs waiting for a worker.", s.jobs_queued);
+  metric(out, "tether_pool_queue_capacity", "gauge", "Most jobs that may wait.", s.queue_capacity);
+  metric(out, "tether_jobs_completed_total", "counter", "Offloaded jobs run to completion.",
+         s.jobs_completed);
+  metric(out, "tether_jobs_cancelled_total", "counter",
+         "Jobs that saw stop requested (client left, deadline, shutdown).", s.jobs_cancelled);
+  metric(out, "tether_jobs_abandoned_total", "counter",
+         "Jobs whose result had no live response to go to.", s.jobs_abandoned);
+  metric(out, "tether_jobs_failed_total", "counter", "Jobs whose work threw.", s.jobs_failed);
+  metric(out, "tether_jobs_shed_total", "counter", "Jobs refused (503) because the queue was full.",
+         s.jobs_shed);
+  metric(out, "tether_background_jobs_completed_total", "counter", "Background jobs run.",
+         s.background_completed);
+  return out;
+}
+
+}  // namespace tether

@@ -1,0 +1,119 @@
+#include "worker_pool.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <exception>
+
+#include "loop.hpp"
+
+namespace tether::detail {
+
+WorkerPool::WorkerPool(unsigned threads, size_t queue_capacity) : capacity_(queue_capacity) {
+  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  threads_.reserve(threads);
+  for (unsigned i = 0; i < threads; ++i) threads_.emplace_back([this] { worker(); });
+}
+
+WorkerPool::~WorkerPool() {
+  shutdown();
+}
+
+bool WorkerPool::submit(std::vector<std::unique_ptr<WorkItem>>& items) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_ || queue_.size() + items.size() > capacity_) {
+      stats_.shed.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
+    for (auto& it : items) queue_.push_back(Task{std::move(it), {}, {}});
+  }
+  items.clear();
+  cv_.notify_all();
+  return true;
+}
+
+bool WorkerPool::submit_background(std::function<void(std::stop_token)> fn) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_ || queue_.size() >= capacity_) {
+      stats_.shed.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
+    queue_.push_back(Task{nullptr, std::move(fn), {}});
+  }
+  cv_.notify_one();
+  return true;
+}
+
+size_t WorkerPool::queued() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return queue_.size();
+}
+
+void WorkerPool::worker() {
+  while (true) {
+    Task task;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, nothing left
+      task = std::move(queue_.front());
+      queue_.pop_front();
+      running_.push_back(&task);
+      busy_.fetch_add(1, std::memory_order_relaxed);
+    }
+    if (task.item) {
+      WorkItem& w = *task.item;
+      if (!w.stop.stop_requested()) w.run(w.stop.get_token());
+      if (w.stop.stop_requested()) stats_.cancelled.fetch_add(1, std::memory_order_relaxed);
+      if (w.error) stats_.failed.fetch_add(1, std::memory_order_relaxed);
+      stats_.completed.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      try {
+        task.fn(task.stop.get_token());
+      } catch (const std::exception& e) {
+        stats_.failed.fetch_add(1, std::memory_order_relaxed);
+        std::fprintf(stderr, "tether: background job threw: %s\n", e.what());
+      } catch (...) {
+        stats_.failed.fetch_add(1, std::memory_order_relaxed);
+        std::fprintf(stderr, "tether: background job threw\n");
+      }
+      stats_.background_completed.fetch_add(1, std::memory_order_relaxed);
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      running_.erase(std::find(running_.begin(), running_.end(), &task));
+      busy_.fetch_sub(1, std::memory_order_relaxed);
+    }
+    // The completion goes home through the owning loop's inbox; the loop decides what it
+    // means (its exchange may be dead by now). A loop already gone drops it.
+    if (task.item) {
+      Loop* home = task.item->home;
+      home->post_completion(std::move(task.item));
+    }
+  }
+}
+
+void WorkerPool::shutdown() {
+  std::deque<Task> dropped;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_ && threads_.empty()) return;
+    stopping_ = true;
+    dropped.swap(queue_);
+    for (Task* t : running_) {
+      if (t->item)
+        t->item->stop.request_stop();
+      else
+        t->stop.request_stop();
+    }
+  }
+  stats_.cancelled.fetch_add(dropped.size(), std::memory_order_relaxed);
+  cv_.notify_all();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  threads_.clear();
+}
+
+}  // namespace tether::detail
