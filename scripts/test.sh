@@ -3,6 +3,7 @@
 #   scripts/test.sh                 Release build in build/
 #   SANITIZE=address scripts/test.sh   ASan+UBSan build in build-asan/
 #   SANITIZE=thread scripts/test.sh    TSan build in build-tsan/
+#   TESTS='Offload|Storm' scripts/test.sh   only the ctest tests matching the regex
 # CI=true adds -Werror.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,4 +20,7 @@ cmake -S . -B "$build_dir" "${args[@]}" >/dev/null
 cmake --build "$build_dir" -j"$(nproc)"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-ctest --test-dir "$build_dir" --output-on-failure -j"$(nproc)" --timeout 300
+export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
+filter=()
+[[ -n ${TESTS:-} ]] && filter=(-R "$TESTS")
+ctest --test-dir "$build_dir" --output-on-failure -j"$(nproc)" --timeout 300 "${filter[@]}"

@@ -81,7 +81,10 @@ void add_demo_routes(tether::Server& server) {
     res.offload_all(std::move(works), [start](tether::Response r, std::vector<uint64_t> results) {
       auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
       std::string body = "{\"n\":" + std::to_string(results.size()) + ",\"ms\":" + std::to_string(took) + ",\"results\":[";
-      for (size_t i = 0; i < results.size(); ++i) body += (i ? "," : "") + std::to_string(results[i]);
+      for (size_t i = 0; i < results.size(); ++i) {
+        if (i) body += ',';
+        body += std::to_string(results[i]);
+      }
       r.send(200, body + "]}", "application/json");
     });
   });
