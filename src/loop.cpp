@@ -310,6 +310,9 @@ void Loop::complete(std::unique_ptr<WorkItem> item) {
       return;
     }
   }
+  // `then` receives the Response by value: if it throws, unwinding drops that handle, so the
+  // exchange needs a reference of our own until we have looked at it.
+  ++x->refs;
   try {
     job.fin->finish(job.res, job.done);
   } catch (const std::exception& e) {
@@ -323,6 +326,7 @@ void Loop::complete(std::unique_ptr<WorkItem> item) {
     if (x->state == ExchangeState::Open && x->conn)
       x->conn->answer_error(x, 500, "internal server error");
   }
+  exchange_unref(x);
 }
 
 WriteState* Loop::acquire_write_state() {

@@ -10,6 +10,7 @@ namespace tether::detail {
 
 WorkerPool::WorkerPool(unsigned threads, size_t queue_capacity) : capacity_(queue_capacity) {
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  thread_count_.store(threads, std::memory_order_relaxed);
   threads_.reserve(threads);
   for (unsigned i = 0; i < threads; ++i) threads_.emplace_back([this] { worker(); });
 }
@@ -114,6 +115,7 @@ void WorkerPool::shutdown() {
     if (t.joinable()) t.join();
   }
   threads_.clear();
+  thread_count_.store(0, std::memory_order_relaxed);
 }
 
 }  // namespace tether::detail

@@ -44,7 +44,8 @@ class WorkerPool {
 
   size_t queued() const;
   unsigned busy() const { return busy_.load(std::memory_order_relaxed); }
-  unsigned threads() const { return static_cast<unsigned>(threads_.size()); }
+  /// Worker threads running (0 after shutdown).
+  unsigned threads() const { return thread_count_.load(std::memory_order_relaxed); }
   size_t capacity() const { return capacity_; }
   const PoolStats& stats() const { return stats_; }
 
@@ -57,6 +58,7 @@ class WorkerPool {
   void worker();
 
   size_t capacity_;
+  std::atomic<unsigned> thread_count_{0};  // readable while shutdown() joins threads_
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Task> queue_;

@@ -41,8 +41,9 @@ struct ServerStats {
   uint64_t workers_busy = 0;
   uint64_t jobs_queued = 0;
   uint64_t queue_capacity = 0;
-  /// Jobs run to completion (offloaded and background), those that saw stop requested,
-  /// those whose work threw, and offloads refused with 503 because the queue was full.
+  /// Offloaded work items run (each item of a fan-out counts), those that saw stop
+  /// requested, and those (offloaded or background) whose work threw. `jobs_shed`: offloads
+  /// answered 503 and background jobs refused, because the queue was full or the pool stopped.
   uint64_t jobs_completed = 0;
   uint64_t jobs_cancelled = 0;
   uint64_t jobs_failed = 0;
