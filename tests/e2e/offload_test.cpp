@@ -771,3 +771,42 @@ TEST(Offload, DrainDeadlineCutsAJobThatDoesNotFinish) {
 }
 
 }  // namespace
+
+namespace {
+
+// Eight workers complete items at once and all post into the one loop's inbox: every
+// fan-out must come back whole and in order, however the completions interleave.
+TEST(Offload, InboxUnderManyProducersLosesNothing) {
+  tether::ServerOptions o;
+  o.workers = 8;
+  o.queue = 4096;
+  tt::TestServer srv(o, [](tether::Server& s) {
+    s.get("/wide", [](tether::Request&, tether::Response res) {
+      std::vector<std::function<int(std::stop_token)>> works;
+      for (int i = 0; i < 64; ++i) works.push_back([i](std::stop_token) { return i * i; });
+      res.offload_all(std::move(works), [](tether::Response r, std::vector<int> v) {
+        bool ok = v.size() == 64;
+        for (int i = 0; ok && i < 64; ++i) ok = v[static_cast<size_t>(i)] == i * i;
+        r.send(ok ? 200 : 500, ok ? "ok" : "mismatch");
+      });
+    });
+  });
+  constexpr int kClients = 4, kRequests = 50;
+  std::vector<std::thread> clients;
+  std::atomic<int> good{0};
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&] {
+      tt::Client cl(srv.port());
+      for (int i = 0; i < kRequests; ++i) {
+        if (!cl.send("GET /wide HTTP/1.1\r\nHost: t\r\n\r\n")) return;
+        auto r = cl.read_response(10000);
+        if (r && r->status == 200 && r->body == "ok") ++good;
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(good.load(), kClients * kRequests);
+  EXPECT_EQ(srv.stats().jobs_completed, static_cast<uint64_t>(kClients * kRequests * 64));
+}
+
+}  // namespace
