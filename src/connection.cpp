@@ -202,19 +202,11 @@ void Connection::dispatch(Exchange* x) {
     return;
   }
   ++x->refs;  // the handler's Response may be destroyed inside the call; x must outlive it
-  try {
+  run_user_code(x, "handler", [&] {
     Request req(r);
     (*r.route.handler)(req, ResponseAccess::make(x));
     if (x->state == ExchangeState::Open && x->conn) loop_.arm_deadline(x);
-  } catch (const std::exception& e) {
-    loop_.stats().handler_exceptions.add();
-    std::fprintf(stderr, "tether: handler threw: %s\n", e.what());
-    if (x->state == ExchangeState::Open && x->conn) answer_error(x, 500, "internal server error");
-  } catch (...) {
-    loop_.stats().handler_exceptions.add();
-    std::fprintf(stderr, "tether: handler threw a non-standard exception\n");
-    if (x->state == ExchangeState::Open && x->conn) answer_error(x, 500, "internal server error");
-  }
+  });
   exchange_unref(x);
 }
 

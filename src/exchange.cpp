@@ -58,6 +58,13 @@ void ExchangePool::release(Exchange* x) {
   free_.push_back(x);
 }
 
+void user_code_failed(Exchange* x, const char* where, const char* what) {
+  x->loop->stats().handler_exceptions.add();
+  std::fprintf(stderr, "tether: %s threw: %s\n", where, what);
+  if (x->state == ExchangeState::Open && x->conn)
+    x->conn->answer_error(x, 500, "internal server error");
+}
+
 void exchange_closed(Exchange* x) {
   if (x->on_close.empty()) return;
   std::vector<std::function<void()>> callbacks;

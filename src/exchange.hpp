@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <string>
 #include <vector>
@@ -72,6 +73,22 @@ class ExchangePool {
   std::vector<Exchange*> free_;
   size_t allocated_ = 0;
 };
+
+/// User code for `x` threw: count it, log it, and answer 500 if `x` is still unanswered.
+void user_code_failed(Exchange* x, const char* where, const char* what);
+
+/// Runs user code for `x` (a handler, a continuation) at the boundary where its exceptions
+/// stop: they never cross the loop.
+template <class F>
+void run_user_code(Exchange* x, const char* where, F&& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    user_code_failed(x, where, e.what());
+  } catch (...) {
+    user_code_failed(x, where, "a non-standard exception");
+  }
+}
 
 /// Runs (once) the exchange's on_close callbacks: it ended without the handler's answer.
 void exchange_closed(Exchange* x);

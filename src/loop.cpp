@@ -298,34 +298,14 @@ void Loop::complete(std::unique_ptr<WorkItem> item) {
   }
   for (auto& d : job.done) {
     if (d && d->error) {
-      try {
-        std::rethrow_exception(d->error);
-      } catch (const std::exception& e) {
-        std::fprintf(stderr, "tether: offloaded work threw: %s\n", e.what());
-      } catch (...) {
-        std::fprintf(stderr, "tether: offloaded work threw\n");
-      }
-      stats_.handler_exceptions.add();
-      x->conn->answer_error(x, 500, "internal server error");
+      run_user_code(x, "offloaded work", [&] { std::rethrow_exception(d->error); });
       return;
     }
   }
   // `then` receives the Response by value: if it throws, unwinding drops that handle, so the
   // exchange needs a reference of our own until we have looked at it.
   ++x->refs;
-  try {
-    job.fin->finish(job.res, job.done);
-  } catch (const std::exception& e) {
-    stats_.handler_exceptions.add();
-    std::fprintf(stderr, "tether: offload continuation threw: %s\n", e.what());
-    if (x->state == ExchangeState::Open && x->conn)
-      x->conn->answer_error(x, 500, "internal server error");
-  } catch (...) {
-    stats_.handler_exceptions.add();
-    std::fprintf(stderr, "tether: offload continuation threw\n");
-    if (x->state == ExchangeState::Open && x->conn)
-      x->conn->answer_error(x, 500, "internal server error");
-  }
+  run_user_code(x, "offload continuation", [&] { job.fin->finish(job.res, job.done); });
   exchange_unref(x);
 }
 
