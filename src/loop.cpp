@@ -14,13 +14,20 @@
 
 namespace tether::detail {
 namespace {
+thread_local Loop* t_current = nullptr;
 constexpr size_t kReadBufferBytes = 64 * 1024;
 constexpr size_t kMaxPooledWrites = 1024;
 constexpr size_t kKeepWriteCapacity = 64 * 1024;
 }  // namespace
 
 Loop::Loop(const ServerOptions& options, const Router& router, WorkerPool* pool, unsigned index)
-    : options_(options), router_(router), pool_(pool), index_(index), exchanges_(*this) {
+    : options_(options),
+      router_(router),
+      pool_(pool),
+      index_(index),
+      exchanges_(*this),
+      mailbox_(MailboxLimits{options.mailbox_max_ids, options.mailbox_max_value_bytes,
+                             options.mailbox_max_waiters_per_id, options.mailbox_ttl_ms}) {
   limits_.max_head_bytes = options.max_head_bytes;
   limits_.max_target_bytes = options.max_target_bytes;
   limits_.max_headers = options.max_headers;
@@ -115,8 +122,13 @@ uint32_t Loop::timeout_ms(TimeoutKind k) const {
   return 0;
 }
 
+Loop* Loop::current() {
+  return t_current;
+}
+
 void Loop::run() {
   thread_id_ = std::this_thread::get_id();
+  t_current = this;
   // Deadlines are checked by one periodic tick: an eighth of the shortest timeout keeps
   // expiry within ~12% of its value, and at most 250 ms keeps the Date header current.
   uint32_t shortest = 250 * 8;
@@ -133,6 +145,8 @@ void Loop::run() {
   // by post_completion.
   for (auto& [id, job] : jobs_) job.stop.request_stop();
   jobs_.clear();
+  for (auto& [token, w] : mail_waits_) w.alive->store(false);
+  mail_waits_.clear();
 }
 
 // ---------------------------------------------------------------- cork
@@ -205,6 +219,8 @@ void Loop::on_tick(uv_timer_t* t) {
       c->on_timeout(static_cast<TimeoutKind>(k));
     }
   }
+  l->mailbox_.expire(now);
+  l->mailbox_.publish();
   while (!l->deadlines_.empty() && l->deadlines_.front()->deadline <= now) {
     Exchange* x = l->deadlines_.front();
     l->deadlines_.remove(x);
@@ -264,7 +280,7 @@ void Loop::post_completion(std::unique_ptr<WorkItem> item) {
   {
     std::lock_guard<std::mutex> lock(wake_mu_);
     if (!handles_closed_flag_) {
-      wake = inbox_.empty();  // one wake-up per batch; uv_async_send coalesces anyway
+      wake = inbox_.empty() && tasks_.empty();  // one wake-up per batch
       inbox_.push_back(std::move(item));
       if (wake) uv_async_send(&wake_);
     }
@@ -272,13 +288,26 @@ void Loop::post_completion(std::unique_ptr<WorkItem> item) {
   // A loop already gone: `item` (data only) is destroyed here, on the worker thread.
 }
 
+bool Loop::post_task(std::function<void()> task) {
+  std::lock_guard<std::mutex> lock(wake_mu_);
+  if (handles_closed_flag_) return false;
+  bool wake = inbox_.empty() && tasks_.empty();
+  tasks_.push_back(std::move(task));
+  if (wake) uv_async_send(&wake_);
+  return true;
+}
+
 void Loop::drain_inbox() {
   {
     std::lock_guard<std::mutex> lock(wake_mu_);
     inbox_drained_.swap(inbox_);
+    tasks_drained_.swap(tasks_);
   }
   for (auto& item : inbox_drained_) complete(std::move(item));
   inbox_drained_.clear();
+  for (auto& task : tasks_drained_) task();
+  tasks_drained_.clear();
+  mailbox_.publish();
 }
 
 void Loop::complete(std::unique_ptr<WorkItem> item) {

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -20,7 +21,9 @@
 #include "http_parser.hpp"
 #include "intrusive_list.hpp"
 #include "loop_stats.hpp"
+#include "mailbox_shard.hpp"
 #include "tether/detail/work.hpp"
+#include "tether/mailbox.hpp"
 #include "tether/options.hpp"
 #include "tether/response.hpp"
 #include "tether/router.hpp"
@@ -32,6 +35,15 @@ namespace tether::detail {
 class Connection;
 class WorkerPool;
 struct WriteState;
+
+/// A mailbox wait as its own loop keeps it: the Response and the continuation stay here,
+/// whichever loop owns the id's shard; that shard knows only a token and the alive flag.
+struct MailWait {
+  Response res;
+  std::function<void(Response, MailboxTake, std::string)> then;
+  std::shared_ptr<std::atomic<bool>> alive;
+  uint64_t waiter = 0;  // the shard's waiter id, once known
+};
 
 /// An offloaded job as the loop keeps it: the continuation and the Response never leave the
 /// loop thread; only WorkItems (data) go to the pool and come back through the inbox.
@@ -61,6 +73,28 @@ class Loop {
   void request_stop();
   /// A worker finished `item`: queue it for this loop (any thread). Dropped if the loop is gone.
   void post_completion(std::unique_ptr<WorkItem> item);
+  /// Runs `task` on this loop's thread (any thread may call). False if the loop is gone.
+  bool post_task(std::function<void()> task);
+  /// The loop running on the calling thread, or null.
+  static Loop* current();
+  unsigned index() const { return index_; }
+  MailboxShard& mailbox() { return mailbox_; }
+  uint64_t add_mail_wait(MailWait w) {
+    mail_waits_.emplace(++next_mail_wait_, std::move(w));
+    return next_mail_wait_;
+  }
+  MailWait* find_mail_wait(uint64_t token) {
+    auto it = mail_waits_.find(token);
+    return it == mail_waits_.end() ? nullptr : &it->second;
+  }
+  std::optional<MailWait> take_mail_wait(uint64_t token) {
+    auto it = mail_waits_.find(token);
+    if (it == mail_waits_.end()) return std::nullopt;
+    MailWait w = std::move(it->second);
+    mail_waits_.erase(it);
+    return w;
+  }
+  const MailboxShard& mailbox() const { return mailbox_; }
 
   // ---- loop thread only ----
   bool on_loop_thread() const { return std::this_thread::get_id() == thread_id_; }
@@ -140,6 +174,8 @@ class Loop {
   bool handles_closed_flag_ = false;  // under wake_mu_
   std::vector<std::unique_ptr<WorkItem>> inbox_;          // under wake_mu_
   std::vector<std::unique_ptr<WorkItem>> inbox_drained_;  // loop thread; reused
+  std::vector<std::function<void()>> tasks_;              // under wake_mu_
+  std::vector<std::function<void()>> tasks_drained_;      // loop thread; reused
   std::thread thread_;
   std::thread::id thread_id_;
 
@@ -154,6 +190,9 @@ class Loop {
   IntrusiveList<Connection, &Connection::all_hook> connections_;
   IntrusiveList<Exchange, &Exchange::deadline_hook> deadlines_;
   std::unordered_map<uint64_t, Job> jobs_;
+  MailboxShard mailbox_;
+  std::unordered_map<uint64_t, MailWait> mail_waits_;
+  uint64_t next_mail_wait_ = 0;
   uint64_t next_job_id_ = 0;
   IntrusiveList<Connection, &Connection::timeout_hook> timeouts_[kTimeoutKinds];
 };

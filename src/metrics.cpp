@@ -79,6 +79,17 @@ std::string prometheus_text(const ServerStats& s) {
          s.jobs_shed);
   metric(out, "tether_background_jobs_completed_total", "counter", "Background jobs run.",
          s.background_completed);
+  metric(out, "tether_mailbox_ids_stored", "gauge", "Mailbox ids holding an untaken value.",
+         s.mailbox_ids_stored);
+  metric(out, "tether_mailbox_waiters", "gauge", "Mailbox waiters parked.", s.mailbox_waiters);
+  metric(out, "tether_mailbox_delivered_total", "counter",
+         "Mailbox values handed to a waiter or taken.", s.mailbox_delivered);
+  metric(out, "tether_mailbox_expired_total", "counter",
+         "Mailbox values dropped untaken at their TTL.", s.mailbox_expired);
+  metric(out, "tether_mailbox_refused_total", "counter",
+         "Mailbox posts and waits refused (conflict, too large, full).", s.mailbox_refused);
+  metric(out, "tether_mailbox_timed_out_total", "counter",
+         "Mailbox waiters whose wait ended with nothing.", s.mailbox_timed_out);
   return out;
 }
 

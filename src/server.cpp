@@ -6,23 +6,11 @@
 #include <vector>
 
 #include "loop.hpp"
+#include "server_impl.hpp"
 #include "worker_pool.hpp"
 
 namespace tether {
 namespace detail {
-
-class ServerImpl {
- public:
-  ServerOptions options;
-  Router router;
-  std::vector<std::unique_ptr<Loop>> loops;
-  // Declared after the loops so it is destroyed first: workers post completions to loops.
-  std::unique_ptr<WorkerPool> pool;
-  bool started = false;
-  uint16_t port = 0;
-
-  Status start(bool handle_signals, Server& server);
-};
 
 namespace {
 
@@ -51,6 +39,10 @@ void ignore_sigpipe() {
 }
 
 }  // namespace
+
+Loop& ServerImpl::shard_owner(std::string_view id) {
+  return *loops[std::hash<std::string_view>{}(id) % loops.size()];
+}
 
 Status ServerImpl::start(bool handle_signals, Server& server) {
   if (started) return Status::error("server already started");
@@ -119,6 +111,10 @@ int Server::wait() {
   return 0;
 }
 
+Mailbox& Server::mailbox() {
+  return impl_->mailbox;
+}
+
 bool Server::background(std::function<void(std::stop_token)> work) {
   if (!impl_->pool || !work) return false;
   return impl_->pool->submit_background(std::move(work));
@@ -154,6 +150,15 @@ ServerStats Server::stats() const {
     s.jobs_failed = ps.failed.load(std::memory_order_relaxed);
     s.jobs_shed = ps.shed.load(std::memory_order_relaxed);
     s.background_completed = ps.background_completed.load(std::memory_order_relaxed);
+  }
+  for (const auto& l : impl_->loops) {
+    const detail::MailboxCounters& m = l->mailbox().counters();
+    s.mailbox_ids_stored += m.stored.get();
+    s.mailbox_waiters += m.waiters.get();
+    s.mailbox_delivered += m.delivered.get();
+    s.mailbox_expired += m.expired.get();
+    s.mailbox_refused += m.refused.get();
+    s.mailbox_timed_out += m.timed_out.get();
   }
   return s;
 }

@@ -57,6 +57,14 @@ struct ServerOptions {
   /// Graceful shutdown: how long in-flight requests may take before connections are cut.
   uint32_t drain_timeout_ms = 10000;
 
+  /// Mailbox: ids held at once (stored values plus ids with waiters), bytes per value, parked
+  /// waiters per id, how long an untaken value is kept, and the longest wait a GET may ask for.
+  size_t mailbox_max_ids = 100000;
+  size_t mailbox_max_value_bytes = 64 * 1024;
+  size_t mailbox_max_waiters_per_id = 64;
+  uint32_t mailbox_ttl_ms = 60000;
+  uint32_t mailbox_max_wait_ms = 60000;
+
   /// Value of the `Server` response header.
   std::string server_name = "tether";
 };

@@ -7,6 +7,7 @@
 #include <stop_token>
 #include <string_view>
 
+#include "tether/mailbox.hpp"
 #include "tether/options.hpp"
 #include "tether/router.hpp"
 #include "tether/stats.hpp"
@@ -72,6 +73,9 @@ class Server {
   /// stop token (triggered at shutdown) and no access to any Response. Any thread. Returns
   /// false, and counts it as shed, when the queue is full or the server is not running.
   bool background(std::function<void(std::stop_token)> work);
+
+  /// The mailbox (cross-request handoff by id); usable from handlers once started.
+  Mailbox& mailbox();
 
   /// The bound port (useful with port 0); 0 before start().
   uint16_t port() const;

@@ -49,6 +49,15 @@ struct ServerStats {
   uint64_t jobs_failed = 0;
   uint64_t jobs_shed = 0;
   uint64_t background_completed = 0;
+
+  /// Mailbox: ids with a stored value, parked waiters, values handed over, values expired
+  /// untaken, posts and waits refused, waiters timed out.
+  uint64_t mailbox_ids_stored = 0;
+  uint64_t mailbox_waiters = 0;
+  uint64_t mailbox_delivered = 0;
+  uint64_t mailbox_expired = 0;
+  uint64_t mailbox_refused = 0;
+  uint64_t mailbox_timed_out = 0;
 };
 
 /// The counters in the Prometheus text exposition format (for a /metrics route).

@@ -1,6 +1,7 @@
 // Umbrella header: everything a user of tether includes.
 #pragma once
 
+#include "tether/mailbox.hpp"
 #include "tether/method.hpp"
 #include "tether/options.hpp"
 #include "tether/request.hpp"

@@ -44,9 +44,8 @@ void add_demo_routes(tether::Server& server) {
   server.get("/json", [](tether::Request&, tether::Response res) {
     res.send(200, R"({"message":"Hello, World!"})", "application/json");
   });
-  server.get("/healthz", [](tether::Request&, tether::Response res) {
-    res.send(200, "ok\n", "text/plain");
-  });
+  server.get("/healthz",
+             [](tether::Request&, tether::Response res) { res.send(200, "ok\n", "text/plain"); });
   server.any("/", [](tether::Request& req, tether::Response res) {
     std::string_view type = req.header("content-type").value_or("application/octet-stream");
     res.send(200, req.body(), type);
@@ -65,8 +64,9 @@ void add_demo_routes(tether::Server& server) {
   server.get("/sleep", [](tether::Request& req, tether::Response res) {
     auto ms = query_number(req, "ms", 10, 60000);
     if (!ms) return void(res.send(400, "ms must be an integer 0..60000\n"));
-    res.offload([ms = *ms](std::stop_token) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); },
-                [ms = *ms](tether::Response r) { r.send(200, "slept " + std::to_string(ms) + " ms\n"); });
+    res.offload(
+        [ms = *ms](std::stop_token) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); },
+        [ms = *ms](tether::Response r) { r.send(200, "slept " + std::to_string(ms) + " ms\n"); });
   });
   // K parallel CPU work items of ms milliseconds, gathered into one JSON answer.
   server.get("/fanout", [](tether::Request& req, tether::Response res) {
@@ -79,13 +79,59 @@ void add_demo_routes(tether::Server& server) {
       works.push_back([ms = *ms](std::stop_token st) { return burn_cpu(ms, st); });
     }
     res.offload_all(std::move(works), [start](tether::Response r, std::vector<uint64_t> results) {
-      auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
-      std::string body = "{\"n\":" + std::to_string(results.size()) + ",\"ms\":" + std::to_string(took) + ",\"results\":[";
+      auto took =
+          std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+      std::string body = "{\"n\":" + std::to_string(results.size()) +
+                         ",\"ms\":" + std::to_string(took) + ",\"results\":[";
       for (size_t i = 0; i < results.size(); ++i) {
         if (i) body += ',';
         body += std::to_string(results[i]);
       }
       r.send(200, body + "]}", "application/json");
+    });
+  });
+  // Mailbox: hand a value from one request to another by id.
+  server.post("/mailbox/{id}", [&server](tether::Request& req, tether::Response res) {
+    server.mailbox().post(
+        std::string(req.param("id")), std::string(req.body()),
+        [res](tether::MailboxPost outcome) mutable {
+          switch (outcome) {
+            case tether::MailboxPost::Delivered:
+              return void(res.send(200, R"({"delivered":true})", "application/json"));
+            case tether::MailboxPost::Stored:
+              return void(res.send(202, R"({"delivered":false})", "application/json"));
+            case tether::MailboxPost::Conflict:
+              return void(res.send(409, "a value is already waiting for this id\n"));
+            case tether::MailboxPost::TooLarge:
+              return void(res.send(413, "mailbox value too large\n"));
+            case tether::MailboxPost::Full:
+              return void(res.send(503, "mailbox full\n"));
+          }
+        });
+  });
+  server.get("/mailbox/{id}", [&server](tether::Request& req, tether::Response res) {
+    auto wait_ms = query_number(req, "wait_ms", 0, 0xffffffffu);
+    if (!wait_ms) return void(res.send(400, "wait_ms must be a non-negative integer\n"));
+    server.mailbox().wait(res, std::string(req.param("id")), std::chrono::milliseconds(*wait_ms),
+                          [](tether::Response r, tether::MailboxTake take, std::string value) {
+                            switch (take) {
+                              case tether::MailboxTake::Value:
+                                return void(r.send(200, value, "application/octet-stream"));
+                              case tether::MailboxTake::Empty:
+                                return void(r.send(404, "no value for this id\n"));
+                              case tether::MailboxTake::TimedOut:
+                                return void(r.send(204));
+                              case tether::MailboxTake::Refused:
+                                return void(r.send(503, "too many waiters\n"));
+                            }
+                          });
+  });
+  server.del("/mailbox/{id}", [&server](tether::Request& req, tether::Response res) {
+    server.mailbox().drop(std::string(req.param("id")), [res](bool dropped) mutable {
+      if (dropped)
+        res.send(204);
+      else
+        res.send(404, "no value for this id\n");
     });
   });
   server.get("/metrics", [&server](tether::Request&, tether::Response res) {

@@ -52,6 +52,14 @@ const Flag kFlags[] = {
     {"response-timeout-ms", &tether::ServerOptions::response_timeout_ms,
      "unanswered request gets 504 after it (0 = never)"},
     {"drain-timeout-ms", &tether::ServerOptions::drain_timeout_ms, "graceful shutdown limit"},
+    {"mailbox-max-ids", &tether::ServerOptions::mailbox_max_ids,
+     "mailbox ids held at once (503 past it)"},
+    {"mailbox-max-value-bytes", &tether::ServerOptions::mailbox_max_value_bytes,
+     "mailbox value size (413 past it)"},
+    {"mailbox-max-waiters-per-id", &tether::ServerOptions::mailbox_max_waiters_per_id,
+     "parked waiters per id (503 past it)"},
+    {"mailbox-ttl-ms", &tether::ServerOptions::mailbox_ttl_ms, "an untaken value expires after it"},
+    {"mailbox-max-wait-ms", &tether::ServerOptions::mailbox_max_wait_ms, "cap on a GET's wait_ms"},
     {"server-name", &tether::ServerOptions::server_name, "Server header value"},
 };
 
