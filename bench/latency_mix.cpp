@@ -67,8 +67,8 @@ bool read_response(int fd, std::string& buf, int* status) {
   }
 }
 
-Sample run_phase(uint16_t port, int conns, double seconds, int slow_percent, const std::string& slow,
-                 const std::string& fast) {
+Sample run_phase(uint16_t port, int conns, double seconds, int slow_percent,
+                 const std::string& slow, const std::string& fast) {
   Sample total;
   std::mutex mu;
   std::vector<std::thread> threads;
@@ -116,7 +116,8 @@ double pct(std::vector<double>& v, double p) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: latency_mix PORT [conns] [seconds] [slow%%] [slow_path] [fast_path]\n");
+    std::fprintf(stderr,
+                 "usage: latency_mix PORT [conns] [seconds] [slow%%] [slow_path] [fast_path]\n");
     return 2;
   }
   uint16_t port = static_cast<uint16_t>(std::atoi(argv[1]));
@@ -129,7 +130,8 @@ int main(int argc, char** argv) {
   Sample alone = run_phase(port, conns, secs, 0, slow, fast);
   Sample mixed = run_phase(port, conns, secs, slow_pct, slow, fast);
   double a99 = pct(alone.fast_us, 99), m99 = pct(mixed.fast_us, 99);
-  std::printf("%-28s %10s %10s %10s %10s %10s\n", "phase", "requests", "p50_ms", "p99_ms", "max_ms", "errors");
+  std::printf("%-28s %10s %10s %10s %10s %10s\n", "phase", "requests", "p50_ms", "p99_ms", "max_ms",
+              "errors");
   auto row = [](const char* name, std::vector<double>& v, uint64_t errors) {
     std::printf("%-28s %10zu %10.3f %10.3f %10.3f %10llu\n", name, v.size(), pct(v, 50) / 1000,
                 pct(v, 99) / 1000, v.empty() ? 0 : *std::max_element(v.begin(), v.end()) / 1000,
@@ -139,8 +141,10 @@ int main(int argc, char** argv) {
   row(("fast in mix " + fast).c_str(), mixed.fast_us, mixed.errors);
   row(("slow in mix " + slow).c_str(), mixed.slow_us, 0);
   double ratio = a99 > 0 ? m99 / a99 : 0;
-  std::printf("RESULT fast_p99_alone_ms=%.3f fast_p99_mixed_ms=%.3f ratio=%.2f slow_share=%d%% errors=%llu\n",
-              a99 / 1000, m99 / 1000, ratio, slow_pct,
-              static_cast<unsigned long long>(alone.errors + mixed.errors));
+  std::printf(
+      "RESULT fast_p99_alone_ms=%.3f fast_p99_mixed_ms=%.3f ratio=%.2f slow_share=%d%% "
+      "errors=%llu\n",
+      a99 / 1000, m99 / 1000, ratio, slow_pct,
+      static_cast<unsigned long long>(alone.errors + mixed.errors));
   return (alone.errors + mixed.errors) == 0 ? 0 : 1;
 }

@@ -1,0 +1,199 @@
+// mailbox_handoff: parks N long-poll waiters on distinct ids (GET /mailbox/h-i?wait_ms=...),
+// waits until the server reports them all parked, then posts the N values over a few
+// pipelined connections and measures how long until every waiter holds its own value.
+// Prints handoffs per second and how many were lost (must be 0).
+//
+//   mailbox_handoff PORT [waiters=10000] [post_connections=8] [pipeline_depth=16]
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int connect_to(uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    if (fd >= 0) ::close(fd);
+    return -1;
+  }
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return fd;
+}
+
+bool send_all(int fd, const std::string& s) {
+  size_t off = 0;
+  while (off < s.size()) {
+    ssize_t n = ::send(fd, s.data() + off, s.size() - off, MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    off += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+// Pops one Content-Length-framed response off `buf`: status and body. False if incomplete.
+bool pop_response(std::string& buf, int* status, std::string* body) {
+  size_t head = buf.find("\r\n\r\n");
+  if (head == std::string::npos) return false;
+  size_t cl = buf.find("Content-Length: ");
+  size_t n = (cl != std::string::npos && cl < head)
+                 ? std::strtoull(buf.c_str() + cl + 16, nullptr, 10)
+                 : 0;
+  if (buf.size() < head + 4 + n) return false;
+  *status = std::atoi(buf.c_str() + 9);
+  *body = buf.substr(head + 4, n);
+  buf.erase(0, head + 4 + n);
+  return true;
+}
+
+long metric(uint16_t port, const char* name) {
+  int fd = connect_to(port);
+  if (fd < 0) return -1;
+  std::string buf;
+  send_all(fd, "GET /metrics HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n");
+  char tmp[65536];
+  ssize_t n;
+  while ((n = ::recv(fd, tmp, sizeof tmp, 0)) > 0) buf.append(tmp, static_cast<size_t>(n));
+  ::close(fd);
+  std::string key = std::string("\n") + name + " ";
+  size_t at = buf.find(key);
+  return at == std::string::npos ? -1 : std::atol(buf.c_str() + at + key.size());
+}
+
+struct Conn {
+  int fd = -1;
+  bool waiter = false;
+  int index = 0;  // waiter: its id; poster: its number
+  std::string buf;
+  size_t next = 0;  // poster: next id to post
+  size_t end = 0;   // poster: one past its last id
+  size_t in_flight = 0;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: mailbox_handoff PORT [waiters] [post_connections] [depth]\n");
+    return 2;
+  }
+  const uint16_t port = static_cast<uint16_t>(std::atoi(argv[1]));
+  const int waiters = argc > 2 ? std::atoi(argv[2]) : 10000;
+  const int posters = argc > 3 ? std::atoi(argv[3]) : 8;
+  const size_t depth = argc > 4 ? static_cast<size_t>(std::atoi(argv[4])) : 16;
+
+  rlimit rl{};
+  getrlimit(RLIMIT_NOFILE, &rl);
+  rl.rlim_cur = rl.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &rl);
+
+  int ep = epoll_create1(0);
+  std::vector<Conn> conns(static_cast<size_t>(waiters + posters));
+  for (int i = 0; i < waiters; ++i) {
+    Conn& c = conns[static_cast<size_t>(i)];
+    c.fd = connect_to(port);
+    c.waiter = true;
+    c.index = i;
+    if (c.fd < 0 || !send_all(c.fd, "GET /mailbox/h-" + std::to_string(i) +
+                                        "?wait_ms=60000 HTTP/1.1\r\nHost: b\r\n\r\n")) {
+      std::fprintf(stderr, "mailbox_handoff: waiter %d could not connect\n", i);
+      return 1;
+    }
+    epoll_event ev{EPOLLIN, {.ptr = &c}};
+    epoll_ctl(ep, EPOLL_CTL_ADD, c.fd, &ev);
+  }
+  // Every waiter parked before the clock starts.
+  const auto park_deadline = Clock::now() + std::chrono::seconds(30);
+  long parked = 0;
+  while ((parked = metric(port, "tether_mailbox_waiters")) < waiters &&
+         Clock::now() < park_deadline) {
+    ::usleep(20000);  // a bounded poll of the server's own gauge
+  }
+  if (parked < waiters) {
+    std::fprintf(stderr, "mailbox_handoff: only %ld of %d waiters parked\n", parked, waiters);
+    return 1;
+  }
+
+  const auto t0 = Clock::now();
+  const size_t per = (static_cast<size_t>(waiters) + static_cast<size_t>(posters) - 1) /
+                     static_cast<size_t>(posters);
+  auto pump = [&](Conn& p) {  // keep `depth` posts in flight on a poster connection
+    std::string batch;
+    while (p.in_flight < depth && p.next < p.end) {
+      std::string v = "v-" + std::to_string(p.next);
+      batch += "POST /mailbox/h-" + std::to_string(p.next) +
+               " HTTP/1.1\r\nHost: b\r\nContent-Length: " + std::to_string(v.size()) + "\r\n\r\n" +
+               v;
+      ++p.next;
+      ++p.in_flight;
+    }
+    return batch.empty() || send_all(p.fd, batch);
+  };
+  for (int j = 0; j < posters; ++j) {
+    Conn& p = conns[static_cast<size_t>(waiters + j)];
+    p.fd = connect_to(port);
+    p.index = j;
+    p.next = static_cast<size_t>(j) * per;
+    p.end = std::min(static_cast<size_t>(waiters), p.next + per);
+    epoll_event ev{EPOLLIN, {.ptr = &p}};
+    epoll_ctl(ep, EPOLL_CTL_ADD, p.fd, &ev);
+    if (!pump(p)) return 1;
+  }
+
+  long delivered_posts = 0, other_posts = 0, got = 0, wrong = 0;
+  const auto deadline = Clock::now() + std::chrono::seconds(60);
+  std::vector<epoll_event> events(1024);
+  char tmp[65536];
+  while ((got + wrong < waiters || delivered_posts + other_posts < waiters) &&
+         Clock::now() < deadline) {
+    int n = epoll_wait(ep, events.data(), static_cast<int>(events.size()), 1000);
+    for (int e = 0; e < n; ++e) {
+      Conn& c = *static_cast<Conn*>(events[static_cast<size_t>(e)].data.ptr);
+      ssize_t r = ::recv(c.fd, tmp, sizeof tmp, 0);
+      if (r <= 0) {
+        epoll_ctl(ep, EPOLL_CTL_DEL, c.fd, nullptr);
+        continue;
+      }
+      c.buf.append(tmp, static_cast<size_t>(r));
+      int status;
+      std::string body;
+      while (pop_response(c.buf, &status, &body)) {
+        if (c.waiter) {
+          (status == 200 && body == "v-" + std::to_string(c.index)) ? ++got : ++wrong;
+        } else {
+          (status == 200) ? ++delivered_posts : ++other_posts;
+          --c.in_flight;
+        }
+      }
+      if (!c.waiter && !pump(c)) return 1;
+    }
+  }
+  const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  const long lost = waiters - got;
+  std::printf("waiters parked      %d\n", waiters);
+  std::printf("posts delivered     %ld (other answers: %ld)\n", delivered_posts, other_posts);
+  std::printf("waiters with value  %ld (wrong: %ld)\n", got, wrong);
+  std::printf("elapsed             %.3f s\n", secs);
+  std::printf("RESULT mailbox_handoffs_per_sec=%.0f waiters=%d lost=%ld\n",
+              static_cast<double>(got) / secs, waiters, lost);
+  for (Conn& c : conns) {
+    if (c.fd >= 0) ::close(c.fd);
+  }
+  return lost == 0 && wrong == 0 && other_posts == 0 ? 0 : 1;
+}
