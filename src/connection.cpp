@@ -205,7 +205,7 @@ void Connection::dispatch(Exchange* x) {
   run_user_code(x, "handler", [&] {
     Request req(r);
     (*r.route.handler)(req, ResponseAccess::make(x));
-    if (x->state == ExchangeState::Open && x->conn) loop_.arm_deadline(x);
+    if (x->state == ExchangeState::Open && x->conn && !x->deadline_owned) loop_.arm_deadline(x);
   });
   exchange_unref(x);
 }

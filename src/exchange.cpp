@@ -23,7 +23,7 @@ void Exchange::reset() {
   next = nullptr;
   refs = 0;
   state = ExchangeState::Receiving;
-  in_fifo = head_only = close = user_server = user_date = false;
+  in_fifo = head_only = close = user_server = user_date = deadline_owned = false;
   req.reset();
   headers.clear();
   out.clear();

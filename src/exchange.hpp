@@ -41,6 +41,9 @@ struct Exchange {
   bool close = false;
   bool user_server = false;
   bool user_date = false;
+  /// Something else guarantees the answer by its own deadline (a parked mailbox wait), so
+  /// the response deadline does not apply.
+  bool deadline_owned = false;
   RequestData req;
   /// User headers for the coming response, as "Name: value\r\n" lines.
   std::string headers;

@@ -127,6 +127,11 @@ void Mailbox::wait(Response res, std::string id, std::chrono::milliseconds wait,
   const uint64_t wait_ms = static_cast<uint64_t>(std::clamp<int64_t>(
       wait.count(), 0, static_cast<int64_t>(server_.options.mailbox_max_wait_ms)));
   const bool park = wait_ms > 0;
+  if (park) {
+    // The wait ends in an answer by its own deadline (204), however long it was allowed to be.
+    x->deadline_owned = true;
+    origin.disarm_deadline(x);
+  }
   auto alive = std::make_shared<std::atomic<bool>>(true);
   const uint64_t token = origin.add_mail_wait(MailWait{res, std::move(then), alive, 0});
 

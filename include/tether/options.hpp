@@ -58,7 +58,8 @@ struct ServerOptions {
   uint32_t drain_timeout_ms = 10000;
 
   /// Mailbox: ids held at once (stored values plus ids with waiters), bytes per value, parked
-  /// waiters per id, how long an untaken value is kept, and the longest wait a GET may ask for.
+  /// waiters per id, how long an untaken value is kept, and the longest wait a GET may ask for
+  /// (a parked wait answers by its own deadline, so response_timeout_ms does not cut it).
   size_t mailbox_max_ids = 100000;
   size_t mailbox_max_value_bytes = 64 * 1024;
   size_t mailbox_max_waiters_per_id = 64;
