@@ -73,6 +73,7 @@ MailboxShard::WaitResult MailboxShard::wait(std::string_view id, bool park, uint
   if (it->second.waiters.size() >= limits_.max_waiters_per_id) {
     counters_.refused.add();
     r.refused = true;
+    erase_if_empty(it);  // the slot may have been made for this wait alone
     return r;
   }
   uint64_t w = ++next_waiter_;
