@@ -33,7 +33,7 @@ void split_target(RequestData& r) {
 
 }  // namespace
 
-Connection::Connection(Loop& loop) : loop_(loop), parser_(loop.limits()) {
+Connection::Connection(Loop& loop) : loop_(loop) {
   tcp_.data = this;
 }
 
@@ -87,14 +87,13 @@ void Connection::handle_read(const char* data, size_t len) {
       process(leftover_.data(), leftover_.data() + leftover_.size(), true);
     }
   }
-  update_timeout(progressed_ || parser_.in_message(), false);
+  update_timeout(progressed_ || body_parser_ != nullptr, false);
 }
 
 void Connection::handle_eof(ssize_t status) {
   if (closing_) return;
   peer_eof_ = true;
-  if (status != UV_EOF || lingering_ || fifo_count_ > 0 || parser_.in_message() ||
-      !leftover_.empty()) {
+  if (status != UV_EOF || lingering_ || fifo_count_ > 0 || receiving()) {
     // Reset, or the client left with requests unanswered: nothing more can reach it.
     close();
     return;
@@ -104,13 +103,32 @@ void Connection::handle_eof(ssize_t status) {
 }
 
 void Connection::process(const char* p, const char* end, bool from_leftover) {
+  if (body_parser_) {
+    parse(*body_parser_, p, end, from_leftover);
+    return;
+  }
+  // At a message boundary (or re-parsing a partial head from its first byte): fresh state.
+  if (RequestParser* shared = loop_.borrow_parser()) {
+    struct Return {
+      Loop& loop;
+      ~Return() { loop.return_parser(); }
+    } give_back{loop_};
+    shared->restart();
+    parse(*shared, p, end, from_leftover);
+  } else {
+    RequestParser nested(loop_.limits());
+    parse(nested, p, end, from_leftover);
+  }
+}
+
+void Connection::parse(RequestParser& parser, const char* p, const char* end, bool from_leftover) {
   in_process_ = true;
   while (p < end && can_take_request()) {
     if (!parsing_) {
       parsing_ = loop_.exchanges().acquire();
-      parser_.set_target(&parsing_->req);
+      parser.set_target(&parsing_->req);
     }
-    ParseStep step = parser_.execute(p, end);
+    ParseStep step = parser.execute(p, end);
     if (step.event == ParseEvent::Message) {
       p = step.next;
       Exchange* x = parsing_;
@@ -121,12 +139,13 @@ void Connection::process(const char* p, const char* end, bool from_leftover) {
     }
     if (step.event == ParseEvent::Error) {
       in_process_ = false;
-      fail(parser_.error_status(), parser_.error_text());
+      fail(parser.error_status(), parser.error_text());
       return;
     }
     p = end;
   }
   in_process_ = false;
+  const bool body_under_way = parser.in_message() && parser.headers_done();
   if (closing_ || close_requested_) {
     leftover_.clear();
     return;
@@ -135,32 +154,35 @@ void Connection::process(const char* p, const char* end, bool from_leftover) {
     // Held back by backpressure at a message boundary: keep the rest, stop reading.
     keep_unparsed(p, end, from_leftover);
     pause_reading();
+    body_parser_.reset();
     return;
   }
-  if (!parser_.in_message()) {
+  if (!parser.in_message()) {
     leftover_.clear();
+    body_parser_.reset();
     return;
   }
-  if (!parser_.headers_done()) {
+  if (!body_under_way) {
     // A partial head is kept as bytes and parsed again once complete, so that every view of
     // a request points into one contiguous buffer.
-    const char* base = parser_.message_base();
-    if (parser_.head_cannot_fit(static_cast<size_t>(end - base))) {
+    const char* base = parser.message_base();
+    if (parser.head_cannot_fit(static_cast<size_t>(end - base))) {
       fail(431, "request head too large");
       return;
     }
     keep_unparsed(base, end, from_leftover);
-    parser_.restart();
+    body_parser_.reset();
     return;
   }
-  // Head complete, body still coming: the exchange takes its own copy of the head, and later
-  // body bytes go straight from the read buffer into it.
-  parser_.detach();
+  // Head complete, body still coming: the exchange takes its own copy of the head, later body
+  // bytes go straight from the read buffer into it, and the parser state stays with us.
+  parser.detach();
   leftover_.clear();
-  if (parser_.wants_continue() && !continue_sent_ && fifo_count_ == 0) {
+  if (parser.wants_continue() && !continue_sent_ && fifo_count_ == 0) {
     loop_.cork(this).append(kContinue);
     continue_sent_ = true;
   }
+  if (&parser != body_parser_.get()) body_parser_ = parser.clone();
 }
 
 void Connection::keep_unparsed(const char* p, const char* end, bool from_leftover) {
@@ -438,15 +460,14 @@ void Connection::on_shutdown(uv_shutdown_t* req, int status) {
 
 void Connection::begin_drain() {
   if (closing_) return;
-  bool busy =
-      fifo_count_ > 0 || parser_.in_message() || !leftover_.empty() || (write_ && write_->active);
+  bool busy = fifo_count_ > 0 || receiving() || (write_ && write_->active);
   if (!busy) {
     close();
     return;
   }
   // A request still arriving is taken (dispatch marks it Connection: close); in-flight ones
   // are answered; then the connection closes.
-  if (!parser_.in_message() && leftover_.empty()) close_requested_ = true;
+  if (!receiving()) close_requested_ = true;
   if (fifo_count_ > 0) close_requested_ = true;
   after_progress();
 }
@@ -520,8 +541,8 @@ void Connection::update_timeout(bool read_activity, bool write_activity) {
     want = TimeoutKind::Write;
   } else if (fifo_count_ > 0) {
     want = TimeoutKind::None;  // the server owes an answer; the client is not late
-  } else if (parser_.in_message() || !leftover_.empty()) {
-    want = parser_.headers_done() ? TimeoutKind::Body : TimeoutKind::Header;
+  } else if (receiving()) {
+    want = body_parser_ ? TimeoutKind::Body : TimeoutKind::Header;
   } else {
     want = TimeoutKind::Idle;
   }

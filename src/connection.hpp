@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -77,6 +78,9 @@ class Connection {
   /// Parses [p, end); `from_leftover` when the bytes are leftover_ itself.
   void process(const char* p, const char* end, bool from_leftover);
   void keep_unparsed(const char* p, const char* end, bool from_leftover);
+  void parse(RequestParser& parser, const char* p, const char* end, bool from_leftover);
+  /// A request is partly received: a head in leftover_, or a body under way.
+  bool receiving() const { return body_parser_ || !leftover_.empty(); }
   void dispatch(Exchange* x);
   void fail(int status, std::string_view text);
   bool can_take_request() const;
@@ -94,7 +98,9 @@ class Connection {
 
   uv_tcp_t tcp_{};
   Loop& loop_;
-  RequestParser parser_;
+  /// Parser state carried across reads, only while a request body is arriving; otherwise
+  /// the loop's shared parser serves this connection.
+  std::unique_ptr<RequestParser> body_parser_;
   /// Bytes received but not parsed yet: a partial request head, or pipelined requests held
   /// back by backpressure. Empty for an idle connection.
   std::string leftover_;

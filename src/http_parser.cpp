@@ -69,6 +69,22 @@ void RequestParser::restart() {
   base_ = nullptr;
 }
 
+std::unique_ptr<RequestParser> RequestParser::clone() const {
+  auto c = std::make_unique<RequestParser>(limits_);
+  // llhttp_t is plain data; only its back-pointer names the parser object.
+  c->parser_ = parser_;
+  c->parser_.data = c.get();
+  c->target_ = target_;
+  c->base_ = nullptr;  // the head has been detached: only body bytes are still to come
+  c->body_bytes_ = body_bytes_;
+  c->head_end_ = head_end_;
+  c->in_message_ = in_message_;
+  c->headers_done_ = headers_done_;
+  c->last_was_value_ = last_was_value_;
+  c->wants_continue_ = wants_continue_;
+  return c;
+}
+
 int RequestParser::fail(int status, const char* text) {
   failed_ = true;
   error_status_ = status;

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string_view>
 
 #include "request_data.hpp"
@@ -63,6 +64,9 @@ class RequestParser {
 
   /// Forget the partial message; the next execute() starts a message afresh.
   void restart();
+  /// A parser in the same state, for a connection that must carry a body across reads while
+  /// this (shared, per-loop) parser serves other connections. Call after detach().
+  std::unique_ptr<RequestParser> clone() const;
   /// The current message's head bytes move into the target's own storage, so that the
   /// input buffer may be reused while its body is still to come.
   void detach();

@@ -79,6 +79,15 @@ class Loop {
   static Loop* current();
   unsigned index() const { return index_; }
   MailboxShard& mailbox() { return mailbox_; }
+  /// The loop's request parser, shared by its connections: a head is parsed within one read
+  /// (a partial one is re-parsed once complete), so an idle connection owns no parser.
+  /// Null while in use: a handler may make another connection parse inside this one's parse.
+  RequestParser* borrow_parser() {
+    RequestParser* p = parser_free_ ? &parser_ : nullptr;
+    parser_free_ = false;
+    return p;
+  }
+  void return_parser() { parser_free_ = true; }
   uint64_t add_mail_wait(MailWait w) {
     mail_waits_.emplace(++next_mail_wait_, std::move(w));
     return next_mail_wait_;
@@ -191,6 +200,8 @@ class Loop {
   IntrusiveList<Exchange, &Exchange::deadline_hook> deadlines_;
   std::unordered_map<uint64_t, Job> jobs_;
   MailboxShard mailbox_;
+  RequestParser parser_{limits_};
+  bool parser_free_ = true;
   std::unordered_map<uint64_t, MailWait> mail_waits_;
   uint64_t next_mail_wait_ = 0;
   uint64_t next_job_id_ = 0;
