@@ -56,6 +56,17 @@ void Connection::start(uv_stream_t* server) {
   update_timeout(true, false);
 }
 
+void Connection::start_in_memory() {
+  uv_tcp_init(loop_.uv(), &tcp_);
+  tcp_.data = this;
+  update_timeout(true, false);
+}
+
+void Connection::feed(const char* data, size_t len) {
+  CorkScope cork(loop_);
+  handle_read(data, len);
+}
+
 // ---------------------------------------------------------------- reading and parsing
 
 void Connection::on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
@@ -124,10 +135,9 @@ void Connection::process(const char* p, const char* end, bool from_leftover) {
 void Connection::parse(RequestParser& parser, const char* p, const char* end, bool from_leftover) {
   in_process_ = true;
   while (p < end && can_take_request()) {
-    if (!parsing_) {
-      parsing_ = loop_.exchanges().acquire();
-      parser.set_target(&parsing_->req);
-    }
+    if (!parsing_) parsing_ = loop_.exchanges().acquire();
+    // Always: the shared parser served other connections since this one last used it.
+    parser.set_target(&parsing_->req);
     ParseStep step = parser.execute(p, end);
     if (step.event == ParseEvent::Message) {
       p = step.next;
@@ -378,6 +388,10 @@ size_t Connection::pending_bytes() const {
 
 void Connection::send_bytes(const char* data, size_t len) {
   if (closing_ || len == 0) return;
+  if (Loop::OutputSink sink = loop_.output_sink()) {
+    sink(loop_.output_sink_ctx(), data, len);
+    return;
+  }
   if (write_ && write_->active) {
     write_->queued.append(data, len);
     return;

@@ -40,6 +40,10 @@ class Connection {
 
   /// Accepts from `server` and starts reading; on failure the connection closes itself.
   void start(uv_stream_t* server);
+  /// No socket: bytes come from feed(), responses go to the loop's output sink.
+  void start_in_memory();
+  /// Hands bytes to the connection as if read from its socket (in-memory transport).
+  void feed(const char* data, size_t len);
   /// Closes now: exchanges die, pending output is dropped. Idempotent.
   void close();
   /// Server is stopping: close if idle, else close after the in-flight responses.

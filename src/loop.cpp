@@ -190,6 +190,15 @@ void Loop::on_connection(uv_stream_t* server, int status) {
   }
 }
 
+Connection* Loop::open_in_memory() {
+  auto* c = new Connection(*this);
+  connections_.push_back(c);
+  stats_.connections_accepted.add();
+  stats_.connections_active.add();
+  c->start_in_memory();
+  return c;
+}
+
 void Loop::connection_closed(Connection* c) {
   connections_.remove(c);
   stats_.connections_active.sub();

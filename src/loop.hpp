@@ -145,6 +145,18 @@ class Loop {
   void arm_deadline(Exchange* x);
   void disarm_deadline(Exchange* x) { deadlines_.remove(x); }
 
+  /// In-memory transport, for benchmarks and the fuzzer: when set, every flushed response byte
+  /// goes to `sink` instead of a socket. Set before any connection writes.
+  using OutputSink = void (*)(void* ctx, const char* data, size_t len);
+  void set_output_sink(OutputSink sink, void* ctx) {
+    sink_ = sink;
+    sink_ctx_ = ctx;
+  }
+  OutputSink output_sink() const { return sink_; }
+  void* output_sink_ctx() const { return sink_ctx_; }
+  /// A connection with no socket, fed by Connection::feed() (needs set_output_sink).
+  Connection* open_in_memory();
+
   WriteState* acquire_write_state();
   void release_write_state(WriteState* w);
 
@@ -201,6 +213,8 @@ class Loop {
   std::unordered_map<uint64_t, Job> jobs_;
   MailboxShard mailbox_;
   RequestParser parser_{limits_};
+  OutputSink sink_ = nullptr;
+  void* sink_ctx_ = nullptr;
   bool parser_free_ = true;
   std::unordered_map<uint64_t, MailWait> mail_waits_;
   uint64_t next_mail_wait_ = 0;

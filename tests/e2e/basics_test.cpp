@@ -2,6 +2,7 @@
 // fragmentation.
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -171,6 +172,38 @@ TEST(Basics, ManyConcurrentClients) {
   for (auto& th : threads) th.join();
   for (int t = 0; t < kClients; ++t) EXPECT_EQ(ok[t], kRequests) << "client " << t;
   EXPECT_EQ(srv.stats().requests, static_cast<uint64_t>(kClients * kRequests));
+}
+
+}  // namespace
+
+namespace {
+
+// Partial heads of several connections interleave on one loop, which parses them all with
+// its one shared parser: each request must still land in its own connection's exchange.
+TEST(Basics, InterleavedPartialHeadsStayApart) {
+  tt::TestServer srv;
+  constexpr int kClients = 4;
+  std::vector<std::unique_ptr<tt::Client>> clients;
+  for (int i = 0; i < kClients; ++i) clients.push_back(std::make_unique<tt::Client>(srv.port()));
+  const std::string heads[2] = {"GET /hello/c", " HTTP/1.1\r\nHost: t\r\nX-Pad: "};
+  for (int part = 0; part < 2; ++part) {
+    for (int i = 0; i < kClients; ++i) {
+      std::string bytes = part == 0 ? heads[0] + std::to_string(i) : heads[1] + std::to_string(i);
+      ASSERT_TRUE(clients[i]->send(bytes));
+      // The loop must have read this piece before the next client's: wait until it has seen
+      // the connection's bytes by making a full round trip on a probe connection.
+      tt::Client probe(srv.port());
+      ASSERT_TRUE(probe.send("GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n"));
+      ASSERT_TRUE(probe.read_response());
+    }
+  }
+  for (int i = kClients - 1; i >= 0; --i) ASSERT_TRUE(clients[i]->send("\r\n\r\n"));
+  for (int i = 0; i < kClients; ++i) {
+    auto r = clients[i]->read_response();
+    ASSERT_TRUE(r) << i;
+    EXPECT_EQ(r->status, 200) << i;
+    EXPECT_EQ(r->body, "hi c" + std::to_string(i)) << i;
+  }
 }
 
 }  // namespace
