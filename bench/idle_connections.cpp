@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "loopback.hpp"
+
 namespace {
 
 long rss_kib(int pid) {
@@ -47,12 +49,8 @@ int main(int argc, char** argv) {
   fds.reserve(static_cast<size_t>(n));
   char buf[4096];
   for (int i = 0; i < n; ++i) {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+    int fd = bench::connect_to(port);
+    if (fd < 0 ||
         ::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size()) ||
         ::recv(fd, buf, sizeof buf, 0) <= 0) {
       std::fprintf(stderr, "idle_connections: connection %d failed\n", i);

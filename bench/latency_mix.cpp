@@ -22,6 +22,8 @@
 #include <thread>
 #include <vector>
 
+#include "loopback.hpp"
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -30,21 +32,6 @@ struct Sample {
   std::vector<double> fast_us, slow_us;
   uint64_t errors = 0;
 };
-
-int connect_to(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  return fd;
-}
 
 // Reads one Content-Length-framed response; false on error. `buf` keeps extra bytes.
 bool read_response(int fd, std::string& buf, int* status) {
@@ -77,7 +64,7 @@ Sample run_phase(uint16_t port, int conns, double seconds, int slow_percent,
     threads.emplace_back([&, c] {
       Sample mine;
       std::mt19937 rng(1234 + c);
-      int fd = connect_to(port);
+      int fd = bench::connect_to(port);
       std::string buf;
       const std::string fast_req = "GET " + fast + " HTTP/1.1\r\nHost: bench\r\n\r\n";
       const std::string slow_req = "GET " + slow + " HTTP/1.1\r\nHost: bench\r\n\r\n";

@@ -18,24 +18,11 @@
 #include <string>
 #include <vector>
 
+#include "loopback.hpp"
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-int connect_to(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    if (fd >= 0) ::close(fd);
-    return -1;
-  }
-  int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  return fd;
-}
 
 bool send_all(int fd, const std::string& s) {
   size_t off = 0;
@@ -63,7 +50,7 @@ bool pop_response(std::string& buf, int* status, std::string* body) {
 }
 
 long metric(uint16_t port, const char* name) {
-  int fd = connect_to(port);
+  int fd = bench::connect_to(port);
   if (fd < 0) return -1;
   std::string buf;
   send_all(fd, "GET /metrics HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n");
@@ -107,7 +94,7 @@ int main(int argc, char** argv) {
   std::vector<Conn> conns(static_cast<size_t>(waiters + posters));
   for (int i = 0; i < waiters; ++i) {
     Conn& c = conns[static_cast<size_t>(i)];
-    c.fd = connect_to(port);
+    c.fd = bench::connect_to(port);
     c.waiter = true;
     c.index = i;
     if (c.fd < 0 || !send_all(c.fd, "GET /mailbox/h-" + std::to_string(i) +
@@ -147,7 +134,7 @@ int main(int argc, char** argv) {
   };
   for (int j = 0; j < posters; ++j) {
     Conn& p = conns[static_cast<size_t>(waiters + j)];
-    p.fd = connect_to(port);
+    p.fd = bench::connect_to(port);
     p.index = j;
     p.next = static_cast<size_t>(j) * per;
     p.end = std::min(static_cast<size_t>(waiters), p.next + per);

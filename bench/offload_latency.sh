@@ -7,13 +7,8 @@ cd "$(dirname "$0")/.."
 secs=${1:-5} conns=${2:-64} workers=${3:-32}
 scripts/setup.sh
 cmake --build build -j"$(nproc)" --target tetherd latency_mix >/dev/null
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-taskset -c 0 build/tetherd --port "$port" --workers "$workers" --queue 4096 >/dev/null 2>&1 &
-pid=$!
-trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true' EXIT
-for _ in $(seq 100); do
-  curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break
-  sleep 0.05
-done
+. bench/tetherd_lib.sh
+trap stop_tetherd EXIT
+start_tetherd --workers "$workers" --queue 4096
 echo "tetherd --workers $workers on CPU 0; latency_mix $conns connections x ${secs}s per phase on CPU 1"
 taskset -c 1 build/bench/latency_mix "$port" "$conns" "$secs" 20 "/sleep?ms=50" /plaintext

@@ -18,7 +18,7 @@ cmake --build build -j"$(nproc)" --target tetherd latency_mix mailbox_handoff id
 ulimit -n "$(ulimit -Hn)"
 mkdir -p bench/results
 pipeline_lua=$(mktemp --suffix=.lua)
-trap 'rm -f "$pipeline_lua"; [[ -n ${pid:-} ]] && kill "$pid" 2>/dev/null; true' EXIT
+trap 'rm -f "$pipeline_lua"; stop_tetherd' EXIT
 cat >"$pipeline_lua" <<'LUA'
 init = function(args)
   local r = {}
@@ -28,14 +28,7 @@ end
 request = function() return req end
 LUA
 
-start_tetherd() {  # extra flags...
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  taskset -c 0 build/tetherd --port "$port" "$@" >/dev/null 2>&1 &
-  pid=$!
-  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && return 0; sleep 0.05; done
-  echo "bench: tetherd did not start" >&2; exit 1
-}
-stop_tetherd() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; pid=; }
+. bench/tetherd_lib.sh
 wrk_rps() {  # path [pipeline depth]
   local url="http://127.0.0.1:$port$1" args=()
   [[ -n ${2:-} ]] && args=(-s "$pipeline_lua" "$url" -- "$2") || args=("$url")
