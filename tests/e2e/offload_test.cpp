@@ -4,6 +4,8 @@
 // on_close); the work closures share nothing with the test but gates and atomics.
 #include <gtest/gtest.h>
 
+#include "support/gate.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -29,30 +31,7 @@ std::string get(const std::string& path) {
   return "GET " + path + " HTTP/1.1\r\nHost: t\r\n\r\n";
 }
 
-/// A one-shot gate: wait() blocks until open() or the bound passes (then false).
-class Gate {
- public:
-  void open() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      open_ = true;
-    }
-    cv_.notify_all();
-  }
-  bool wait(std::chrono::milliseconds limit = 5s) {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, limit, [this] { return open_; });
-  }
-  bool is_open() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return open_;
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool open_ = false;
-};
+using tt::Gate;
 
 /// Blocks until `st` is asked to stop (true) or `limit` passes (false).
 bool wait_for_stop(std::stop_token st, std::chrono::milliseconds limit = 5s) {
@@ -504,21 +483,29 @@ TEST(Offload, ClientResettingStopsItsJobAndThenIsNotCalled) {
   client_leaves_while_job_runs(true);
 }
 
+// GET /park keeps its Response unanswered; when the exchange ends without an answer (client
+// left, or deadline) its on_close records whether a late send was refused, then opens `closed`.
+void add_park_route(tether::Server& s, std::shared_ptr<Gate> closed,
+                    std::shared_ptr<std::vector<tether::Response>> parked,
+                    std::shared_ptr<std::atomic<int>> late_send) {
+  s.get("/park", [closed, parked, late_send](tether::Request&, tether::Response res) {
+    res.on_close([closed, parked, late_send] {
+      // The handle is dead now: a send is a counted no-op.
+      *late_send = parked->front().send(200, "late") ? 1 : 0;
+      parked->clear();
+      closed->open();
+    });
+    parked->push_back(std::move(res));
+  });
+}
+
 TEST(Offload, OnCloseRunsForADeferredResponseWhenTheClientLeaves) {
   auto closed = std::make_shared<Gate>();
   auto parked = std::make_shared<std::vector<tether::Response>>();  // loop thread only
   auto late_send = std::make_shared<std::atomic<int>>(-1);
   tt::TestServer srv({}, [closed, parked, late_send](tether::Server& s) {
     tt::add_test_routes(s);
-    s.get("/park", [closed, parked, late_send](tether::Request&, tether::Response res) {
-      res.on_close([closed, parked, late_send] {
-        // The handle is dead now: a send is a counted no-op.
-        *late_send = parked->front().send(200, "late") ? 1 : 0;
-        parked->clear();
-        closed->open();
-      });
-      parked->push_back(std::move(res));
-    });
+    add_park_route(s, closed, parked, late_send);
   });
   {
     tt::Client c(srv.port());
@@ -617,14 +604,7 @@ TEST(Offload, DeferredResponseNeverAnsweredGets504AtTheDeadline) {
   o.response_timeout_ms = 200;
   tt::TestServer srv(o, [closed, parked, late_send](tether::Server& s) {
     tt::add_test_routes(s);
-    s.get("/park", [closed, parked, late_send](tether::Request&, tether::Response res) {
-      res.on_close([closed, parked, late_send] {
-        *late_send = parked->front().send(200, "late") ? 1 : 0;
-        parked->clear();
-        closed->open();
-      });
-      parked->push_back(std::move(res));
-    });
+    add_park_route(s, closed, parked, late_send);
   });
   tt::Client c(srv.port());
   int64_t t0 = tt::now_ms();

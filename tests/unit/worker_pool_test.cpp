@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "support/gate.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -27,26 +29,7 @@ using namespace std::chrono_literals;
 using tether::detail::WorkerPool;
 using tether::detail::WorkItem;
 
-/// A one-shot gate: wait() blocks until open() (or the bound passes; returns false then).
-class Gate {
- public:
-  void open() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      open_ = true;
-    }
-    cv_.notify_all();
-  }
-  bool wait(std::chrono::milliseconds limit = 5s) {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, limit, [this] { return open_; });
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool open_ = false;
-};
+using tt::Gate;
 
 /// A counter that can be waited on.
 class Tally {
