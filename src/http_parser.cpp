@@ -151,15 +151,11 @@ int RequestParser::on_message_begin(llhttp_t* p) {
   s.wants_continue_ = false;
   s.body_bytes_ = 0;
   s.head_end_ = 0;
-  s.target_->reset();
-  s.target_->base = s.base_;
-  return 0;
-}
-
-int RequestParser::check_head_size(const char* at, size_t len) {
-  size_t end = static_cast<size_t>(at - base_) + len;
-  if (end > limits_.max_head_bytes) return fail(431, "request head too large");
-  head_end_ = static_cast<uint32_t>(end);
+  s.span_end_ = s.base_;
+  RequestData& r = *s.target_;
+  if (!r.fresh) r.reset();
+  r.fresh = false;
+  r.base = s.base_;
   return 0;
 }
 
@@ -168,7 +164,8 @@ int RequestParser::on_version(llhttp_t* p, const char* at, size_t len) {
   // llhttp accepts a lone LF after the request line even in strict mode; RFC 9112 2.2 lets a
   // server refuse it, and refusing it everywhere leaves no line ending two parsers read apart.
   if (at + len < s.end_ && at[len] == '\n') return s.fail(400, "bare LF in request line");
-  return s.check_head_size(at, len);
+  s.span_end_ = at + len;
+  return 0;
 }
 
 int RequestParser::on_url(llhttp_t* p, const char* at, size_t len) {
@@ -177,7 +174,8 @@ int RequestParser::on_url(llhttp_t* p, const char* at, size_t len) {
   if (r.target.len == 0) r.target.off = static_cast<uint32_t>(at - s.base_);
   r.target.len = static_cast<uint32_t>(at + len - s.base_) - r.target.off;
   if (r.target.len > s.limits_.max_target_bytes) return s.fail(414, "request target too long");
-  return s.check_head_size(at, len);
+  s.span_end_ = at + len;
+  return 0;
 }
 
 int RequestParser::on_header_field(llhttp_t* p, const char* at, size_t len) {
@@ -197,7 +195,8 @@ int RequestParser::on_header_field(llhttp_t* p, const char* at, size_t len) {
     n.len = off + static_cast<uint32_t>(len) - n.off;
   }
   s.last_was_value_ = false;
-  return s.check_head_size(at, len);
+  s.span_end_ = at + len;
+  return 0;
 }
 
 int RequestParser::on_header_value(llhttp_t* p, const char* at, size_t len) {
@@ -211,17 +210,20 @@ int RequestParser::on_header_value(llhttp_t* p, const char* at, size_t len) {
     return s.fail(400, "header field without a name");
   }
   Span& v = r.headers.back().value;
-  uint32_t off = static_cast<uint32_t>(at - s.base_);
   if (s.last_was_value_) {
     // A second value span for one field is an obs-fold continuation line; RFC 9112 5.2 lets
     // a server reject it, and joining it would let two parsers disagree on the value.
-    if (off != v.off + v.len) return s.fail(400, "obsolete line folding is not allowed");
-    v.len += static_cast<uint32_t>(len);
+    if (at != s.span_end_) return s.fail(400, "obsolete line folding is not allowed");
   } else {
-    v = {off, static_cast<uint32_t>(len)};
+    v.off = static_cast<uint32_t>(at - s.base_);
   }
+  // llhttp strips a value's leading whitespace but keeps its trailing whitespace.
+  const char* end = at + len;
+  while (end > at && (end[-1] == ' ' || end[-1] == '\t')) --end;
+  if (end > at) v.len = static_cast<uint32_t>(end - s.base_) - v.off;
   s.last_was_value_ = true;
-  return s.check_head_size(at, len);
+  s.span_end_ = at + len;
+  return 0;
 }
 
 int RequestParser::validate_head() {
@@ -230,6 +232,9 @@ int RequestParser::validate_head() {
   int hosts = 0;
   bool has_te = false;
   for (const HeaderSpan& h : r.headers) {
+    // Most fields are none of these; the length rules them out without comparing bytes.
+    const size_t n = h.name.len;
+    if (n != 4 && n != 6 && n != 17) continue;
     std::string_view name = r.view(h.name);
     if (iequals(name, "host")) {
       ++hosts;
@@ -265,13 +270,11 @@ int RequestParser::on_headers_complete(llhttp_t* p) {
   r.method = method_from_llhttp(p->method);
   r.major = p->http_major;
   r.minor = p->http_minor;
-  for (HeaderSpan& h : r.headers) {
-    // llhttp strips leading whitespace of a value but keeps trailing whitespace.
-    while (h.value.len > 0 && (s.base_[h.value.off + h.value.len - 1] == ' ' ||
-                               s.base_[h.value.off + h.value.len - 1] == '\t')) {
-      --h.value.len;
-    }
-  }
+  // The limit counts up to the end of the last header line; checking it once here is enough
+  // because the head is in one buffer (a partial head is bounded by the connection).
+  const size_t head_end = static_cast<size_t>(s.span_end_ - s.base_);
+  if (head_end > s.limits_.max_head_bytes) return s.fail(431, "request head too large");
+  s.head_end_ = static_cast<uint32_t>(head_end);
   if (int rc = s.validate_head()) return rc;
   s.headers_done_ = true;
   r.body_view = {s.head_end_, 0};

@@ -87,7 +87,6 @@ class RequestParser {
   static const llhttp_settings_t& settings();
 
   int fail(int status, const char* text);
-  int check_head_size(const char* at, size_t len);
   int validate_head();
 
   llhttp_t parser_;
@@ -95,6 +94,8 @@ class RequestParser {
   RequestData* target_ = nullptr;
   const char* base_ = nullptr;
   const char* end_ = nullptr;
+  /// End of the last head span seen: the head's size so far, and where an obs-fold would join.
+  const char* span_end_ = nullptr;
   uint64_t body_bytes_ = 0;
   uint32_t head_end_ = 0;
   bool in_message_ = false;

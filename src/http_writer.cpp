@@ -22,8 +22,15 @@ const StatusLines& status_lines() {
   return kLines;
 }
 
-inline void append(std::string& out, std::string_view s) {
-  out.append(s.data(), s.size());
+constexpr std::string_view kCrlf = "\r\n";
+constexpr std::string_view kContentType = "Content-Type: ";
+constexpr std::string_view kContentLength = "Content-Length: ";
+constexpr std::string_view kClose = "Connection: close\r\n";
+constexpr std::string_view kKeepAlive = "Connection: keep-alive\r\n";
+
+inline char* put(char* w, std::string_view s) {
+  if (!s.empty()) std::memcpy(w, s.data(), s.size());
+  return w + s.size();
 }
 
 }  // namespace
@@ -130,35 +137,57 @@ std::string_view reason_phrase(int status) {
 void append_response(std::string& out, const ResponseParts& p) {
   const int status = (p.status >= 100 && p.status <= 599) ? p.status : 500;
   const bool bodyless = status < 200 || status == 204 || status == 304;
-  append(out, status_lines().lines[status]);
-  append(out, p.server_line);
-  append(out, p.date_line);
+  const std::string_view status_line = status_lines().lines[status];
+  const bool typed = !bodyless && !p.body.empty() && !p.content_type.empty();
+  const bool with_body = !bodyless && !p.head_only;
+  char digits[24];
+  size_t ndigits = 0;
   if (!bodyless) {
-    if (!p.body.empty() && !p.content_type.empty()) {
-      append(out, "Content-Type: ");
-      append(out, p.content_type);
-      append(out, "\r\n");
-    }
-    char digits[24];
-    auto [end, ec] = std::to_chars(digits, digits + sizeof digits, p.body.size());
-    (void)ec;
-    append(out, "Content-Length: ");
-    out.append(digits, static_cast<size_t>(end - digits));
-    append(out, "\r\n");
+    ndigits = static_cast<size_t>(std::to_chars(digits, digits + sizeof digits, p.body.size()).ptr -
+                                  digits);
   }
-  switch (p.connection) {
-    case ConnectionHeader::Close:
-      append(out, "Connection: close\r\n");
-      break;
-    case ConnectionHeader::KeepAlive:
-      append(out, "Connection: keep-alive\r\n");
-      break;
-    case ConnectionHeader::None:
-      break;
+  std::string_view connection;
+  if (p.connection == ConnectionHeader::Close) connection = kClose;
+  if (p.connection == ConnectionHeader::KeepAlive) connection = kKeepAlive;
+
+  // The head is written into a stack buffer with plain copies and appended at once: this
+  // runs once per response, and a dozen appends (each with its own capacity check) or a
+  // resize (which zero-fills first) cost more than the whole parse of a small request.
+  size_t head_size = status_line.size() + p.server_line.size() + p.date_line.size() +
+                     connection.size() + p.extra_headers.size() + kCrlf.size();
+  if (typed) head_size += kContentType.size() + p.content_type.size() + kCrlf.size();
+  if (!bodyless) head_size += kContentLength.size() + ndigits + kCrlf.size();
+  char stack[512];
+  std::string spill;
+  char* head = stack;
+  if (head_size > sizeof stack) {
+    spill.resize(head_size);
+    head = spill.data();
   }
-  append(out, p.extra_headers);
-  append(out, "\r\n");
-  if (!bodyless && !p.head_only) append(out, p.body);
+  char* w = head;
+  w = put(w, status_line);
+  w = put(w, p.server_line);
+  w = put(w, p.date_line);
+  if (typed) {
+    w = put(w, kContentType);
+    w = put(w, p.content_type);
+    w = put(w, kCrlf);
+  }
+  if (!bodyless) {
+    w = put(w, kContentLength);
+    w = put(w, std::string_view(digits, ndigits));
+    w = put(w, kCrlf);
+  }
+  w = put(w, connection);
+  w = put(w, p.extra_headers);
+  w = put(w, kCrlf);
+  if (with_body) {
+    out.reserve(out.size() + head_size + p.body.size());
+    out.append(head, head_size);
+    out.append(p.body.data(), p.body.size());
+  } else {
+    out.append(head, head_size);
+  }
 }
 
 }  // namespace tether::detail

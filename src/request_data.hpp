@@ -40,6 +40,9 @@ struct RequestData {
   uint8_t major = 1;
   uint8_t minor = 1;
   bool keep_alive = true;
+  /// Nothing has been written since reset(): a parse may start here without resetting again
+  /// (the pool resets on release; a restarted parse of a partial head must reset).
+  bool fresh = true;
 
   /// Filled at dispatch: views into the target, and the router's captures.
   std::string_view path;
@@ -70,6 +73,7 @@ struct RequestData {
     route.allowed = 0;
     route.any_method = false;
     route.param_count = 0;
+    fresh = true;
   }
 };
 

@@ -197,7 +197,8 @@ TEST_F(ParserTest, ChunkedBodyWithExtensionsAndTrailers) {
 
 TEST_F(ParserTest, ChunkedSingleChunkBody) {
   std::string in =
-      "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\na\r\n0123456789\r\n0\r\n\r\n";
+      "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: "
+      "chunked\r\n\r\na\r\n0123456789\r\n0\r\n\r\n";
   ASSERT_EQ(feed(in).event, ParseEvent::Message);
   EXPECT_EQ(data_.body(), "0123456789");
 }
@@ -334,9 +335,13 @@ TEST_F(ParserTest, Http10WithoutHostIsAccepted) {
   EXPECT_EQ(data_.minor, 0);
 }
 
-TEST_F(ParserTest, Http20Is505) { EXPECT_EQ(error_of("GET / HTTP/2.0\r\nHost: h\r\n\r\n"), 505); }
+TEST_F(ParserTest, Http20Is505) {
+  EXPECT_EQ(error_of("GET / HTTP/2.0\r\nHost: h\r\n\r\n"), 505);
+}
 
-TEST_F(ParserTest, Http12Is505) { EXPECT_EQ(error_of("GET / HTTP/1.2\r\nHost: h\r\n\r\n"), 505); }
+TEST_F(ParserTest, Http12Is505) {
+  EXPECT_EQ(error_of("GET / HTTP/1.2\r\nHost: h\r\n\r\n"), 505);
+}
 
 // --- limits ---------------------------------------------------------------------------------
 
@@ -388,9 +393,21 @@ TEST_F(ParserTest, HeadOverLimitIs431) {
             431);
 }
 
-TEST_F(ParserTest, HeadOverLimitIs431BeforeTheHeadIsComplete) {
+TEST_F(ParserTest, CompleteHeadOverLimitIs431) {
   limits_.max_head_bytes = 64;
-  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: h\r\nX-Big: " + std::string(80, 'v')), 431);
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: h\r\nX-Big: " + std::string(80, 'v') + "\r\n\r\n"),
+            431);
+}
+
+// A partial head is the caller's to bound (it keeps the bytes): the parser says it cannot fit.
+TEST_F(ParserTest, PartialHeadOverLimitCannotFit) {
+  limits_.max_head_bytes = 64;
+  std::string in = "GET / HTTP/1.1\r\nHost: h\r\nX-Big: " + std::string(80, 'v');
+  ParseStep st = feed(in);
+  EXPECT_EQ(st.event, ParseEvent::NeedMore);
+  EXPECT_TRUE(parser_.in_message());
+  EXPECT_TRUE(parser_.head_cannot_fit(in.size()));
+  EXPECT_FALSE(parser_.head_cannot_fit(64));
 }
 
 // --- malformed heads ------------------------------------------------------------------------
@@ -444,23 +461,24 @@ TEST_F(ParserTest, UnknownExpectationIs417) {
 }
 
 TEST_F(ParserTest, ExpectContinueWithBodyWantsContinue) {
-  ParseStep st = feed("POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
+  ParseStep st =
+      feed("POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
   EXPECT_EQ(st.event, ParseEvent::NeedMore);
   EXPECT_TRUE(parser_.headers_done());
   EXPECT_TRUE(parser_.wants_continue());
 }
 
 TEST_F(ParserTest, ExpectContinueIsCaseInsensitive) {
-  ASSERT_EQ(feed("POST / HTTP/1.1\r\nHost: h\r\nexpect: 100-Continue\r\nContent-Length: 5\r\n\r\n")
-                .event,
-            ParseEvent::NeedMore);
+  ASSERT_EQ(
+      feed("POST / HTTP/1.1\r\nHost: h\r\nexpect: 100-Continue\r\nContent-Length: 5\r\n\r\n").event,
+      ParseEvent::NeedMore);
   EXPECT_TRUE(parser_.wants_continue());
 }
 
 TEST_F(ParserTest, ExpectContinueIsClearedWhenMessageCompletes) {
-  ASSERT_EQ(feed("POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n")
-                .event,
-            ParseEvent::NeedMore);
+  ASSERT_EQ(
+      feed("POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n").event,
+      ParseEvent::NeedMore);
   parser_.detach();
   ASSERT_EQ(feed("ok").event, ParseEvent::Message);
   EXPECT_FALSE(parser_.wants_continue());
