@@ -1,5 +1,6 @@
 #include "http_parser.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 #include "ascii.hpp"
@@ -218,6 +219,15 @@ int RequestParser::on_header_value(llhttp_t* p, const char* at, size_t len) {
     if (off != v.off + v.len) return s.fail(400, "obsolete line folding is not allowed");
     v.len += static_cast<uint32_t>(len);
   } else {
+    // A fold right after the colon ("Name:\r\n value") gives one value span only, after the
+    // fold. Between the colon and the value there may be OWS, and a CRLF only before an empty
+    // value (llhttp reports an empty value after its line's CRLF).
+    const Span& n = r.headers.back().name;
+    std::string_view gap(s.base_ + n.off + n.len + 1, off - n.off - n.len - 1);
+    gap.remove_prefix(std::min(gap.find_first_not_of(" \t"), gap.size()));
+    if (!gap.empty() && !(len == 0 && gap == "\r\n")) {
+      return s.fail(400, "obsolete line folding is not allowed");
+    }
     v = {off, static_cast<uint32_t>(len)};
   }
   s.last_was_value_ = true;

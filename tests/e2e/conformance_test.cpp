@@ -155,6 +155,7 @@ std::vector<Case> cases() {
       {"te_vertical_tab", post("Transfer-Encoding: \vchunked\r\n", "0\r\n\r\n"), 400, C},
       {"te_nul", post("Transfer-Encoding: chunked\0\r\n"s, "0\r\n\r\n"), 400, C},
       {"te_space_before_colon", post("Transfer-Encoding : chunked\r\n", "0\r\n\r\n"), 400, C},
+      {"te_obs_fold", post("Transfer-Encoding:\r\n chunked\r\n", "0\r\n\r\n"), 400, C},
       // RFC 9112 6.1: chunked is not defined in HTTP/1.0.
       {"te_http10", raw("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"), 400, C,
        "HTTP/1.0"},
@@ -215,6 +216,9 @@ std::vector<Case> cases() {
       // RFC 9112 5.2: obs-fold is rejected (we do not unfold).
       {"obs_fold_space", req("GET /plaintext HTTP/1.1", "X: a\r\n b\r\n"), 400, C},
       {"obs_fold_tab", req("GET /plaintext HTTP/1.1", "X: a\r\n\tb\r\n"), 400, C},
+      {"obs_fold_content_length", post("Content-Length:\r\n 5\r\n", "hello"), 400, C},
+      {"obs_fold_host", raw("GET /plaintext HTTP/1.1\r\nHost:\r\n t\r\n\r\n"), 400, C},
+      {"obs_fold_blank_line", req("GET /plaintext HTTP/1.1", "X:\r\n \r\n"), 400, C},
       // RFC 9112 2.2: whitespace between the start line and the first field.
       {"whitespace_before_first_field",
        raw("POST / HTTP/1.1\r\n Content-Length: 5\r\nHost: t\r\n\r\nhello"), 400, C},
