@@ -237,6 +237,13 @@ int RequestParser::on_header_value(llhttp_t* p, const char* at, size_t len) {
 int RequestParser::validate_head() {
   RequestData& r = *target_;
   if (r.major != 1) return fail(505, "unsupported HTTP version");
+  // llhttp refuses a bare LF at the end of a field line but takes one as the blank line that
+  // ends the head. The last span ends at its line's CR, except an empty last value, which
+  // llhttp reports after its line's CRLF: what follows must be CRLF CRLF, or CRLF.
+  const HeaderSpan* last = r.headers.empty() ? nullptr : &r.headers.back();
+  bool empty_last = last && last->value.len == 0 && last->value.off == head_end_;
+  std::string_view rest(base_ + head_end_, static_cast<size_t>(end_ - base_) - head_end_);
+  if (!rest.starts_with(empty_last ? "\r\n" : "\r\n\r\n")) return fail(400, "bare LF in head");
   int hosts = 0;
   bool has_te = false;
   for (const HeaderSpan& h : r.headers) {

@@ -203,6 +203,9 @@ std::vector<Case> cases() {
       // line end can be read differently by a proxy in front of us.
       {"bare_lf_request_line", raw("GET /plaintext HTTP/1.1\nHost: t\r\n\r\n"), 400, C},
       {"bare_lf_header", raw("GET /plaintext HTTP/1.1\r\nHost: t\nX: y\r\n\r\n"), 400, C},
+      {"bare_lf_end_of_head", raw("GET /plaintext HTTP/1.1\r\nHost: t\r\n\n"), 400, C},
+      {"bare_lf_end_of_head_no_fields", raw("GET /plaintext HTTP/1.0\r\n\n"), 400, C},
+      {"bare_lf_after_empty_value", raw("GET /plaintext HTTP/1.1\r\nHost: t\r\nX:\r\n\n"), 400, C},
       {"bare_lf_everywhere", raw("GET /plaintext HTTP/1.1\nHost: t\n\n"), 400, C},
       {"bare_cr_header", raw("GET /plaintext HTTP/1.1\r\nHost: t\rX: y\r\n\r\n"), 400, C},
       {"bare_cr_end_of_head", raw("GET /plaintext HTTP/1.1\r\nHost: t\r\n\rX"), 400, C},
