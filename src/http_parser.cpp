@@ -111,8 +111,16 @@ ParseStep RequestParser::execute(const char* p, const char* end) {
   if (!failed_) {
     switch (err) {
       case HPE_INVALID_VERSION:
-        error_status_ = 505;
-        error_text_ = "unsupported HTTP version";
+        // llhttp's "Invalid HTTP version" is a well-formed version it does not support
+        // (HTTP/1.2); its other version errors ("Expected CRLF after version", "Expected
+        // dot", ...) are a malformed request line.
+        if (std::strcmp(llhttp_get_error_reason(&parser_), "Invalid HTTP version") == 0) {
+          error_status_ = 505;
+          error_text_ = "unsupported HTTP version";
+        } else {
+          error_status_ = 400;
+          error_text_ = "malformed HTTP version";
+        }
         break;
       case HPE_INVALID_METHOD:
         error_status_ = 400;

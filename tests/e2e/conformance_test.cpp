@@ -207,6 +207,7 @@ std::vector<Case> cases() {
       {"bare_lf_end_of_head_no_fields", raw("GET /plaintext HTTP/1.0\r\n\n"), 400, C},
       {"bare_lf_after_empty_value", raw("GET /plaintext HTTP/1.1\r\nHost: t\r\nX:\r\n\n"), 400, C},
       {"bare_lf_everywhere", raw("GET /plaintext HTTP/1.1\nHost: t\n\n"), 400, C},
+      {"bare_cr_request_line", raw("GET /plaintext HTTP/1.1\rHost: t\r\n\r\n"), 400, C},
       {"bare_cr_header", raw("GET /plaintext HTTP/1.1\r\nHost: t\rX: y\r\n\r\n"), 400, C},
       {"bare_cr_end_of_head", raw("GET /plaintext HTTP/1.1\r\nHost: t\r\n\rX"), 400, C},
       {"cr_in_target", raw("GET /a\rb HTTP/1.1\r\nHost: t\r\n\r\n"), 400, C},
@@ -323,6 +324,10 @@ std::vector<Case> cases() {
       // A malformed version is a malformed request line: 400, not 505.
       {"version_bad_name", req("GET /plaintext HTTX/1.1"), 400, C},
       {"version_lowercase", req("GET /plaintext http/1.1"), 400, C},
+      {"version_trailing_space", req("GET /plaintext HTTP/1.1 "), 400, C},
+      {"version_trailing_garbage", req("GET /plaintext HTTP/1.1 x"), 400, C},
+      {"version_two_digit_minor", req("GET /plaintext HTTP/1.10"), 400, C},
+      {"version_no_minor", req("GET /plaintext HTTP/1"), 400, C},
       {"request_line_tab", req("GET\t/plaintext HTTP/1.1"), 400, C},
       {"request_line_leading_space", req(" GET /plaintext HTTP/1.1"), 400, C},
       // An Upgrade the server ignores: answered, then the connection ends (no other protocol).
