@@ -245,6 +245,12 @@ int RequestParser::on_header_value(llhttp_t* p, const char* at, size_t len) {
 int RequestParser::validate_head() {
   RequestData& r = *target_;
   if (r.major != 1) return fail(505, "unsupported HTTP version");
+  // RFC 9112 3: one SP on each side of the target. llhttp skips runs of them; a request line
+  // that would need correcting is refused, not corrected.
+  const char* target = base_ + r.target.off;
+  if (target[-2] == ' ' || target[r.target.len + 1] == ' ') {
+    return fail(400, "malformed request line");
+  }
   // llhttp refuses a bare LF at the end of a field line but takes one as the blank line that
   // ends the head. The last span ends at its line's CR, except an empty last value, which
   // llhttp reports after its line's CRLF: what follows must be CRLF CRLF, or CRLF.

@@ -328,6 +328,9 @@ std::vector<Case> cases() {
       {"version_trailing_garbage", req("GET /plaintext HTTP/1.1 x"), 400, C},
       {"version_two_digit_minor", req("GET /plaintext HTTP/1.10"), 400, C},
       {"version_no_minor", req("GET /plaintext HTTP/1"), 400, C},
+      // RFC 9112 3: single SP separators; no autocorrection of an invalid request line.
+      {"request_line_double_space", req("GET  /plaintext HTTP/1.1"), 400, C},
+      {"request_line_double_space_before_version", req("GET /plaintext  HTTP/1.1"), 400, C},
       {"request_line_tab", req("GET\t/plaintext HTTP/1.1"), 400, C},
       {"request_line_leading_space", req(" GET /plaintext HTTP/1.1"), 400, C},
       // An Upgrade the server ignores: answered, then the connection ends (no other protocol).
