@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "ascii.hpp"
+#include "request_syntax.hpp"
 
 namespace tether::detail {
 namespace {
@@ -251,6 +252,7 @@ int RequestParser::validate_head() {
   if (target[-2] == ' ' || target[r.target.len + 1] == ' ') {
     return fail(400, "malformed request line");
   }
+  if (!valid_request_target(r.view(r.target))) return fail(400, "invalid request target");
   // llhttp refuses a bare LF at the end of a field line but takes one as the blank line that
   // ends the head. The last span ends at its line's CR, except an empty last value, which
   // llhttp reports after its line's CRLF: what follows must be CRLF CRLF, or CRLF.

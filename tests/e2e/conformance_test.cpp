@@ -269,6 +269,16 @@ std::vector<Case> cases() {
        req("POST http://example.com HTTP/1.1", "Content-Length: 2\r\n", "hi"), 200, S, "hi"},
       {"absolute_form_query_no_path",
        req("POST http://example.com?a=1 HTTP/1.1", "Content-Length: 2\r\n", "hi"), 200, S, "hi"},
+      // RFC 3986 authority syntax, else 400.
+      {"absolute_form_unclosed_ipv6", req("GET http://[::1 HTTP/1.1"), 400, C},
+      {"absolute_form_unclosed_ipv6_path", req("GET http://[::1/plaintext HTTP/1.1"), 400, C},
+      {"absolute_form_bad_ipv6", req("GET http://[::g]/plaintext HTTP/1.1"), 400, C},
+      {"absolute_form_bad_port", req("GET http://example.com:8o/plaintext HTTP/1.1"), 400, C},
+      {"absolute_form_two_colons", req("GET http://example.com:80:80/plaintext HTTP/1.1"), 400, C},
+      // RFC 9110 4.2.1: an http URI with an empty host MUST be rejected.
+      {"absolute_form_empty_host", req("GET http:///plaintext HTTP/1.1"), 400, C},
+      // RFC 9110 4.2.4: userinfo in an http URI is treated as an error.
+      {"absolute_form_userinfo", req("GET http://user@example.com/plaintext HTTP/1.1"), 400, C},
       // RFC 9112 3.2: Host is required in HTTP/1.1 even with an absolute-form target.
       {"absolute_form_without_host_field", raw("GET http://example.com/plaintext HTTP/1.1\r\n\r\n"),
        400, C, "Host"},

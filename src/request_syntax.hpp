@@ -1,0 +1,21 @@
+// Request syntax that llhttp (8.1, strict mode) leaves to the server: the request target's
+// form and authority (RFC 9112 3.2). Pure functions over the head's bytes, called from
+// validate_head.
+#pragma once
+
+#include <string_view>
+
+namespace tether::detail {
+
+/// RFC 3986 authority without userinfo: host [ ":" port ], where host is an IP-literal
+/// ("[" IPv6address / IPvFuture "]"), an IPv4address or a reg-name, and port is *DIGIT.
+/// `host_required`: the host may not be empty (an http(s) URI); `port_required`: the ":" port
+/// part must be present with at least one digit (authority-form, RFC 9112 3.2.3).
+bool valid_authority(std::string_view s, bool host_required, bool port_required);
+
+/// The request target (RFC 9112 3.2): an absolute-form ("scheme://authority[/path][?query]")
+/// needs a valid authority with a non-empty host and no userinfo. Origin-form, "*" and
+/// authority-form pass (llhttp checked their characters).
+bool valid_request_target(std::string_view target);
+
+}  // namespace tether::detail
