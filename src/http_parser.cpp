@@ -266,6 +266,8 @@ int RequestParser::validate_head() {
     std::string_view name = r.view(h.name);
     if (iequals(name, "host")) {
       ++hosts;
+      // RFC 9112 3.2: a Host with an invalid value is a 400, as a missing or repeated one.
+      if (!valid_host_value(r.view(h.value))) return fail(400, "invalid Host header");
     } else if (iequals(name, "transfer-encoding")) {
       has_te = true;
       // llhttp already rejects `chunked` that is not last; any other coding (gzip, ...)

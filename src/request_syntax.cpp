@@ -97,6 +97,10 @@ bool valid_authority(std::string_view s, bool host_required, bool port_required)
   return true;
 }
 
+bool valid_host_value(std::string_view v) {
+  return v.empty() || valid_authority(v, true, false);
+}
+
 bool valid_request_target(std::string_view target) {
   if (target.empty() || target.front() == '/' || target == "*") return true;
   // absolute-form: scheme "://" authority path-abempty [ "?" query ]

@@ -1,6 +1,6 @@
 // Request syntax that llhttp (8.1, strict mode) leaves to the server: the request target's
-// form and authority (RFC 9112 3.2). Pure functions over the head's bytes, called from
-// validate_head.
+// form and authority (RFC 9112 3.2) and the Host field value (RFC 9110 7.2). Pure functions
+// over the head's bytes, called from validate_head.
 #pragma once
 
 #include <string_view>
@@ -12,6 +12,10 @@ namespace tether::detail {
 /// `host_required`: the host may not be empty (an http(s) URI); `port_required`: the ":" port
 /// part must be present with at least one digit (authority-form, RFC 9112 3.2.3).
 bool valid_authority(std::string_view s, bool host_required, bool port_required);
+
+/// A Host field value (RFC 9110 7.2): empty (RFC 9112 3.2 lets a client send an empty Host
+/// when the target has no authority) or uri-host [ ":" port ].
+bool valid_host_value(std::string_view v);
 
 /// The request target (RFC 9112 3.2): an absolute-form ("scheme://authority[/path][?query]")
 /// needs a valid authority with a non-empty host and no userinfo. Origin-form, "*" and

@@ -292,6 +292,13 @@ std::vector<Case> cases() {
       {"host_missing", raw("GET /plaintext HTTP/1.1\r\nAccept: */*\r\n\r\n"), 400, C, "Host"},
       {"host_twice", req("GET /plaintext HTTP/1.1", "Host: u\r\n"), 400, C, "Host"},
       {"host_twice_identical", req("GET /plaintext HTTP/1.1", "Host: t\r\n"), 400, C, "Host"},
+      {"host_comma_list", raw("GET /plaintext HTTP/1.1\r\nHost: a, b\r\n\r\n"), 400, C, "Host"},
+      {"host_space_inside", raw("GET /plaintext HTTP/1.1\r\nHost: a b\r\n\r\n"), 400, C, "Host"},
+      {"host_slash", raw("GET /plaintext HTTP/1.1\r\nHost: a/b\r\n\r\n"), 400, C, "Host"},
+      {"host_userinfo", raw("GET /plaintext HTTP/1.1\r\nHost: u@a\r\n\r\n"), 400, C, "Host"},
+      {"host_bad_port", raw("GET /plaintext HTTP/1.1\r\nHost: a:b\r\n\r\n"), 400, C, "Host"},
+      {"host_port_only", raw("GET /plaintext HTTP/1.1\r\nHost: :80\r\n\r\n"), 400, C, "Host"},
+      {"host_unclosed_ipv6", raw("GET /plaintext HTTP/1.1\r\nHost: [::1\r\n\r\n"), 400, C, "Host"},
       {"host_control_char", raw("GET /plaintext HTTP/1.1\r\nHost: a\x01\r\n\r\n"), 400, C},
       // RFC 9112 3.2: Host may be empty when the target URI has no authority.
       {"host_empty", raw("GET /plaintext HTTP/1.1\r\nHost:\r\n\r\n"), 200, S, "Hello, World!"},
@@ -313,6 +320,7 @@ std::vector<Case> cases() {
       {"http10_no_host", raw("GET /plaintext HTTP/1.0\r\n\r\n"), 200, C, "Hello, World!"},
       {"http10_keep_alive", raw("GET /plaintext HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"), 200,
        S, "Hello, World!"},
+      {"http10_bad_host", raw("GET /plaintext HTTP/1.0\r\nHost: a b\r\n\r\n"), 400, C, "Host"},
 
       // -------------------------------------------------------------- methods
       {"method_invalid_char", req("G@T /plaintext HTTP/1.1"), 400, C},
