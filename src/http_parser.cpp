@@ -252,7 +252,13 @@ int RequestParser::validate_head() {
   if (target[-2] == ' ' || target[r.target.len + 1] == ' ') {
     return fail(400, "malformed request line");
   }
-  if (!valid_request_target(r.view(r.target))) return fail(400, "invalid request target");
+  const bool connect = r.method == Method::Connect;
+  if (!valid_request_target(r.view(r.target), connect, r.method == Method::Options)) {
+    return fail(400, "invalid request target");
+  }
+  // RFC 9110 9.3.6: CONNECT asks for a tunnel, which tether does not make; and a 2xx from a
+  // handler would tell a proxy in front of us to start tunnelling. No handler sees it.
+  if (connect) return fail(501, "CONNECT is not supported");
   // llhttp refuses a bare LF at the end of a field line but takes one as the blank line that
   // ends the head. The last span ends at its line's CR, except an empty last value, which
   // llhttp reports after its line's CRLF: what follows must be CRLF CRLF, or CRLF.

@@ -101,16 +101,19 @@ bool valid_host_value(std::string_view v) {
   return v.empty() || valid_authority(v, true, false);
 }
 
-bool valid_request_target(std::string_view target) {
-  if (target.empty() || target.front() == '/' || target == "*") return true;
+bool valid_request_target(std::string_view target, bool is_connect, bool is_options) {
+  if (is_connect) return valid_authority(target, true, true);
+  if (target.empty()) return false;
+  if (target.front() == '/') return true;  // origin-form: llhttp checked its characters
+  if (target == "*") return is_options;
   // absolute-form: scheme "://" authority path-abempty [ "?" query ]
   size_t i = 0;
-  if (!is_alpha(static_cast<unsigned char>(target[0]))) return true;
+  if (!is_alpha(static_cast<unsigned char>(target[0]))) return false;
   while (i < target.size() && (is_alpha(target[i]) || is_digit(target[i]) || target[i] == '+' ||
                                target[i] == '-' || target[i] == '.')) {
     ++i;
   }
-  if (target.substr(i, 3) != "://") return true;  // authority-form (CONNECT)
+  if (target.substr(i, 3) != "://") return false;
   std::string_view rest = target.substr(i + 3);
   return valid_authority(rest.substr(0, rest.find_first_of("/?#")), true, false);
 }

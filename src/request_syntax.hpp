@@ -17,9 +17,9 @@ bool valid_authority(std::string_view s, bool host_required, bool port_required)
 /// when the target has no authority) or uri-host [ ":" port ].
 bool valid_host_value(std::string_view v);
 
-/// The request target (RFC 9112 3.2): an absolute-form ("scheme://authority[/path][?query]")
-/// needs a valid authority with a non-empty host and no userinfo. Origin-form, "*" and
-/// authority-form pass (llhttp checked their characters).
-bool valid_request_target(std::string_view target);
+/// The request target of a method, by form (RFC 9112 3.2): origin-form for any method but
+/// CONNECT; absolute-form ("scheme://authority[/path][?query]") with a non-empty host and no
+/// userinfo; authority-form ("host:port") for CONNECT only; "*" for OPTIONS only.
+bool valid_request_target(std::string_view target, bool is_connect, bool is_options);
 
 }  // namespace tether::detail

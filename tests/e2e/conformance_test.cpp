@@ -286,6 +286,14 @@ std::vector<Case> cases() {
       // RFC 9112 3.2.4: the asterisk-form is for OPTIONS only. No route can be "*": 404, and
       // the connection goes on (the request was well framed).
       {"asterisk_form_options", req("OPTIONS * HTTP/1.1"), 404, S},
+      {"asterisk_form_get", req("GET * HTTP/1.1"), 400, C},
+      // RFC 9110 9.3.6: CONNECT is not implemented: 501, never a 2xx (a 2xx would tell a proxy
+      // in front of us to switch to a tunnel). Its target must be authority-form (RFC 9112
+      // 3.2.3), else 400.
+      {"connect_authority_form",
+       raw("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"), 501, C},
+      {"connect_origin_form", req("CONNECT / HTTP/1.1"), 400, C},
+      {"connect_no_port", raw("CONNECT example.com HTTP/1.1\r\nHost: example.com\r\n\r\n"), 400, C},
 
       // -------------------------------------------------------------- Host
       // RFC 9112 3.2: exactly one Host in HTTP/1.1, with a valid value (uri-host [":" port]).
