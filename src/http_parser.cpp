@@ -51,6 +51,7 @@ const llhttp_settings_t& RequestParser::settings() {
     s.on_header_value = on_header_value;
     s.on_headers_complete = on_headers_complete;
     s.on_body = on_body;
+    s.on_chunk_header = on_chunk_header;
     s.on_chunk_extension_name = on_chunk_extension;
     s.on_chunk_extension_value = on_chunk_extension;
     s.on_message_complete = on_message_complete;
@@ -340,6 +341,16 @@ int RequestParser::on_body(llhttp_t* p, const char* at, size_t len) {
     r.body_copied = true;
   }
   r.body_store.append(at, len);
+  return 0;
+}
+
+int RequestParser::on_chunk_header(llhttp_t* p) {
+  RequestParser& s = *self(p);
+  // A chunk that cannot fit the body budget is refused at its size line, as a Content-Length
+  // is, rather than after reading up to the limit (or waiting for the body timeout).
+  if (p->content_length > s.limits_.max_body_bytes - s.body_bytes_) {
+    return s.fail(413, "request body too large");
+  }
   return 0;
 }
 

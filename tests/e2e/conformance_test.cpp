@@ -163,6 +163,8 @@ std::vector<Case> cases() {
       // -------------------------------------------------------------- chunked bodies
       {"chunk_size_not_hex", chunked("zz\r\nhello\r\n0\r\n\r\n"), 400, C},
       {"chunk_size_overflow", chunked("ffffffffffffffffff\r\nhello\r\n0\r\n\r\n"), 400, C},
+      // A chunk that cannot fit --max-body-bytes (1024 here) is refused at its size line.
+      {"chunk_size_over_body_limit", chunked("fff\r\nhello\r\n0\r\n\r\n"), 413, C},
       {"chunk_size_negative", chunked("-5\r\nhello\r\n0\r\n\r\n"), 400, C},
       {"chunk_size_hex_prefix", chunked("0x5\r\nhello\r\n0\r\n\r\n"), 400, C},
       {"chunk_size_leading_space", chunked(" 5\r\nhello\r\n0\r\n\r\n"), 400, C},
