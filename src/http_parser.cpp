@@ -1,8 +1,10 @@
 #include "http_parser.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 #include "ascii.hpp"
+#include "request_syntax.hpp"
 
 namespace tether::detail {
 namespace {
@@ -49,6 +51,7 @@ const llhttp_settings_t& RequestParser::settings() {
     s.on_header_value = on_header_value;
     s.on_headers_complete = on_headers_complete;
     s.on_body = on_body;
+    s.on_chunk_header = on_chunk_header;
     s.on_chunk_extension_name = on_chunk_extension;
     s.on_chunk_extension_value = on_chunk_extension;
     s.on_message_complete = on_message_complete;
@@ -110,8 +113,16 @@ ParseStep RequestParser::execute(const char* p, const char* end) {
   if (!failed_) {
     switch (err) {
       case HPE_INVALID_VERSION:
-        error_status_ = 505;
-        error_text_ = "unsupported HTTP version";
+        // llhttp's "Invalid HTTP version" is a well-formed version it does not support
+        // (HTTP/1.2); its other version errors ("Expected CRLF after version", "Expected
+        // dot", ...) are a malformed request line.
+        if (std::strcmp(llhttp_get_error_reason(&parser_), "Invalid HTTP version") == 0) {
+          error_status_ = 505;
+          error_text_ = "unsupported HTTP version";
+        } else {
+          error_status_ = 400;
+          error_text_ = "malformed HTTP version";
+        }
         break;
       case HPE_INVALID_METHOD:
         error_status_ = 400;
@@ -215,7 +226,17 @@ int RequestParser::on_header_value(llhttp_t* p, const char* at, size_t len) {
     // a server reject it, and joining it would let two parsers disagree on the value.
     if (at != s.span_end_) return s.fail(400, "obsolete line folding is not allowed");
   } else {
-    v.off = static_cast<uint32_t>(at - s.base_);
+    // A fold right after the colon ("Name:\r\n value") gives one value span only, after the
+    // fold. Between the colon and the value there may be OWS, and a CRLF only before an empty
+    // value (llhttp reports an empty value after its line's CRLF).
+    const uint32_t off = static_cast<uint32_t>(at - s.base_);
+    const Span& n = r.headers.back().name;
+    std::string_view gap(s.base_ + n.off + n.len + 1, off - n.off - n.len - 1);
+    gap.remove_prefix(std::min(gap.find_first_not_of(" \t"), gap.size()));
+    if (!gap.empty() && !(len == 0 && gap == "\r\n")) {
+      return s.fail(400, "obsolete line folding is not allowed");
+    }
+    v.off = off;
   }
   // llhttp strips a value's leading whitespace but keeps its trailing whitespace.
   const char* end = at + len;
@@ -229,6 +250,26 @@ int RequestParser::on_header_value(llhttp_t* p, const char* at, size_t len) {
 int RequestParser::validate_head() {
   RequestData& r = *target_;
   if (r.major != 1) return fail(505, "unsupported HTTP version");
+  // RFC 9112 3: one SP on each side of the target. llhttp skips runs of them; a request line
+  // that would need correcting is refused, not corrected.
+  const char* target = base_ + r.target.off;
+  if (target[-2] == ' ' || target[r.target.len + 1] == ' ') {
+    return fail(400, "malformed request line");
+  }
+  const bool connect = r.method == Method::Connect;
+  if (!valid_request_target(r.view(r.target), connect, r.method == Method::Options)) {
+    return fail(400, "invalid request target");
+  }
+  // RFC 9110 9.3.6: CONNECT asks for a tunnel, which tether does not make; and a 2xx from a
+  // handler would tell a proxy in front of us to start tunnelling. No handler sees it.
+  if (connect) return fail(501, "CONNECT is not supported");
+  // llhttp refuses a bare LF at the end of a field line but takes one as the blank line that
+  // ends the head. The last span ends at its line's CR, except an empty last value, which
+  // llhttp reports after its line's CRLF: what follows must be CRLF CRLF, or CRLF.
+  const HeaderSpan* last = r.headers.empty() ? nullptr : &r.headers.back();
+  bool empty_last = last && last->value.len == 0 && last->value.off == head_end_;
+  std::string_view rest(base_ + head_end_, static_cast<size_t>(end_ - base_) - head_end_);
+  if (!rest.starts_with(empty_last ? "\r\n" : "\r\n\r\n")) return fail(400, "bare LF in head");
   int hosts = 0;
   bool has_te = false;
   for (const HeaderSpan& h : r.headers) {
@@ -238,6 +279,8 @@ int RequestParser::validate_head() {
     std::string_view name = r.view(h.name);
     if (iequals(name, "host")) {
       ++hosts;
+      // RFC 9112 3.2: a Host with an invalid value is a 400, as a missing or repeated one.
+      if (!valid_host_value(r.view(h.value))) return fail(400, "invalid Host header");
     } else if (iequals(name, "transfer-encoding")) {
       has_te = true;
       // llhttp already rejects `chunked` that is not last; any other coding (gzip, ...)
@@ -302,6 +345,16 @@ int RequestParser::on_body(llhttp_t* p, const char* at, size_t len) {
     r.body_copied = true;
   }
   r.body_store.append(at, len);
+  return 0;
+}
+
+int RequestParser::on_chunk_header(llhttp_t* p) {
+  RequestParser& s = *self(p);
+  // A chunk that cannot fit the body budget is refused at its size line, as a Content-Length
+  // is, rather than after reading up to the limit (or waiting for the body timeout).
+  if (p->content_length > s.limits_.max_body_bytes - s.body_bytes_) {
+    return s.fail(413, "request body too large");
+  }
   return 0;
 }
 
