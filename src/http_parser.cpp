@@ -231,8 +231,9 @@ int RequestParser::on_header_value(llhttp_t* p, const char* at, size_t len) {
     // value (llhttp reports an empty value after its line's CRLF).
     const uint32_t off = static_cast<uint32_t>(at - s.base_);
     const Span& n = r.headers.back().name;
-    std::string_view gap(s.base_ + n.off + n.len + 1, off - n.off - n.len - 1);
-    gap.remove_prefix(std::min(gap.find_first_not_of(" \t"), gap.size()));
+    const char* g = s.base_ + n.off + n.len + 1;
+    while (g < at && (*g == ' ' || *g == '\t')) ++g;
+    const std::string_view gap(g, static_cast<size_t>(at - g));
     if (!gap.empty() && !(len == 0 && gap == "\r\n")) {
       return s.fail(400, "obsolete line folding is not allowed");
     }
@@ -268,8 +269,12 @@ int RequestParser::validate_head() {
   // llhttp reports after its line's CRLF: what follows must be CRLF CRLF, or CRLF.
   const HeaderSpan* last = r.headers.empty() ? nullptr : &r.headers.back();
   bool empty_last = last && last->value.len == 0 && last->value.off == head_end_;
-  std::string_view rest(base_ + head_end_, static_cast<size_t>(end_ - base_) - head_end_);
-  if (!rest.starts_with(empty_last ? "\r\n" : "\r\n\r\n")) return fail(400, "bare LF in head");
+  const char* rest = base_ + head_end_;
+  const size_t need = empty_last ? 2 : 4;
+  if (static_cast<size_t>(end_ - rest) < need || rest[0] != '\r' || rest[1] != '\n' ||
+      (need == 4 && (rest[2] != '\r' || rest[3] != '\n'))) {
+    return fail(400, "bare LF in head");
+  }
   int hosts = 0;
   bool has_te = false;
   for (const HeaderSpan& h : r.headers) {

@@ -7,20 +7,35 @@
 namespace tether::detail {
 namespace {
 
-bool is_alpha(unsigned char c) {
+constexpr bool is_alpha(unsigned char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
-bool is_digit(unsigned char c) {
+constexpr bool is_digit(unsigned char c) {
   return c >= '0' && c <= '9';
 }
 bool is_hex(unsigned char c) {
   return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
-bool is_unreserved(unsigned char c) {
+constexpr bool is_unreserved(unsigned char c) {
   return is_alpha(c) || is_digit(c) || c == '-' || c == '.' || c == '_' || c == '~';
 }
-bool is_sub_delim(unsigned char c) {
-  return std::string_view("!$&'()*+,;=").find(static_cast<char>(c)) != std::string_view::npos;
+constexpr bool is_sub_delim(unsigned char c) {
+  switch (c) {
+    case '!':
+    case '$':
+    case '&':
+    case '\'':
+    case '(':
+    case ')':
+    case '*':
+    case '+':
+    case ',':
+    case ';':
+    case '=':
+      return true;
+    default:
+      return false;
+  }
 }
 
 bool all_digits(std::string_view s) {
@@ -30,18 +45,33 @@ bool all_digits(std::string_view s) {
   return true;
 }
 
-// reg-name = *( unreserved / pct-encoded / sub-delims ); IPv4address is a subset of it.
-bool valid_reg_name(std::string_view s) {
-  for (size_t i = 0; i < s.size(); ++i) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    if (is_unreserved(c) || is_sub_delim(c)) continue;
-    if (c == '%' && i + 2 < s.size() && is_hex(s[i + 1]) && is_hex(s[i + 2])) {
-      i += 2;
-      continue;
+// Every request's Host goes through here, so the byte classes are one table lookup.
+struct RegNameChars {
+  bool ok[256] = {};
+  constexpr RegNameChars() {
+    for (int c = 0; c < 256; ++c) {
+      ok[c] = is_unreserved(static_cast<unsigned char>(c)) ||
+              is_sub_delim(static_cast<unsigned char>(c));
     }
-    return false;
   }
-  return true;
+};
+constexpr RegNameChars kRegName;
+
+// The length of the reg-name = *( unreserved / pct-encoded / sub-delims ) that starts `s`
+// (an IPv4address is a reg-name too).
+size_t reg_name_length(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (kRegName.ok[c]) {
+      ++i;
+    } else if (c == '%' && i + 2 < s.size() && is_hex(s[i + 1]) && is_hex(s[i + 2])) {
+      i += 3;
+    } else {
+      break;
+    }
+  }
+  return i;
 }
 
 // The inside of an IP-literal: IPv6address / IPvFuture.
@@ -82,14 +112,15 @@ bool valid_authority(std::string_view s, bool host_required, bool port_required)
       port = rest.substr(1);
     }
   } else {
-    size_t colon = s.rfind(':');
-    if (colon != std::string_view::npos) {
-      host = s.substr(0, colon);
-      port = s.substr(colon + 1);
+    // One pass: the reg-name ends at the first byte it cannot hold, which must be the ':'
+    // before the port (a second ':' or an '@' of userinfo then fails as a non-digit port).
+    const size_t n = reg_name_length(s);
+    host = s.substr(0, n);
+    if (n < s.size()) {
+      if (s[n] != ':') return false;
       has_port = true;
+      port = s.substr(n + 1);
     }
-    // ':' is not a reg-name character, so a second one (or an '@' of userinfo) fails here.
-    if (!valid_reg_name(host)) return false;
   }
   if (host_required && host.empty()) return false;
   if (has_port && !all_digits(port)) return false;
