@@ -709,4 +709,8 @@ TEST(Hostile, FdExhaustionDoesNotSpinTheLoopAndTheServerRecovers) {
   fd_exhaustion(false);
 }
 
+TEST(Hostile, FdExhaustionWhileAnotherThreadTakesFreedFds) {
+  fd_exhaustion(true);
+}
+
 }  // namespace
