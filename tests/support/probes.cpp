@@ -14,7 +14,6 @@
 #include <iostream>
 #include <memory>
 #include <optional>
-#include <sstream>
 
 #include "support/expectations.hpp"
 #include "support/http_client.hpp"
@@ -135,14 +134,19 @@ int64_t ProcReader::cpu_ms(pid_t tid) {
     if (t != tid) continue;
     std::string s = pread_all(fd);
     // Fields after the parenthesised name: state is field 3; utime and stime are 14 and 15.
+    // (Parsed by hand: no stream, so nothing polymorphic runs while fds may be out.)
     size_t p = s.rfind(')');
     if (p == std::string::npos) return -1;
-    std::istringstream in(s.substr(p + 2));
-    std::string field;
+    const char* q = s.c_str() + p + 1;
     uint64_t utime = 0, stime = 0;
-    for (int i = 3; i <= 15 && in >> field; ++i) {
-      if (i == 14) utime = std::strtoull(field.c_str(), nullptr, 10);
-      if (i == 15) stime = std::strtoull(field.c_str(), nullptr, 10);
+    for (int field = 3; field <= 15 && *q; ++field) {
+      while (*q == ' ') ++q;
+      char* end = nullptr;
+      uint64_t v = std::strtoull(q, &end, 10);
+      if (field == 14) utime = v;
+      if (field == 15) stime = v;
+      q = end && end != q ? end : q + 1;
+      while (*q && *q != ' ') ++q;
     }
     const long hz = ::sysconf(_SC_CLK_TCK);
     return static_cast<int64_t>((utime + stime) * 1000 / static_cast<uint64_t>(hz > 0 ? hz : 100));
