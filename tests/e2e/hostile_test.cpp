@@ -568,7 +568,19 @@ class FdThief {
   std::thread thread_;
 };
 
-void fd_exhaustion(bool with_thief) {
+/// How the process runs out of fds.
+enum class Exhaust {
+  /// Every fd below the limit is taken; the fds the server frees can be taken again.
+  Plain,
+  /// The same, and another thread takes the first fd the server frees.
+  Thief,
+  /// The limit is lowered below the fds in use (prlimit on a running server): no fd the
+  /// server frees can be used again, libuv's reserve fd included.
+  BelowOpenFds,
+};
+
+void fd_exhaustion(Exhaust how) {
+  const bool with_thief = how == Exhaust::Thief;
   constexpr int kAttemptEveryMs = 5;    // connection attempts while the process has no fd...
   constexpr int kBurst = 4;             // ...made in bursts, so each one sheds several
   constexpr int64_t kMeasureMs = 1500;  // the CPU of the server's threads is measured over this
@@ -614,7 +626,7 @@ void fd_exhaustion(bool with_thief) {
   int keep_answered = 0, keep_asked = 0, ended_during = 0, answered_during = 0;
   bool exhausted = false;
   {
-    FdLimit limit(static_cast<rlim_t>(tt::highest_fd()) + 8);
+    FdLimit limit(how == Exhaust::BelowOpenFds ? 3 : static_cast<rlim_t>(tt::highest_fd()) + 8);
     ASSERT_TRUE(limit.ok());
     exhausted = hogs.take_all(source);
     fds_exhausted = fds_before + static_cast<int64_t>(hogs.fds.size());
@@ -730,11 +742,15 @@ void fd_exhaustion(bool with_thief) {
 }
 
 TEST(Hostile, FdExhaustionDoesNotSpinTheLoopAndTheServerRecovers) {
-  fd_exhaustion(false);
+  fd_exhaustion(Exhaust::Plain);
 }
 
 TEST(Hostile, FdExhaustionWhileAnotherThreadTakesFreedFds) {
-  fd_exhaustion(true);
+  fd_exhaustion(Exhaust::Thief);
+}
+
+TEST(Hostile, FdLimitLoweredBelowTheOpenFdsDoesNotSpinTheLoop) {
+  fd_exhaustion(Exhaust::BelowOpenFds);
 }
 
 }  // namespace
