@@ -1,8 +1,10 @@
 #include "loop.hpp"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -18,6 +20,8 @@ thread_local Loop* t_current = nullptr;
 constexpr size_t kReadBufferBytes = 64 * 1024;
 constexpr size_t kMaxPooledWrites = 1024;
 constexpr size_t kKeepWriteCapacity = 64 * 1024;
+// How often a listener paused for want of fds tries to listen again.
+constexpr uint64_t kAcceptRetryMs = 100;
 }  // namespace
 
 Loop::Loop(const ServerOptions& options, const Router& router, WorkerPool* pool, unsigned index)
@@ -37,6 +41,8 @@ Loop::Loop(const ServerOptions& options, const Router& router, WorkerPool* pool,
   tick_.data = this;
   uv_timer_init(&uv_, &drain_timer_);
   drain_timer_.data = this;
+  uv_timer_init(&uv_, &accept_retry_);
+  accept_retry_.data = this;
   uv_async_init(&uv_, &wake_, on_wake);
   wake_.data = this;
   listener_.data = this;
@@ -52,6 +58,7 @@ Loop::~Loop() {
     uv_run(&uv_, UV_RUN_DEFAULT);
   }
   uv_loop_close(&uv_);
+  if (listen_dup_ >= 0) ::close(listen_dup_);
   for (WriteState* w : free_writes_) delete w;
 }
 
@@ -59,6 +66,12 @@ Status Loop::listen(uint16_t port, bool reuseport, uint16_t* bound) {
   int fd = -1;
   if (Status s = bind_listen_socket(options_.host, port, reuseport, &fd); !s) return s;
   std::string where = options_.host + ":" + std::to_string(port);
+  listen_dup_ = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (listen_dup_ < 0) {
+    int err = errno;
+    ::close(fd);
+    return Status::error("cannot listen on " + where + ": " + std::strerror(err));
+  }
   uv_tcp_init(&uv_, &listener_);
   listener_.data = this;
   listening_ = true;  // from here on the handle must be closed
@@ -177,7 +190,13 @@ void Loop::drop_cork(Connection* c) {
 
 void Loop::on_connection(uv_stream_t* server, int status) {
   auto* l = static_cast<Loop*>(server->data);
-  if (status < 0) return;  // EMFILE and friends: libuv has already shed the pending connection
+  if (status == UV_EMFILE || status == UV_ENFILE) {
+    // No fd, and libuv's reserve fd (closed to accept and shed pending connections) is gone
+    // too, taken by another thread: libuv would call back at once, forever.
+    l->pause_accepting();
+    return;
+  }
+  if (status < 0) return;  // a connection that failed while being accepted
   CorkScope cork(*l);
   auto* c = new Connection(*l);
   l->connections_.push_back(c);
@@ -188,6 +207,48 @@ void Loop::on_connection(uv_stream_t* server, int status) {
     l->stats_.connections_rejected.add();
     c->reject(503, "too many connections");
   }
+}
+
+void Loop::pause_accepting() {
+  if (!listening_ || draining_) return;
+  // Closing the handle ends libuv's accept loop; the socket stays open (listen_dup_), so new
+  // connections wait in its backlog until an fd is free again.
+  listening_ = false;
+  accept_paused_ = true;
+  uv_close(reinterpret_cast<uv_handle_t*>(&listener_), on_listener_closed);
+}
+
+void Loop::on_listener_closed(uv_handle_t* h) {
+  auto* l = static_cast<Loop*>(h->data);
+  if (l->accept_paused_ && !l->draining_ && !l->handles_closed_) {
+    uv_timer_start(&l->accept_retry_, on_accept_retry, kAcceptRetryMs, 0);
+  }
+}
+
+void Loop::on_accept_retry(uv_timer_t* t) {
+  auto* l = static_cast<Loop*>(t->data);
+  if (l->accept_paused_ && !l->draining_) l->resume_accepting();
+}
+
+void Loop::resume_accepting() {
+  int fd = ::fcntl(listen_dup_, F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) {  // still no fd to spare
+    uv_timer_start(&accept_retry_, on_accept_retry, kAcceptRetryMs, 0);
+    return;
+  }
+  uv_tcp_init(&uv_, &listener_);  // also lets libuv take its reserve fd again, if one is free
+  listener_.data = this;
+  bool ok = uv_tcp_open(&listener_, fd) == 0;
+  if (!ok) ::close(fd);
+  ok = ok && uv_listen(reinterpret_cast<uv_stream_t*>(&listener_),
+                       static_cast<int>(options_.backlog), on_connection) == 0;
+  if (!ok) {
+    // on_listener_closed tries again later.
+    uv_close(reinterpret_cast<uv_handle_t*>(&listener_), on_listener_closed);
+    return;
+  }
+  listening_ = true;
+  accept_paused_ = false;
 }
 
 Connection* Loop::open_in_memory() {
@@ -390,6 +451,12 @@ void Loop::begin_drain() {
     uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
     listening_ = false;
   }
+  accept_paused_ = false;
+  uv_timer_stop(&accept_retry_);
+  if (listen_dup_ >= 0) {
+    ::close(listen_dup_);  // the last fd of the socket: the port is free from here on
+    listen_dup_ = -1;
+  }
   {
     CorkScope cork(*this);
     for (Connection* c = connections_.front(); c;) {
@@ -420,6 +487,7 @@ void Loop::close_handles() {
   auto close = [](auto* h) { uv_close(reinterpret_cast<uv_handle_t*>(h), nullptr); };
   close(&tick_);
   close(&drain_timer_);
+  close(&accept_retry_);
   close(&wake_);
   if (signals_) {
     close(&sigint_);

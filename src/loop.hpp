@@ -162,6 +162,10 @@ class Loop {
 
  private:
   static void on_connection(uv_stream_t* server, int status);
+  static void on_listener_closed(uv_handle_t* h);
+  static void on_accept_retry(uv_timer_t* t);
+  void pause_accepting();
+  void resume_accepting();
   static void on_tick(uv_timer_t* t);
   static void on_wake(uv_async_t* a);
   static void on_drain_deadline(uv_timer_t* t);
@@ -182,6 +186,12 @@ class Loop {
   uv_tcp_t listener_{};
   uv_timer_t tick_{};
   uv_timer_t drain_timer_{};
+  // Out of fds with libuv's reserve fd gone, libuv would call on_connection(EMFILE) in a
+  // tight loop: the listener handle is closed instead, and reopened on a timer from a
+  // duplicate of the socket kept for this (pending connections wait in the backlog).
+  uv_timer_t accept_retry_{};
+  int listen_dup_ = -1;
+  bool accept_paused_ = false;
   uv_async_t wake_{};
   uv_signal_t sigint_{};
   uv_signal_t sigterm_{};

@@ -3,7 +3,6 @@
 // two loops, where the shard owner is often another loop), waiters that leave are removed
 // and never handed a value, and stored values expire back to an empty mailbox.
 #include <gtest/gtest.h>
-#include <sys/resource.h>
 
 #include <algorithm>
 #include <atomic>
@@ -16,6 +15,7 @@
 #include <vector>
 
 #include "support/http_client.hpp"
+#include "support/probes.hpp"
 #include "support/test_server.hpp"
 #include "tetherd/demo_routes.hpp"
 
@@ -51,17 +51,7 @@ tt::HttpResponse roundtrip(tt::Client& c, const std::string& req, int timeout_ms
   return r ? *r : tt::HttpResponse{};
 }
 
-/// Raises the soft fd limit towards the hard limit when fewer than `need` fds are allowed.
-/// Returns whether at least `need` are allowed now.
-bool ensure_fds(rlim_t need) {
-  rlimit lim{};
-  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return false;
-  if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < need) {
-    lim.rlim_cur = lim.rlim_max == RLIM_INFINITY ? need : std::min<rlim_t>(lim.rlim_max, need);
-    if (::setrlimit(RLIMIT_NOFILE, &lim) != 0) return false;
-  }
-  return lim.rlim_cur == RLIM_INFINITY || lim.rlim_cur >= need;
-}
+using tt::ensure_fds;
 
 tether::ServerOptions opts(unsigned loops = 1) {
   tether::ServerOptions o;
