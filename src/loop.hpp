@@ -154,7 +154,8 @@ class Loop {
   }
   OutputSink output_sink() const { return sink_; }
   void* output_sink_ctx() const { return sink_ctx_; }
-  /// A connection with no socket, fed by Connection::feed() (needs set_output_sink).
+  /// A connection with no socket, fed by Connection::feed() (needs set_output_sink). When the
+  /// loop is not running, the calling thread becomes its loop thread.
   Connection* open_in_memory();
 
   WriteState* acquire_write_state();
