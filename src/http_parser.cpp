@@ -165,6 +165,10 @@ int RequestParser::check_head_size(const char* at, size_t len) {
 
 int RequestParser::on_version(llhttp_t* p, const char* at, size_t len) {
   RequestParser& s = *self(p);
+  // llhttp also takes RTSP and ICE request lines ("GET / RTSP/1.0"), reporting only the
+  // numbers; serving one as HTTP/1.0 would answer a request the client never sent.
+  if (at - s.base_ < 5 || std::memcmp(at - 5, "HTTP/", 5) != 0)
+    return s.fail(400, "protocol is not HTTP");
   // llhttp accepts a lone LF after the request line even in strict mode; RFC 9112 2.2 lets a
   // server refuse it, and refusing it everywhere leaves no line ending two parsers read apart.
   if (at + len < s.end_ && at[len] == '\n') return s.fail(400, "bare LF in request line");

@@ -423,6 +423,15 @@ TEST_F(ParserTest, BareLfAfterHeaderIs400) {
   EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: h\nX-A: 1\r\n\r\n"), 400);
 }
 
+TEST_F(ParserTest, RtspRequestLineIs400) {
+  // llhttp parses it with version 1.0; it must not be served as an HTTP/1.0 request.
+  EXPECT_EQ(error_of("GET / RTSP/1.0\r\n\r\n"), 400);
+}
+
+TEST_F(ParserTest, IceRequestLineIs400) {
+  EXPECT_EQ(error_of("SOURCE / ICE/1.0\r\n\r\n"), 400);
+}
+
 TEST_F(ParserTest, SpaceBeforeColonIs400) {
   EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost : h\r\n\r\n"), 400);
 }
