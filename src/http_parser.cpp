@@ -67,6 +67,7 @@ void RequestParser::restart() {
   failed_ = false;
   in_message_ = headers_done_ = last_was_value_ = wants_continue_ = false;
   base_ = nullptr;
+  last_byte_ = 0;
 }
 
 std::unique_ptr<RequestParser> RequestParser::clone() const {
@@ -78,6 +79,7 @@ std::unique_ptr<RequestParser> RequestParser::clone() const {
   c->base_ = nullptr;  // the head has been detached: only body bytes are still to come
   c->body_bytes_ = body_bytes_;
   c->head_end_ = head_end_;
+  c->last_byte_ = last_byte_;
   c->in_message_ = in_message_;
   c->headers_done_ = headers_done_;
   c->last_was_value_ = last_was_value_;
@@ -97,11 +99,21 @@ ParseStep RequestParser::execute(const char* p, const char* end) {
   if (!in_message_) base_ = p;
   end_ = end;
   llhttp_errno_t err = llhttp_execute(&parser_, p, static_cast<size_t>(end - p));
-  if (err == HPE_OK) return {ParseEvent::NeedMore, end};
+  if (err == HPE_OK) {
+    if (end > p) last_byte_ = end[-1];
+    return {ParseEvent::NeedMore, end};
+  }
   if (err == HPE_PAUSED) {
     // on_message_complete pauses so that each message is handed over on its own, with the
     // exact position where the next one starts.
     const char* next = llhttp_get_error_pos(&parser_);
+    // A chunked message ends with the empty line after its trailer section, which llhttp also
+    // takes as a bare LF (see on_headers_complete): the byte before that LF must be a CR.
+    const char before_lf = next - p >= 2 ? next[-2] : last_byte_;
+    if ((parser_.flags & F_CHUNKED) && before_lf != '\r') {
+      fail(400, "bare LF ends the trailer section");
+      return {ParseEvent::Error, end};
+    }
     llhttp_resume(&parser_);
     return {ParseEvent::Message, next};
   }
@@ -262,9 +274,26 @@ int RequestParser::validate_head() {
   return 0;
 }
 
+bool RequestParser::head_ends_with_crlf() const {
+  // The head is one contiguous buffer and llhttp has consumed its empty line. Each line before
+  // it ends with an LF followed by a line that starts with neither CR nor LF; the first one that
+  // does is the empty line. The scan starts on the last field's line (its span ends there, or
+  // right at the empty line when its value is empty: hence one byte back).
+  const char* q = base_ + (head_end_ > 0 ? head_end_ - 1 : 0);
+  while ((q = static_cast<const char*>(std::memchr(q, '\n', static_cast<size_t>(end_ - q))))) {
+    if (++q == end_) return false;
+    if (*q == '\r' || *q == '\n') return *q == '\r';
+  }
+  return false;
+}
+
 int RequestParser::on_headers_complete(llhttp_t* p) {
   RequestParser& s = *self(p);
   RequestData& r = *s.target_;
+  // llhttp 8 ends the header section at a bare LF as well as at CRLF, even in strict mode. A
+  // proxy that only knows CRLF reads what follows as more of this head: two parsers framing
+  // one stream differently is how requests get smuggled.
+  if (!s.head_ends_with_crlf()) return s.fail(400, "bare LF ends the header section");
   r.llhttp_method = p->method;
   r.method = method_from_llhttp(p->method);
   r.major = p->http_major;

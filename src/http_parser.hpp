@@ -88,6 +88,7 @@ class RequestParser {
 
   int fail(int status, const char* text);
   int check_head_size(const char* at, size_t len);
+  bool head_ends_with_crlf() const;
   int validate_head();
 
   llhttp_t parser_;
@@ -97,6 +98,8 @@ class RequestParser {
   const char* end_ = nullptr;
   uint64_t body_bytes_ = 0;
   uint32_t head_end_ = 0;
+  /// Last byte of the previous execute() input: the CR of a CRLF split across two reads.
+  char last_byte_ = 0;
   bool in_message_ = false;
   bool headers_done_ = false;
   bool last_was_value_ = false;

@@ -423,6 +423,50 @@ TEST_F(ParserTest, BareLfAfterHeaderIs400) {
   EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: h\nX-A: 1\r\n\r\n"), 400);
 }
 
+// llhttp 8 ends a header or trailer section at a bare LF too; a CRLF-only proxy in front
+// would frame the stream differently (request smuggling).
+TEST_F(ParserTest, BareLfEndingTheHeadIs400) {
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: h\r\n\nGET /admin HTTP/1.1\r\nHost: h\r\n\r\n"), 400);
+}
+
+TEST_F(ParserTest, BareLfEndingAHeadWithoutFieldsIs400) {
+  EXPECT_EQ(error_of("GET / HTTP/1.0\r\n\n"), 400);
+}
+
+TEST_F(ParserTest, EmptyLastFieldValueStillEndsWithCrlf) {
+  ASSERT_EQ(feed("GET / HTTP/1.1\r\nHost: h\r\nX-Empty:\r\n\r\n").event, ParseEvent::Message);
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: h\r\nX-Empty:\r\n\n"), 400);
+}
+
+TEST_F(ParserTest, BareLfEndingTheTrailerSectionIs400) {
+  EXPECT_EQ(error_of("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     "1\r\na\r\n0\r\n\nGET /admin HTTP/1.1\r\nHost: h\r\n\r\n"),
+            400);
+}
+
+TEST_F(ParserTest, BareLfAfterTrailerFieldsIs400) {
+  EXPECT_EQ(error_of("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     "0\r\nX-Trailer: v\r\n\n"),
+            400);
+}
+
+TEST_F(ParserTest, BareLfEndingTheTrailerSectionInALaterReadIs400) {
+  ASSERT_EQ(feed("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n").event,
+            ParseEvent::NeedMore);
+  parser_.detach();
+  EXPECT_EQ(error_of("\n"), 400);
+}
+
+TEST_F(ParserTest, CrlfEndingTheTrailerSectionSplitAcrossReads) {
+  ASSERT_EQ(feed("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 "2\r\nok\r\n0\r\n\r")
+                .event,
+            ParseEvent::NeedMore);
+  parser_.detach();
+  ASSERT_EQ(feed("\n").event, ParseEvent::Message);
+  EXPECT_EQ(data_.body(), "ok");
+}
+
 TEST_F(ParserTest, RtspRequestLineIs400) {
   // llhttp parses it with version 1.0; it must not be served as an HTTP/1.0 request.
   EXPECT_EQ(error_of("GET / RTSP/1.0\r\n\r\n"), 400);
