@@ -345,7 +345,9 @@ int RequestParser::on_chunk_extension(llhttp_t* p, const char*, size_t len) {
 int RequestParser::on_message_complete(llhttp_t* p) {
   RequestParser& s = *self(p);
   RequestData& r = *s.target_;
-  r.keep_alive = llhttp_should_keep_alive(p) && !p->upgrade;
+  // llhttp ignores `close` in an HTTP/1.0 request that also says `keep-alive`; RFC 9112 9.3
+  // puts close first whatever the version.
+  r.keep_alive = llhttp_should_keep_alive(p) && !p->upgrade && !(p->flags & F_CONNECTION_CLOSE);
   s.in_message_ = false;
   s.headers_done_ = false;
   s.wants_continue_ = false;

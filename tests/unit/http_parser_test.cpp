@@ -104,6 +104,15 @@ TEST_F(ParserTest, Http10WithKeepAliveIsKeepAlive) {
   EXPECT_TRUE(data_.keep_alive);
 }
 
+TEST_F(ParserTest, CloseWinsOverKeepAliveInHttp10) {
+  ASSERT_EQ(feed("GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n").event,
+            ParseEvent::Message);
+  EXPECT_FALSE(data_.keep_alive);
+  ASSERT_EQ(feed("GET / HTTP/1.0\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n").event,
+            ParseEvent::Message);
+  EXPECT_FALSE(data_.keep_alive);
+}
+
 TEST_F(ParserTest, MethodsMapToEnum) {
   ASSERT_EQ(feed("DELETE /x HTTP/1.1\r\nHost: h\r\n\r\n").event, ParseEvent::Message);
   EXPECT_EQ(data_.method, Method::Delete);
