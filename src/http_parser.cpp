@@ -84,6 +84,8 @@ std::unique_ptr<RequestParser> RequestParser::clone() const {
   c->headers_done_ = headers_done_;
   c->last_was_value_ = last_was_value_;
   c->wants_continue_ = wants_continue_;
+  c->close_option_ = close_option_;
+  c->keep_alive_option_ = keep_alive_option_;
   return c;
 }
 
@@ -114,7 +116,10 @@ ParseStep RequestParser::execute(const char* p, const char* end) {
       fail(400, "bare LF ends the trailer section");
       return {ParseEvent::Error, end};
     }
-    llhttp_resume(&parser_);
+    // The next message starts from a fresh llhttp state, as one at the start of a read does:
+    // llhttp would otherwise refuse to go on after a message it takes for the last one, and
+    // whether the connection persists is decided by on_message_complete, not by llhttp.
+    llhttp_reset(&parser_);
     return {ParseEvent::Message, next};
   }
   // llhttp reports a failing on_headers_complete as HPE_CB_HEADERS_COMPLETE, whatever it
@@ -161,6 +166,7 @@ int RequestParser::on_message_begin(llhttp_t* p) {
   s.headers_done_ = false;
   s.last_was_value_ = false;
   s.wants_continue_ = false;
+  s.close_option_ = s.keep_alive_option_ = false;
   s.body_bytes_ = 0;
   s.head_end_ = 0;
   s.target_->reset();
@@ -256,6 +262,18 @@ int RequestParser::validate_head() {
       if (!iequals(trim_ows(r.view(h.value)), "chunked")) {
         return fail(501, "unsupported transfer coding");
       }
+    } else if (iequals(name, "connection")) {
+      // Read here rather than taken from llhttp, which misses an option followed by HTAB
+      // ("close\t") although a list element may carry OWS (RFC 9110 5.6.1), and which lets
+      // keep-alive beat close in HTTP/1.0.
+      std::string_view list = r.view(h.value);
+      while (!list.empty()) {
+        const size_t comma = list.find(',');
+        const std::string_view option = trim_ows(list.substr(0, comma));
+        close_option_ |= iequals(option, "close");
+        keep_alive_option_ |= iequals(option, "keep-alive");
+        list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+      }
     } else if (iequals(name, "expect")) {
       if (!iequals(trim_ows(r.view(h.value)), "100-continue"))
         return fail(417, "unsupported expectation");
@@ -345,9 +363,9 @@ int RequestParser::on_chunk_extension(llhttp_t* p, const char*, size_t len) {
 int RequestParser::on_message_complete(llhttp_t* p) {
   RequestParser& s = *self(p);
   RequestData& r = *s.target_;
-  // llhttp ignores `close` in an HTTP/1.0 request that also says `keep-alive`; RFC 9112 9.3
-  // puts close first whatever the version.
-  r.keep_alive = llhttp_should_keep_alive(p) && !p->upgrade && !(p->flags & F_CONNECTION_CLOSE);
+  // RFC 9112 9.3: close first, whatever the version; then HTTP/1.1 persists by default and
+  // HTTP/1.0 only with keep-alive.
+  r.keep_alive = !p->upgrade && !s.close_option_ && (r.minor >= 1 || s.keep_alive_option_);
   s.in_message_ = false;
   s.headers_done_ = false;
   s.wants_continue_ = false;

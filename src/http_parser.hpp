@@ -104,6 +104,9 @@ class RequestParser {
   bool headers_done_ = false;
   bool last_was_value_ = false;
   bool wants_continue_ = false;
+  /// The request's Connection options (read by validate_head, not llhttp: see there).
+  bool close_option_ = false;
+  bool keep_alive_option_ = false;
   bool failed_ = false;  // fail() chose the status; llhttp's errno says only "callback error"
   int error_status_ = 0;
   const char* error_text_ = "";

@@ -113,6 +113,25 @@ TEST_F(ParserTest, CloseWinsOverKeepAliveInHttp10) {
   EXPECT_FALSE(data_.keep_alive);
 }
 
+TEST_F(ParserTest, CloseOptionFollowedByATabClearsKeepAlive) {
+  ASSERT_EQ(feed("GET / HTTP/1.1\r\nHost: h\r\nConnection: close\t\r\n\r\n").event,
+            ParseEvent::Message);
+  EXPECT_FALSE(data_.keep_alive);
+  ASSERT_EQ(feed("GET / HTTP/1.1\r\nHost: h\r\nConnection: te,\tclose\t, x\r\n\r\n").event,
+            ParseEvent::Message);
+  EXPECT_FALSE(data_.keep_alive);
+}
+
+TEST_F(ParserTest, KeepAliveOptionFollowedByATabKeepsHttp10Alive) {
+  std::string in = "GET / HTTP/1.0\r\nConnection: keep-alive\t\r\n\r\nGET /2 HTTP/1.0\r\n\r\n";
+  ParseStep st = feed(in);
+  ASSERT_EQ(st.event, ParseEvent::Message);
+  EXPECT_TRUE(data_.keep_alive);
+  // The next request in the same read is parsed too, as it would be in a read of its own.
+  ASSERT_EQ(parser_.execute(st.next, in.data() + in.size()).event, ParseEvent::Message);
+  EXPECT_EQ(target(), "/2");
+}
+
 TEST_F(ParserTest, MethodsMapToEnum) {
   ASSERT_EQ(feed("DELETE /x HTTP/1.1\r\nHost: h\r\n\r\n").event, ParseEvent::Message);
   EXPECT_EQ(data_.method, Method::Delete);
