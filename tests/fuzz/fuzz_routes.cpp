@@ -16,11 +16,12 @@ using tether::Response;
 // Worked out from the request's own fields rather than taken from the parser, so that a wrong
 // keep-alive decision (a response framed for a connection the client thinks is closed, or the
 // reverse) shows up as a mismatch.
-std::string expected_connection(const Request& req) {
-  bool close = false, keep_alive = false, upgrade = req.method() == Method::Connect;
+void expect_connection(const Request& req, Call& c) {
+  bool close = false, keep_alive = false;
+  c.may_close = req.method() == Method::Connect;
   for (size_t i = 0; i < req.header_count(); ++i) {
     auto [name, value] = req.header_at(i);
-    if (iequal(name, "upgrade")) upgrade = true;
+    if (iequal(name, "upgrade")) c.may_close = true;
     if (!iequal(name, "connection")) continue;
     while (!value.empty()) {
       size_t comma = value.find(',');
@@ -31,14 +32,16 @@ std::string expected_connection(const Request& req) {
         token.remove_suffix(1);
       close |= iequal(token, "close");
       keep_alive |= iequal(token, "keep-alive");
-      upgrade |= iequal(token, "upgrade");
+      c.may_close |= iequal(token, "upgrade");
       value = comma == std::string_view::npos ? std::string_view() : value.substr(comma + 1);
     }
   }
-  if (upgrade) return "?";
   const bool http10 = req.version_minor() == 0;
-  if (close || (http10 && !keep_alive)) return "close";
-  return http10 ? "keep-alive" : "";
+  if (close || (http10 && !keep_alive)) {
+    c.connection = "close";
+  } else {
+    c.connection = http10 ? "keep-alive" : "";
+  }
 }
 
 Call& record(const Request& req, Outcome outcome) {
@@ -47,7 +50,7 @@ Call& record(const Request& req, Outcome outcome) {
   c.outcome = outcome;
   c.head = req.method() == Method::Head;
   c.chunked = req.header("transfer-encoding").has_value();
-  c.connection = expected_connection(req);
+  expect_connection(req, c);
   return c;
 }
 

@@ -24,9 +24,11 @@ struct Call {
   int status = 200;
   std::string body;
   std::string content_type;
-  /// The Connection field RFC 9112 9.3 asks for ("close", "keep-alive" or ""), or "?" for an
-  /// upgrade or CONNECT request, where closing is also right.
+  /// The Connection field RFC 9112 9.3 asks for: "close", "keep-alive" (HTTP/1.0) or "".
   std::string connection;
+  /// "close" is right too: tether closes after an upgrade or CONNECT request it does not
+  /// upgrade. (Never the other way: a server must close when the client asked it to.)
+  bool may_close = false;
   /// Answered by the harness between feeds (GET /later) rather than by the handler.
   bool deferred = false;
   /// False for a deferred call still unanswered when the connection closed.
