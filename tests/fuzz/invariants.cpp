@@ -98,6 +98,8 @@ Tally Checker::run() {
                calls_[next_call_].outcome != Outcome::Send) {
       const Call& c = calls_[next_call_++];
       handler_response(c, server_error_body(c.outcome), false);
+    } else if (h_.status == 500) {
+      fail("500 but no handler threw or dropped its response: a lost or abandoned response");
     } else if (h_.status == 404) {
       route_error(kNotFound);
     } else if (h_.status == 405) {
