@@ -99,6 +99,12 @@ tether::Router build() {
       Method::Get, "/any",
       [](Request& req, Response res) { send(req, res, 200, std::string(req.method_name())); },
       true);
+  // The handler closes the connection after its response.
+  add(Method::Get, "/bye", [](Request& req, Response res) {
+    res.set_header("Connection", "close");
+    send(req, res, 200, "bye\n");
+    recorder().calls[recorder().current].back().connection = "close";
+  });
   add(Method::Get, "/throw", [](Request& req, Response) {
     record(req, Outcome::Throw);
     throw std::runtime_error("fuzz route throws");
@@ -128,9 +134,22 @@ const tether::Router& router() {
   return r;
 }
 
+int server_status(Outcome outcome) {
+  return outcome == Outcome::Expired ? 504 : 500;
+}
+
 std::string_view server_error_body(Outcome outcome) {
-  return outcome == Outcome::Throw ? "internal server error\n"
-                                   : "the handler dropped the response without sending it\n";
+  switch (outcome) {
+    case Outcome::Throw:
+      return "internal server error\n";
+    case Outcome::Drop:
+      return "the handler dropped the response without sending it\n";
+    case Outcome::Expired:
+      return "the response deadline passed\n";
+    case Outcome::Send:
+      break;
+  }
+  return {};
 }
 
 }  // namespace fuzz

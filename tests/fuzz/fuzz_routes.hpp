@@ -12,7 +12,9 @@
 
 namespace fuzz {
 
-enum class Outcome { Send, Throw, Drop };
+/// How a call was answered: by its handler (or the harness, for GET /later), or by the server
+/// because the handler threw (500), dropped its Response (500) or let the deadline pass (504).
+enum class Outcome { Send, Throw, Drop, Expired };
 
 /// One handler call, and what its response must look like.
 struct Call {
@@ -52,7 +54,8 @@ struct Recorder {
 Recorder& recorder();
 /// Built once; its handlers record into recorder().
 const tether::Router& router();
-/// Body of the server's own 500 for a handler that threw or dropped its Response.
+/// Status and body of the server's own answer for a call not answered by Send.
+int server_status(Outcome outcome);
 std::string_view server_error_body(Outcome outcome);
 
 }  // namespace fuzz

@@ -38,6 +38,7 @@ namespace {
 bool is_rejection(int status) {
   switch (status) {
     case 400:
+    case 408:
     case 413:
     case 414:
     case 417:
@@ -94,12 +95,12 @@ Tally Checker::run() {
       const Call& c = calls_[next_call_++];
       if (c.outcome != Outcome::Send || !c.answered) fail("response for a call that sent none");
       handler_response(c, c.body, true);
-    } else if (h_.status == 500 && next_call_ < calls_.size() &&
-               calls_[next_call_].outcome != Outcome::Send) {
+    } else if (next_call_ < calls_.size() && calls_[next_call_].outcome != Outcome::Send &&
+               h_.status == server_status(calls_[next_call_].outcome)) {
       const Call& c = calls_[next_call_++];
       handler_response(c, server_error_body(c.outcome), false);
-    } else if (h_.status == 500) {
-      fail("500 but no handler threw or dropped its response: a lost or abandoned response");
+    } else if (h_.status == 500 || h_.status == 504) {
+      fail("500 or 504 that no handler call explains: a lost or abandoned response");
     } else if (h_.status == 404) {
       route_error(kNotFound);
     } else if (h_.status == 405) {
@@ -134,7 +135,7 @@ void Checker::expect_body(bool head, std::string_view body) {
 }
 
 void Checker::handler_response(const Call& c, std::string_view body, bool tagged) {
-  const int status = tagged ? c.status : 500;
+  const int status = tagged ? c.status : server_status(c.outcome);
   if (h_.status != status) fail("status differs from what the handler sent");
   if (h_.connection != c.connection && !(c.may_close && h_.connection == "close"))
     fail("Connection field does not follow the request (RFC 9112 9.3)");

@@ -1,15 +1,11 @@
 // libFuzzer target for the request path: arbitrary bytes, split at arbitrary points, go through
-// the real Connection (llhttp parser, router, handlers, writer) of a fresh in-memory connection;
-// the bytes written back must be well-framed responses, one per request, in order.
+// the real Connection (llhttp parser, router, handlers, writer) of fresh in-memory connections
+// on a fresh loop; the bytes written back must be well-framed responses, one per request, in
+// order (invariants.cpp). The first four bytes of an input are its Plan (plan.hpp).
 //
-// Input layout: 4 control bytes, then the request stream.
-//   byte 0  option bits: 0x01 two connections fed in turn (the stream is split between them),
-//           0x02 tiny head/target/header limits, 0x04 tiny body limit, 0x08 max_pipelined 1,
-//           0x10 tiny write_high_water, 0x60 when GET /later responses are answered
-//           (0: before each feed, 1: same in reverse order, 2: only at the end, 3: never).
-//   byte 1  chunking: 0 feeds each stream whole; else chunks of at most 1 << (b1 % 8) bytes,
-//           all that size when b1 & 0x80, else random sizes.
-//   bytes 2-3  seed of those random sizes and of the two-connection split point.
+// Everything runs on this thread with the loop never started, so the harness does what the
+// loop would: it answers kept responses inside a cork scope, and fires deadlines and timers the
+// way the loop's tick does.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -22,150 +18,191 @@
 #include <vector>
 
 #include "connection.hpp"
+#include "exchange.hpp"
 #include "fuzz_routes.hpp"
 #include "invariants.hpp"
 #include "loop.hpp"
-#include "tether/options.hpp"
+#include "plan.hpp"
 
 namespace {
 
-constexpr size_t kControlBytes = 4;
-
-enum class AnswerMode { BeforeEachFeed, ReversedBeforeEachFeed, AtEnd, Never };
-
-struct Plan {
-  tether::ServerOptions options;
-  size_t connections = 1;
-  AnswerMode answers = AnswerMode::BeforeEachFeed;
-  uint8_t chunking = 0;
-  uint32_t rng = 1;
-
-  explicit Plan(const uint8_t* c) : chunking(c[1]), rng(((uint32_t{c[2]} << 8) | c[3]) + 1) {
-    const uint8_t bits = c[0];
-    if (bits & 0x01) connections = 2;
-    if (bits & 0x02) {
-      options.max_head_bytes = 96;
-      options.max_target_bytes = 24;
-      options.max_headers = 4;
-    }
-    if (bits & 0x04) options.max_body_bytes = 16;
-    if (bits & 0x08) options.max_pipelined = 1;
-    if (bits & 0x10) options.write_high_water = 64;
-    answers = static_cast<AnswerMode>((bits >> 5) & 3);
-  }
-
-  uint32_t next() {  // xorshift32: cheap, and the same sizes for the same control bytes
-    rng ^= rng << 13;
-    rng ^= rng >> 17;
-    rng ^= rng << 5;
-    return rng;
-  }
-
-  size_t chunk(size_t left) {
-    if (chunking == 0) return left;
-    const size_t max = size_t{1} << (chunking % 8);
-    const size_t n = (chunking & 0x80) ? max : 1 + next() % max;
-    return n < left ? n : left;
-  }
-};
+using tether::detail::Connection;
+using tether::detail::CorkScope;
+using tether::detail::TimeoutKind;
 
 void capture(void* ctx, const char* data, size_t len) {
   auto& outputs = *static_cast<std::vector<std::string>*>(ctx);
   outputs[fuzz::recorder().current].append(data, len);
 }
 
-// Answers the GET /later responses kept so far, as the loop would from a timer or an inbox:
-// inside a cork scope. Answering may let a paused connection parse on and defer more of them.
-void answer_pending(tether::detail::Loop& loop, bool reversed) {
-  fuzz::Recorder& rec = fuzz::recorder();
-  std::vector<fuzz::Pending> batch;
-  batch.swap(rec.pending);
-  if (reversed) std::reverse(batch.begin(), batch.end());
-  tether::detail::CorkScope cork(loop);
-  for (fuzz::Pending& p : batch) {
-    rec.current = p.conn;
-    if (!p.res.send(200, "later\n")) fuzz::violation("a pending response could not be sent");
-    rec.calls[p.conn][p.call].answered = true;
-  }
-}
-
-void run(Plan& plan, std::string_view stream) {
-  fuzz::Recorder& rec = fuzz::recorder();
-  rec.calls.assign(plan.connections, {});
-  rec.pending.clear();
-  rec.current = 0;
-  std::vector<std::string> outputs(plan.connections);
-
-  std::string_view streams[2] = {stream, {}};
-  if (plan.connections == 2) {
-    size_t split = plan.next() % (stream.size() + 1);
-    streams[0] = stream.substr(0, split);
-    streams[1] = stream.substr(split);
+class Session {
+ public:
+  Session(fuzz::Plan& plan, std::string_view stream)
+      : plan_(plan),
+        n_(plan.connections),
+        outputs_(n_),
+        loop_(plan.options, fuzz::router(), nullptr, 0) {
+    streams_[0] = stream;
+    if (n_ == 2) {
+      const size_t split = plan.next() % (stream.size() + 1);
+      streams_[0] = stream.substr(0, split);
+      streams_[1] = stream.substr(split);
+    }
+    fuzz::Recorder& rec = fuzz::recorder();
+    rec.calls.assign(n_, {});
+    rec.pending.clear();
+    rec.current = 0;
+    loop_.set_output_sink(&capture, &outputs_);
+    for (size_t k = 0; k < n_; ++k) conns_[k] = loop_.open_in_memory();
   }
 
-  tether::detail::Loop loop(plan.options, fuzz::router(), nullptr, 0);
-  loop.set_output_sink(&capture, &outputs);
-  tether::detail::Connection* conns[2] = {};
-  for (size_t k = 0; k < plan.connections; ++k) conns[k] = loop.open_in_memory();
+  ~Session() {
+    // Nothing of this input outlives it: libFuzzer's leak check compares allocations per input.
+    fuzz::recorder().pending.clear();
+    fuzz::recorder().calls.clear();
+  }
 
+  void run() {
+    feed_all();
+    if (plan_.time_passes) let_time_pass();
+    if (plan_.answers != fuzz::AnswerMode::Never) {
+      while (!fuzz::recorder().pending.empty()) answer_pending(false);
+    }
+    const uint64_t open = loop_.stats().connections_active.get();
+    close_all();
+    check(open);
+  }
+
+ private:
+  void feed_all();
+  void answer_pending(bool reversed);
+  void let_time_pass();
+  void expire_pending();
+  void close_all();
+  void check(uint64_t open_before_close);
+
+  fuzz::Plan& plan_;
+  const size_t n_;
+  std::string_view streams_[2];
+  std::vector<std::string> outputs_;
+  tether::detail::Loop loop_;
+  Connection* conns_[2] = {};
+  bool idled_[2] = {};  // closed by its idle timer: no response says so
+};
+
+void Session::feed_all() {
+  fuzz::Recorder& rec = fuzz::recorder();
   size_t pos[2] = {0, 0};
-  for (size_t turn = 0;; turn = (turn + 1) % plan.connections) {
+  for (size_t turn = 0;; turn = (turn + 1) % n_) {
     size_t k = turn;
-    if (pos[k] == streams[k].size()) k = (k + 1) % plan.connections;
-    if (pos[k] == streams[k].size()) break;
-    if (plan.answers == AnswerMode::BeforeEachFeed) answer_pending(loop, false);
-    if (plan.answers == AnswerMode::ReversedBeforeEachFeed) answer_pending(loop, true);
-    const size_t n = plan.chunk(streams[k].size() - pos[k]);
+    if (pos[k] == streams_[k].size()) k = (k + 1) % n_;
+    if (pos[k] == streams_[k].size()) break;
+    if (plan_.answers == fuzz::AnswerMode::BeforeEachRead) answer_pending(false);
+    if (plan_.answers == fuzz::AnswerMode::ReversedBeforeEachRead) answer_pending(true);
+    const size_t n = plan_.chunk(streams_[k].size() - pos[k]);
     // Each read gets its own exact-size heap buffer, freed right after: a view kept into an
     // old read, or a read past the end of this one, is then a use-after-free or overflow that
     // AddressSanitizer reports (a socket's reused read buffer would hide both).
     auto buf = std::make_unique<char[]>(n);
-    std::memcpy(buf.get(), streams[k].data() + pos[k], n);
+    std::memcpy(buf.get(), streams_[k].data() + pos[k], n);
     rec.current = k;
-    conns[k]->feed(buf.get(), n);
+    conns_[k]->feed(buf.get(), n);  // safe after the server closed it: feed() ignores the bytes
     pos[k] += n;
   }
-  if (plan.answers != AnswerMode::Never) {
-    while (!rec.pending.empty()) answer_pending(loop, false);
-  }
+}
 
-  const uint64_t open_before_close = loop.stats().connections_active.get();
+// Answers the GET /later responses kept so far, as the loop would from a timer or an inbox.
+// Answering may let a paused connection parse on and keep more of them.
+void Session::answer_pending(bool reversed) {
+  fuzz::Recorder& rec = fuzz::recorder();
+  std::vector<fuzz::Pending> batch;
+  batch.swap(rec.pending);
+  if (reversed) std::reverse(batch.begin(), batch.end());
+  CorkScope cork(loop_);
+  for (fuzz::Pending& p : batch) {
+    rec.current = p.conn;
+    if (!p.res.send(200, "later\n")) fuzz::violation("a kept response could not be sent");
+    rec.calls[p.conn][p.call].answered = true;
+  }
+}
+
+// What the loop's ticks do once every deadline has passed: each unanswered /later request gets
+// its 504, then, a tick later (the idle timer starts when the last response is out), each
+// connection's own timer fires (header or body: 408; idle: close).
+void Session::let_time_pass() {
+  fuzz::Recorder& rec = fuzz::recorder();
+  {
+    CorkScope cork(loop_);
+    expire_pending();
+  }
+  CorkScope cork(loop_);
+  for (size_t k = 0; k < n_; ++k) {
+    const TimeoutKind kind = conns_[k]->timeout_kind;
+    if (kind == TimeoutKind::None) continue;
+    rec.current = k;
+    loop_.arm(conns_[k], TimeoutKind::None);
+    conns_[k]->on_timeout(kind);
+    idled_[k] = kind == TimeoutKind::Idle;
+  }
+}
+
+void Session::expire_pending() {
+  fuzz::Recorder& rec = fuzz::recorder();
+  while (!rec.pending.empty()) {
+    std::vector<fuzz::Pending> batch;
+    batch.swap(rec.pending);
+    for (fuzz::Pending& p : batch) {
+      tether::detail::Exchange* x = tether::detail::ResponseAccess::exchange(p.res);
+      if (!p.res.alive()) fuzz::violation("a kept response died before its connection closed");
+      if (!x->deadline_hook.linked) fuzz::violation("an open response has no deadline");
+      rec.current = p.conn;
+      loop_.disarm_deadline(x);
+      loop_.stats().responses_timed_out.add();
+      x->conn->expire(x);
+      rec.calls[p.conn][p.call].outcome = fuzz::Outcome::Expired;
+      rec.calls[p.conn][p.call].answered = true;
+    }
+  }
+}
+
+void Session::close_all() {
+  fuzz::Recorder& rec = fuzz::recorder();
   // close() is idempotent: the server may have closed a connection already (its object lives
   // until the loop runs its close callback, in ~Loop).
-  for (size_t k = 0; k < plan.connections; ++k) conns[k]->close();
-  {
-    // A kept Response of a closed connection is dead: sending writes nothing.
-    tether::detail::CorkScope cork(loop);
-    for (fuzz::Pending& p : rec.pending) {
-      rec.current = p.conn;
-      if (p.res.send(200, "too late\n")) fuzz::violation("a response was sent after close");
-    }
-    rec.pending.clear();
+  for (size_t k = 0; k < n_; ++k) conns_[k]->close();
+  // A kept Response of a closed connection is dead: sending writes nothing.
+  CorkScope cork(loop_);
+  for (fuzz::Pending& p : rec.pending) {
+    rec.current = p.conn;
+    if (p.res.send(200, "too late\n")) fuzz::violation("a response was sent after close");
   }
+  rec.pending.clear();
+}
 
+void Session::check(uint64_t open_before_close) {
+  fuzz::Recorder& rec = fuzz::recorder();
   if (std::getenv("TETHER_FUZZ_DUMP")) {  // for reading a reproducer: what went in and out
-    for (size_t k = 0; k < plan.connections; ++k) {
+    for (size_t k = 0; k < n_; ++k) {
       std::fprintf(stderr, "--- connection %zu input:\n%s\n--- output:\n%s\n", k,
-                   fuzz::escape(streams[k]).c_str(), fuzz::escape(outputs[k]).c_str());
+                   fuzz::escape(streams_[k]).c_str(), fuzz::escape(outputs_[k]).c_str());
     }
   }
-
   size_t finals = 0, closed = 0, throws = 0;
   bool all_answered = true;
-  for (size_t k = 0; k < plan.connections; ++k) {
-    fuzz::Tally t = fuzz::check_connection(streams[k], outputs[k], rec.calls[k]);
+  for (size_t k = 0; k < n_; ++k) {
+    fuzz::Tally t = fuzz::check_connection(streams_[k], outputs_[k], rec.calls[k]);
     finals += t.finals;
-    closed += t.closed;
+    closed += t.closed || idled_[k];
     for (const fuzz::Call& c : rec.calls[k]) {
       all_answered &= c.answered;
       throws += c.outcome == fuzz::Outcome::Throw;
     }
   }
-  const auto& s = loop.stats();
-  if (open_before_close != plan.connections - closed)
+  const auto& s = loop_.stats();
+  if (open_before_close != n_ - closed) {
     fuzz::violation(
-        "the server closed a connection without Connection: close, or kept it open "
-        "after one");
+        "the server closed a connection without Connection: close, or kept it open after one");
+  }
   if (s.connections_active.get() != 0 || s.exchanges_in_flight.get() != 0)
     fuzz::violation("connections or exchanges still counted after close");
   if (s.handler_exceptions.get() != throws) fuzz::violation("handler exceptions miscounted");
@@ -176,16 +213,16 @@ void run(Plan& plan, std::string_view stream) {
   if (all_answered && (finals != s.requests.get() + s.bad_requests.get() || finals != counted))
     fuzz::violation("responses written differ from requests and rejections counted");
   if (finals > counted) fuzz::violation("more responses written than counted");
-  // Nothing of this input outlives it: libFuzzer's leak check compares allocations per input.
-  rec.calls.clear();
 }
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  if (size < kControlBytes) return -1;  // not even a plan: keep it out of the corpus
-  Plan plan(data);
-  run(plan,
-      std::string_view(reinterpret_cast<const char*>(data) + kControlBytes, size - kControlBytes));
+  if (size < fuzz::Plan::kControlBytes) return -1;  // not even a plan: keep it out of the corpus
+  fuzz::Plan plan(data);
+  Session session(plan,
+                  std::string_view(reinterpret_cast<const char*>(data) + fuzz::Plan::kControlBytes,
+                                   size - fuzz::Plan::kControlBytes));
+  session.run();
   return 0;
 }
