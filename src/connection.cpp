@@ -391,7 +391,7 @@ size_t Connection::pending_bytes() const {
 void Connection::send_bytes(const char* data, size_t len) {
   if (closing_ || len == 0) return;
   if (Loop::OutputSink sink = loop_.output_sink()) {
-    sink(loop_.output_sink_ctx(), data, len);
+    sink(loop_.output_sink_ctx(), this, data, len);
     return;
   }
   if (write_ && write_->active) {
