@@ -30,11 +30,6 @@ using tether::detail::Connection;
 using tether::detail::CorkScope;
 using tether::detail::TimeoutKind;
 
-void capture(void* ctx, const char* data, size_t len) {
-  auto& outputs = *static_cast<std::vector<std::string>*>(ctx);
-  outputs[fuzz::recorder().current].append(data, len);
-}
-
 class Session {
  public:
   Session(fuzz::Plan& plan, std::string_view stream)
@@ -52,7 +47,7 @@ class Session {
     rec.calls.assign(n_, {});
     rec.pending.clear();
     rec.current = 0;
-    loop_.set_output_sink(&capture, &outputs_);
+    loop_.set_output_sink(&Session::capture, this);
     for (size_t k = 0; k < n_; ++k) conns_[k] = loop_.open_in_memory();
   }
 
@@ -74,6 +69,12 @@ class Session {
   }
 
  private:
+  static void capture(void* self, Connection* from, const char* data, size_t len) {
+    auto* s = static_cast<Session*>(self);
+    const size_t k = from == s->conns_[0] ? 0 : 1;
+    if (k >= s->n_ || from != s->conns_[k]) fuzz::violation("output from an unknown connection");
+    s->outputs_[k].append(data, len);
+  }
   void feed_all();
   void answer_pending(bool reversed);
   void let_time_pass();
