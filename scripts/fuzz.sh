@@ -44,7 +44,8 @@ echo "fuzz: replayed ${#seeds[@]} seeds"
 # -max_len covers a pipelined batch; -timeout flags an input that hangs the loop (one input
 # takes about a millisecond); -rss_limit_mb keeps a runaway buffer from eating the machine.
 if ! "$fuzzer" -max_total_time="$seconds" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
-  -print_final_stats=1 -artifact_prefix="$artifacts/" "$work/corpus" >"$work/fuzz.log" 2>&1; then
+  -dict=tests/fuzz/http.dict -print_final_stats=1 -artifact_prefix="$artifacts/" \
+  "$work/corpus" >"$work/fuzz.log" 2>&1; then
   show "$work/fuzz.log"
   echo "fuzz: FAILED; reproducer in $artifacts/ (replay: $fuzzer <file>)" >&2
   exit 1
