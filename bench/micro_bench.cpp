@@ -56,7 +56,9 @@ class AllocCounter {
 
 struct Sink {
   size_t bytes = 0;
-  static void write(void* ctx, const char*, size_t len) { static_cast<Sink*>(ctx)->bytes += len; }
+  static void write(void* ctx, tether::detail::Connection*, const char*, size_t len) {
+    static_cast<Sink*>(ctx)->bytes += len;
+  }
 };
 
 // One loop (not running: everything happens on the benchmark thread) with one route and an

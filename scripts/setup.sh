@@ -3,10 +3,13 @@
 # Release build in build/. Idempotent: with everything present it only checks and returns.
 #   scripts/setup.sh            packages + configure build/
 #   BUILD_DIR=x CMAKE_ARGS=... scripts/setup.sh
+#   EXTRA_PACKAGES="clang libclang-rt-dev" scripts/setup.sh   more packages (scripts/fuzz.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(cmake g++ make pkg-config libuv1-dev node-llhttp libgtest-dev libgmock-dev libbenchmark-dev)
+# shellcheck disable=SC2206
+packages+=(${EXTRA_PACKAGES:-})
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -57,6 +57,7 @@ void Connection::start(uv_stream_t* server) {
 }
 
 void Connection::start_in_memory() {
+  in_memory_ = true;
   uv_tcp_init(loop_.uv(), &tcp_);
   tcp_.data = this;
   update_timeout(true, false);
@@ -377,7 +378,8 @@ void Connection::maybe_resume() {
     process(leftover_.data(), leftover_.data() + leftover_.size(), true);
     if (closing_ || read_paused_ || close_requested_) return;
   }
-  if (uv_read_start(stream(), on_alloc, on_read) != 0) close();
+  // In memory there is no socket to read from (starting one fails): feed() brings the bytes.
+  if (!in_memory_ && uv_read_start(stream(), on_alloc, on_read) != 0) close();
 }
 
 // ---------------------------------------------------------------- writing
@@ -389,7 +391,7 @@ size_t Connection::pending_bytes() const {
 void Connection::send_bytes(const char* data, size_t len) {
   if (closing_ || len == 0) return;
   if (Loop::OutputSink sink = loop_.output_sink()) {
-    sink(loop_.output_sink_ctx(), data, len);
+    sink(loop_.output_sink_ctx(), this, data, len);
     return;
   }
   if (write_ && write_->active) {
@@ -449,6 +451,10 @@ void Connection::on_write(uv_write_t* req, int status) {
 void Connection::start_linger() {
   // Half-close and drain what the client still sends, so that it reads our last response
   // instead of a reset caused by unread input.
+  if (in_memory_) {  // no socket: nothing to half-close, no client input left to drain
+    close();
+    return;
+  }
   lingering_ = true;
   if (!write_) write_ = loop_.acquire_write_state();
   write_->shutdown.data = this;

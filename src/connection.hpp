@@ -122,6 +122,7 @@ class Connection {
   bool peer_eof_ = false;
   bool continue_sent_ = false;
   bool progressed_ = false;  // a request was dispatched during the current read
+  bool in_memory_ = false;   // no socket: fed by feed(), writes to the loop's output sink
 };
 
 }  // namespace tether::detail

@@ -70,6 +70,7 @@ void RequestParser::restart() {
   failed_ = false;
   in_message_ = headers_done_ = last_was_value_ = wants_continue_ = false;
   base_ = nullptr;
+  last_byte_ = 0;
 }
 
 std::unique_ptr<RequestParser> RequestParser::clone() const {
@@ -81,10 +82,13 @@ std::unique_ptr<RequestParser> RequestParser::clone() const {
   c->base_ = nullptr;  // the head has been detached: only body bytes are still to come
   c->body_bytes_ = body_bytes_;
   c->head_end_ = head_end_;
+  c->last_byte_ = last_byte_;
   c->in_message_ = in_message_;
   c->headers_done_ = headers_done_;
   c->last_was_value_ = last_was_value_;
   c->wants_continue_ = wants_continue_;
+  c->close_option_ = close_option_;
+  c->keep_alive_option_ = keep_alive_option_;
   return c;
 }
 
@@ -100,12 +104,25 @@ ParseStep RequestParser::execute(const char* p, const char* end) {
   if (!in_message_) base_ = p;
   end_ = end;
   llhttp_errno_t err = llhttp_execute(&parser_, p, static_cast<size_t>(end - p));
-  if (err == HPE_OK) return {ParseEvent::NeedMore, end};
+  if (err == HPE_OK) {
+    if (end > p) last_byte_ = end[-1];
+    return {ParseEvent::NeedMore, end};
+  }
   if (err == HPE_PAUSED) {
     // on_message_complete pauses so that each message is handed over on its own, with the
     // exact position where the next one starts.
     const char* next = llhttp_get_error_pos(&parser_);
-    llhttp_resume(&parser_);
+    // A chunked message ends with the empty line after its trailer section, which llhttp also
+    // takes as a bare LF (see on_headers_complete): the byte before that LF must be a CR.
+    const char before_lf = next - p >= 2 ? next[-2] : last_byte_;
+    if ((parser_.flags & F_CHUNKED) && before_lf != '\r') {
+      fail(400, "bare LF ends the trailer section");
+      return {ParseEvent::Error, end};
+    }
+    // The next message starts from a fresh llhttp state, as one at the start of a read does:
+    // llhttp would otherwise refuse to go on after a message it takes for the last one, and
+    // whether the connection persists is decided by on_message_complete, not by llhttp.
+    llhttp_reset(&parser_);
     return {ParseEvent::Message, next};
   }
   // llhttp reports a failing on_headers_complete as HPE_CB_HEADERS_COMPLETE, whatever it
@@ -160,6 +177,7 @@ int RequestParser::on_message_begin(llhttp_t* p) {
   s.headers_done_ = false;
   s.last_was_value_ = false;
   s.wants_continue_ = false;
+  s.close_option_ = s.keep_alive_option_ = false;
   s.body_bytes_ = 0;
   s.head_end_ = 0;
   s.span_end_ = s.base_;
@@ -172,6 +190,10 @@ int RequestParser::on_message_begin(llhttp_t* p) {
 
 int RequestParser::on_version(llhttp_t* p, const char* at, size_t len) {
   RequestParser& s = *self(p);
+  // llhttp also takes RTSP and ICE request lines ("GET / RTSP/1.0"), reporting only the
+  // numbers; serving one as HTTP/1.0 would answer a request the client never sent.
+  if (at - s.base_ < 5 || std::memcmp(at - 5, "HTTP/", 5) != 0)
+    return s.fail(400, "protocol is not HTTP");
   // llhttp accepts a lone LF after the request line even in strict mode; RFC 9112 2.2 lets a
   // server refuse it, and refusing it everywhere leaves no line ending two parsers read apart.
   if (at + len < s.end_ && at[len] == '\n') return s.fail(400, "bare LF in request line");
@@ -264,23 +286,12 @@ int RequestParser::validate_head() {
   // RFC 9110 9.3.6: CONNECT asks for a tunnel, which tether does not make; and a 2xx from a
   // handler would tell a proxy in front of us to start tunnelling. No handler sees it.
   if (connect) return fail(501, "CONNECT is not supported");
-  // llhttp refuses a bare LF at the end of a field line but takes one as the blank line that
-  // ends the head. The last span ends at its line's CR, except an empty last value, which
-  // llhttp reports after its line's CRLF: what follows must be CRLF CRLF, or CRLF.
-  const HeaderSpan* last = r.headers.empty() ? nullptr : &r.headers.back();
-  bool empty_last = last && last->value.len == 0 && last->value.off == head_end_;
-  const char* rest = base_ + head_end_;
-  const size_t need = empty_last ? 2 : 4;
-  if (static_cast<size_t>(end_ - rest) < need || rest[0] != '\r' || rest[1] != '\n' ||
-      (need == 4 && (rest[2] != '\r' || rest[3] != '\n'))) {
-    return fail(400, "bare LF in head");
-  }
   int hosts = 0;
   bool has_te = false;
   for (const HeaderSpan& h : r.headers) {
     // Most fields are none of these; the length rules them out without comparing bytes.
     const size_t n = h.name.len;
-    if (n != 4 && n != 6 && n != 17) continue;
+    if (n != 4 && n != 6 && n != 10 && n != 17) continue;
     std::string_view name = r.view(h.name);
     if (iequals(name, "host")) {
       ++hosts;
@@ -292,6 +303,18 @@ int RequestParser::validate_head() {
       // cannot be decoded here, and passing it through would mis-frame the body.
       if (!iequals(trim_ows(r.view(h.value)), "chunked")) {
         return fail(501, "unsupported transfer coding");
+      }
+    } else if (iequals(name, "connection")) {
+      // Read here rather than taken from llhttp, which misses an option followed by HTAB
+      // ("close\t") although a list element may carry OWS (RFC 9110 5.6.1), and which lets
+      // keep-alive beat close in HTTP/1.0.
+      std::string_view list = r.view(h.value);
+      while (!list.empty()) {
+        const size_t comma = list.find(',');
+        const std::string_view option = trim_ows(list.substr(0, comma));
+        close_option_ |= iequals(option, "close");
+        keep_alive_option_ |= iequals(option, "keep-alive");
+        list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
       }
     } else if (iequals(name, "expect")) {
       if (!iequals(trim_ows(r.view(h.value)), "100-continue"))
@@ -311,6 +334,19 @@ int RequestParser::validate_head() {
   return 0;
 }
 
+bool RequestParser::head_ends_with_crlf() const {
+  // The head is one contiguous buffer and llhttp has consumed its empty line. Each line before
+  // it ends with an LF followed by a line that starts with neither CR nor LF; the first one that
+  // does is the empty line. The scan starts on the last field's line (its span ends there, or
+  // right at the empty line when its value is empty: hence one byte back).
+  const char* q = base_ + (head_end_ > 0 ? head_end_ - 1 : 0);
+  while ((q = static_cast<const char*>(std::memchr(q, '\n', static_cast<size_t>(end_ - q))))) {
+    if (++q == end_) return false;
+    if (*q == '\r' || *q == '\n') return *q == '\r';
+  }
+  return false;
+}
+
 int RequestParser::on_headers_complete(llhttp_t* p) {
   RequestParser& s = *self(p);
   RequestData& r = *s.target_;
@@ -323,6 +359,10 @@ int RequestParser::on_headers_complete(llhttp_t* p) {
   const size_t head_end = static_cast<size_t>(s.span_end_ - s.base_);
   if (head_end > s.limits_.max_head_bytes) return s.fail(431, "request head too large");
   s.head_end_ = static_cast<uint32_t>(head_end);
+  // llhttp 8 ends the header section at a bare LF as well as at CRLF, even in strict mode. A
+  // proxy that only knows CRLF reads what follows as more of this head: two parsers framing
+  // one stream differently is how requests get smuggled.
+  if (!s.head_ends_with_crlf()) return s.fail(400, "bare LF ends the header section");
   if (int rc = s.validate_head()) return rc;
   s.headers_done_ = true;
   r.body_view = {s.head_end_, 0};
@@ -373,7 +413,9 @@ int RequestParser::on_chunk_extension(llhttp_t* p, const char*, size_t len) {
 int RequestParser::on_message_complete(llhttp_t* p) {
   RequestParser& s = *self(p);
   RequestData& r = *s.target_;
-  r.keep_alive = llhttp_should_keep_alive(p) && !p->upgrade;
+  // RFC 9112 9.3: close first, whatever the version; then HTTP/1.1 persists by default and
+  // HTTP/1.0 only with keep-alive.
+  r.keep_alive = !p->upgrade && !s.close_option_ && (r.minor >= 1 || s.keep_alive_option_);
   s.in_message_ = false;
   s.headers_done_ = false;
   s.wants_continue_ = false;

@@ -88,6 +88,7 @@ class RequestParser {
   static const llhttp_settings_t& settings();
 
   int fail(int status, const char* text);
+  bool head_ends_with_crlf() const;
   int validate_head();
 
   llhttp_t parser_;
@@ -99,10 +100,15 @@ class RequestParser {
   const char* span_end_ = nullptr;
   uint64_t body_bytes_ = 0;
   uint32_t head_end_ = 0;
+  /// Last byte of the previous execute() input: the CR of a CRLF split across two reads.
+  char last_byte_ = 0;
   bool in_message_ = false;
   bool headers_done_ = false;
   bool last_was_value_ = false;
   bool wants_continue_ = false;
+  /// The request's Connection options (read by validate_head, not llhttp: see there).
+  bool close_option_ = false;
+  bool keep_alive_option_ = false;
   bool failed_ = false;  // fail() chose the status; llhttp's errno says only "callback error"
   int error_status_ = 0;
   const char* error_text_ = "";

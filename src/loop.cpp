@@ -252,6 +252,9 @@ void Loop::resume_accepting() {
 }
 
 Connection* Loop::open_in_memory() {
+  // A loop with no thread of its own is driven by whoever feeds it: that thread is the one
+  // Response's loop-thread assertions must accept.
+  if (!thread_.joinable()) thread_id_ = std::this_thread::get_id();
   auto* c = new Connection(*this);
   connections_.push_back(c);
   stats_.connections_accepted.add();

@@ -146,15 +146,17 @@ class Loop {
   void disarm_deadline(Exchange* x) { deadlines_.remove(x); }
 
   /// In-memory transport, for benchmarks and the fuzzer: when set, every flushed response byte
-  /// goes to `sink` instead of a socket. Set before any connection writes.
-  using OutputSink = void (*)(void* ctx, const char* data, size_t len);
+  /// goes to `sink` instead of a socket, with the connection that wrote it (the cork may flush
+  /// one connection's bytes while another is being served). Set before any connection writes.
+  using OutputSink = void (*)(void* ctx, Connection* from, const char* data, size_t len);
   void set_output_sink(OutputSink sink, void* ctx) {
     sink_ = sink;
     sink_ctx_ = ctx;
   }
   OutputSink output_sink() const { return sink_; }
   void* output_sink_ctx() const { return sink_ctx_; }
-  /// A connection with no socket, fed by Connection::feed() (needs set_output_sink).
+  /// A connection with no socket, fed by Connection::feed() (needs set_output_sink). When the
+  /// loop is not running, the calling thread becomes its loop thread.
   Connection* open_in_memory();
 
   WriteState* acquire_write_state();

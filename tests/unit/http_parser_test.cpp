@@ -104,6 +104,34 @@ TEST_F(ParserTest, Http10WithKeepAliveIsKeepAlive) {
   EXPECT_TRUE(data_.keep_alive);
 }
 
+TEST_F(ParserTest, CloseWinsOverKeepAliveInHttp10) {
+  ASSERT_EQ(feed("GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n").event,
+            ParseEvent::Message);
+  EXPECT_FALSE(data_.keep_alive);
+  ASSERT_EQ(feed("GET / HTTP/1.0\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n").event,
+            ParseEvent::Message);
+  EXPECT_FALSE(data_.keep_alive);
+}
+
+TEST_F(ParserTest, CloseOptionFollowedByATabClearsKeepAlive) {
+  ASSERT_EQ(feed("GET / HTTP/1.1\r\nHost: h\r\nConnection: close\t\r\n\r\n").event,
+            ParseEvent::Message);
+  EXPECT_FALSE(data_.keep_alive);
+  ASSERT_EQ(feed("GET / HTTP/1.1\r\nHost: h\r\nConnection: te,\tclose\t, x\r\n\r\n").event,
+            ParseEvent::Message);
+  EXPECT_FALSE(data_.keep_alive);
+}
+
+TEST_F(ParserTest, KeepAliveOptionFollowedByATabKeepsHttp10Alive) {
+  std::string in = "GET / HTTP/1.0\r\nConnection: keep-alive\t\r\n\r\nGET /2 HTTP/1.0\r\n\r\n";
+  ParseStep st = feed(in);
+  ASSERT_EQ(st.event, ParseEvent::Message);
+  EXPECT_TRUE(data_.keep_alive);
+  // The next request in the same read is parsed too, as it would be in a read of its own.
+  ASSERT_EQ(parser_.execute(st.next, in.data() + in.size()).event, ParseEvent::Message);
+  EXPECT_EQ(target(), "/2");
+}
+
 TEST_F(ParserTest, MethodsMapToEnum) {
   ASSERT_EQ(feed("DELETE /x HTTP/1.1\r\nHost: h\r\n\r\n").event, ParseEvent::Message);
   EXPECT_EQ(data_.method, Method::Delete);
@@ -438,6 +466,59 @@ TEST_F(ParserTest, BareLfInRequestLineIs400) {
 
 TEST_F(ParserTest, BareLfAfterHeaderIs400) {
   EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: h\nX-A: 1\r\n\r\n"), 400);
+}
+
+// llhttp 8 ends a header or trailer section at a bare LF too; a CRLF-only proxy in front
+// would frame the stream differently (request smuggling).
+TEST_F(ParserTest, BareLfEndingTheHeadIs400) {
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: h\r\n\nGET /admin HTTP/1.1\r\nHost: h\r\n\r\n"), 400);
+}
+
+TEST_F(ParserTest, BareLfEndingAHeadWithoutFieldsIs400) {
+  EXPECT_EQ(error_of("GET / HTTP/1.0\r\n\n"), 400);
+}
+
+TEST_F(ParserTest, EmptyLastFieldValueStillEndsWithCrlf) {
+  ASSERT_EQ(feed("GET / HTTP/1.1\r\nHost: h\r\nX-Empty:\r\n\r\n").event, ParseEvent::Message);
+  EXPECT_EQ(error_of("GET / HTTP/1.1\r\nHost: h\r\nX-Empty:\r\n\n"), 400);
+}
+
+TEST_F(ParserTest, BareLfEndingTheTrailerSectionIs400) {
+  EXPECT_EQ(error_of("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     "1\r\na\r\n0\r\n\nGET /admin HTTP/1.1\r\nHost: h\r\n\r\n"),
+            400);
+}
+
+TEST_F(ParserTest, BareLfAfterTrailerFieldsIs400) {
+  EXPECT_EQ(error_of("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     "0\r\nX-Trailer: v\r\n\n"),
+            400);
+}
+
+TEST_F(ParserTest, BareLfEndingTheTrailerSectionInALaterReadIs400) {
+  ASSERT_EQ(feed("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n").event,
+            ParseEvent::NeedMore);
+  parser_.detach();
+  EXPECT_EQ(error_of("\n"), 400);
+}
+
+TEST_F(ParserTest, CrlfEndingTheTrailerSectionSplitAcrossReads) {
+  ASSERT_EQ(feed("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 "2\r\nok\r\n0\r\n\r")
+                .event,
+            ParseEvent::NeedMore);
+  parser_.detach();
+  ASSERT_EQ(feed("\n").event, ParseEvent::Message);
+  EXPECT_EQ(data_.body(), "ok");
+}
+
+TEST_F(ParserTest, RtspRequestLineIs400) {
+  // llhttp parses it with version 1.0; it must not be served as an HTTP/1.0 request.
+  EXPECT_EQ(error_of("GET / RTSP/1.0\r\n\r\n"), 400);
+}
+
+TEST_F(ParserTest, IceRequestLineIs400) {
+  EXPECT_EQ(error_of("SOURCE / ICE/1.0\r\n\r\n"), 400);
 }
 
 TEST_F(ParserTest, SpaceBeforeColonIs400) {
