@@ -296,7 +296,7 @@ int RequestParser::validate_head() {
     if (iequals(name, "host")) {
       ++hosts;
       // RFC 9112 3.2: a Host with an invalid value is a 400, as a missing or repeated one.
-      if (!valid_host_value(r.view(h.value))) return fail(400, "invalid Host header");
+      if (!known_valid_host(r.view(h.value))) return fail(400, "invalid Host header");
     } else if (iequals(name, "transfer-encoding")) {
       has_te = true;
       // llhttp already rejects `chunked` that is not last; any other coding (gzip, ...)
@@ -332,6 +332,15 @@ int RequestParser::validate_head() {
                   ((parser_.flags & F_CONTENT_LENGTH) && parser_.content_length > 0);
   if (!has_body) wants_continue_ = false;
   return 0;
+}
+
+bool RequestParser::known_valid_host(std::string_view host) {
+  // Clients send the same Host on every request, so the last valid one is remembered (short
+  // values only: the copy must not allocate in steady state) and compared instead of parsed.
+  if (host == last_valid_host_) return true;
+  if (!valid_host_value(host)) return false;
+  if (host.size() <= kRememberedHostBytes) last_valid_host_.assign(host.data(), host.size());
+  return true;
 }
 
 bool RequestParser::head_ends_with_crlf() const {
