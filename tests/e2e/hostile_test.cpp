@@ -37,10 +37,6 @@ using tether::ServerStats;
 // make every figure several times larger.
 constexpr int64_t kMemScale = tt::kAsan ? 4 : 1;
 
-std::string get(const std::string& path) {
-  return "GET " + path + " HTTP/1.1\r\nHost: t\r\n\r\n";
-}
-
 void rss_figures(const std::string& prefix, int64_t before, int64_t peak, int64_t after) {
   tt::figure(prefix + "_rss_before_kb", before);
   tt::figure(prefix + "_rss_peak_kb", peak);
@@ -291,7 +287,8 @@ TEST(Hostile, ClientsThatNeverReadAreBoundedThenCutByTheWriteTimeout) {
 
   tt::NormalClient normal(s.port(), 10, 5);
   std::string batch;
-  for (int i = 0; i < kRequests; ++i) batch += get("/counted?n=" + std::to_string(kBody));
+  for (int i = 0; i < kRequests; ++i)
+    batch += tt::get_request("/counted?n=" + std::to_string(kBody));
   std::vector<std::unique_ptr<tt::Client>> readers;
   const int64_t t0 = tt::now_ms();
   for (int i = 0; i < kReaders; ++i) {

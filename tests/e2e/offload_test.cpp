@@ -27,20 +27,7 @@ namespace {
 using namespace std::chrono_literals;
 using tether::ServerStats;
 
-std::string get(const std::string& path) {
-  return "GET " + path + " HTTP/1.1\r\nHost: t\r\n\r\n";
-}
-
 using tt::Gate;
-
-/// Blocks until `st` is asked to stop (true) or `limit` passes (false).
-bool wait_for_stop(std::stop_token st, std::chrono::milliseconds limit = 5s) {
-  std::mutex m;
-  std::condition_variable_any cv;
-  std::unique_lock<std::mutex> lock(m);
-  cv.wait_for(lock, st, limit, [] { return false; });
-  return st.stop_requested();
-}
 
 /// Shared by the routes (loop thread), the work (worker threads) and the test thread: gates
 /// and atomics only.
@@ -64,7 +51,7 @@ void add_job_routes(tether::Server& s, const std::shared_ptr<Shared>& sh) {
         [sh](std::stop_token st) {
           ++sh->runs;
           sh->started.open();
-          bool stopped = wait_for_stop(st);
+          bool stopped = tt::wait_for_stop(st);
           sh->saw_stop = stopped;
           sh->stop_seen.open();
           return stopped;
@@ -138,13 +125,13 @@ TEST(Offload, ResultArrivesAndThenRunsOnTheLoopThread) {
     });
   });
   tt::Client c(srv.port());
-  ASSERT_TRUE(c.send(get("/square?n=7")));
+  ASSERT_TRUE(c.send(tt::get_request("/square?n=7")));
   auto r = c.read_response();
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(r->body, "49");
   EXPECT_FALSE(r->header("connection").has_value());
-  ASSERT_TRUE(c.send(get("/square?n=12")));
+  ASSERT_TRUE(c.send(tt::get_request("/square?n=12")));
   r = c.read_response();
   ASSERT_TRUE(r);
   EXPECT_EQ(r->body, "144");
@@ -170,7 +157,7 @@ TEST(Offload, VoidWorkCallsThenWithTheResponseOnly) {
     });
   });
   tt::Client c(srv.port());
-  ASSERT_TRUE(c.send(get("/touch")));
+  ASSERT_TRUE(c.send(tt::get_request("/touch")));
   auto r = c.read_response();
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
@@ -188,7 +175,7 @@ TEST(Offload, ThenMayOffloadAgain) {
     });
   });
   tt::Client c(srv.port());
-  ASSERT_TRUE(c.send(get("/twice")));
+  ASSERT_TRUE(c.send(tt::get_request("/twice")));
   auto r = c.read_response();
   ASSERT_TRUE(r);
   EXPECT_EQ(r->body, "42");
@@ -209,7 +196,7 @@ TEST(Offload, WorkThatThrowsIs500AndTheConnectionKeepsWorking) {
     });
   });
   tt::Client c(srv.port());
-  ASSERT_TRUE(c.send(get("/fail")));
+  ASSERT_TRUE(c.send(tt::get_request("/fail")));
   auto r = c.read_response();
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 500);
@@ -231,7 +218,7 @@ TEST(Offload, ThenThatThrowsIs500AndTheConnectionKeepsWorking) {
     });
   });
   tt::Client c(srv.port());
-  ASSERT_TRUE(c.send(get("/then-throws")));
+  ASSERT_TRUE(c.send(tt::get_request("/then-throws")));
   auto r = c.read_response();
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 500);
@@ -279,15 +266,15 @@ TEST(Offload, ThenThatThrowsWhileTheExchangePoolIsFull) {
   // Many exchanges in use at once, then the one whose `then` will throw.
   tt::Client a(srv.port());
   std::string batch;
-  for (int i = 0; i < kParked; ++i) batch += get("/defer");
+  for (int i = 0; i < kParked; ++i) batch += tt::get_request("/defer");
   ASSERT_TRUE(a.send(batch));
   ASSERT_TRUE(srv.wait_for([](const ServerStats& s) { return s.requests == kParked; }));
   tt::Client b(srv.port());
-  ASSERT_TRUE(b.send(get("/then-throws")));
+  ASSERT_TRUE(b.send(tt::get_request("/then-throws")));
   ASSERT_TRUE(sh->started.wait());
   // Answer and free the parked ones: the loop's free list fills up.
   tt::Client c(srv.port());
-  ASSERT_TRUE(c.send(get("/release")));
+  ASSERT_TRUE(c.send(tt::get_request("/release")));
   auto rc = c.read_response();
   ASSERT_TRUE(rc);
   EXPECT_EQ(rc->body, "released " + std::to_string(kParked));
@@ -349,7 +336,7 @@ TEST(Offload, OffloadAllGathersResultsInInputOrder) {
     });
   });
   tt::Client c(srv.port());
-  ASSERT_TRUE(c.send(get("/fan")));
+  ASSERT_TRUE(c.send(tt::get_request("/fan")));
   auto r = c.read_response(8000);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
@@ -372,7 +359,7 @@ TEST(Offload, EmptyOffloadAllCallsThenLaterWithNoResults) {
     });
   });
   tt::Client c(srv.port());
-  ASSERT_TRUE(c.send(get("/empty")));
+  ASSERT_TRUE(c.send(tt::get_request("/empty")));
   auto r = c.read_response();
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
@@ -403,16 +390,16 @@ TEST(Offload, OffloadAllIsQueuedWhollyOrRefusedWith503) {
     });
   });
   tt::Client a(srv.port());
-  ASSERT_TRUE(a.send(get("/block?tag=a")));
+  ASSERT_TRUE(a.send(tt::get_request("/block?tag=a")));
   ASSERT_TRUE(sh->started.wait());  // the only worker is busy; the queue (2) is empty
   tt::Client b(srv.port());
-  ASSERT_TRUE(b.send(get("/fan?k=3")));
+  ASSERT_TRUE(b.send(tt::get_request("/fan?k=3")));
   auto r = b.read_response();
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 503);
   EXPECT_TRUE(r->header("retry-after").has_value());
   EXPECT_EQ(srv.stats().jobs_queued, 0u) << "a refused fan-out must not be half queued";
-  ASSERT_TRUE(b.send(get("/fan?k=2")));
+  ASSERT_TRUE(b.send(tt::get_request("/fan?k=2")));
   ASSERT_TRUE(srv.wait_for([](const ServerStats& s) { return s.jobs_queued == 2; }));
   sh->release.open();
   auto ra = a.read_response();
@@ -431,7 +418,7 @@ TEST(Offload, PipelinedSlowJobThenFastRequestAnswerInRequestOrder) {
   auto sh = std::make_shared<Shared>();
   tt::TestServer srv({}, job_routes(sh));
   tt::Client c(srv.port());
-  ASSERT_TRUE(c.send(get("/block?tag=slow") + tt::kPlaintextRequest));
+  ASSERT_TRUE(c.send(tt::get_request("/block?tag=slow") + tt::kPlaintextRequest));
   ASSERT_TRUE(sh->started.wait());
   // The fast one is answered at once but must wait behind the job.
   ASSERT_TRUE(srv.wait_for(
@@ -453,7 +440,7 @@ void client_leaves_while_job_runs(bool reset) {
   tt::TestServer srv({}, job_routes(sh));
   {
     tt::Client c(srv.port());
-    ASSERT_TRUE(c.send(get("/wait-stop")));
+    ASSERT_TRUE(c.send(tt::get_request("/wait-stop")));
     ASSERT_TRUE(sh->started.wait());
     c.close(reset);
   }
@@ -509,7 +496,7 @@ TEST(Offload, OnCloseRunsForADeferredResponseWhenTheClientLeaves) {
   });
   {
     tt::Client c(srv.port());
-    ASSERT_TRUE(c.send(get("/park")));
+    ASSERT_TRUE(c.send(tt::get_request("/park")));
     ASSERT_TRUE(srv.wait_for([](const ServerStats& s) { return s.requests == 1; }));
   }
   ASSERT_TRUE(closed->wait());
@@ -533,12 +520,12 @@ TEST(Offload, FullQueueAnswers503WithRetryAfter) {
   tt::Client a(srv.port());
   tt::Client b(srv.port());
   tt::Client c(srv.port());
-  ASSERT_TRUE(a.send(get("/block?tag=a")));
+  ASSERT_TRUE(a.send(tt::get_request("/block?tag=a")));
   ASSERT_TRUE(sh->started.wait());  // a's work holds the only worker
-  ASSERT_TRUE(b.send(get("/block?tag=b")));
+  ASSERT_TRUE(b.send(tt::get_request("/block?tag=b")));
   ASSERT_TRUE(srv.wait_for([](const ServerStats& s) { return s.jobs_queued == 1; }));
   int64_t t0 = tt::now_ms();
-  ASSERT_TRUE(c.send(get("/block?tag=c")));
+  ASSERT_TRUE(c.send(tt::get_request("/block?tag=c")));
   auto rc = c.read_response(3000);
   ASSERT_TRUE(rc);
   EXPECT_LT(tt::now_ms() - t0, 2000) << "shedding must not wait for the queue";
@@ -574,7 +561,7 @@ TEST(Offload, DeadlineAnswers504AndStopsTheJob) {
   tt::TestServer srv(o, job_routes(sh));
   tt::Client c(srv.port());
   int64_t t0 = tt::now_ms();
-  ASSERT_TRUE(c.send(get("/wait-stop")));
+  ASSERT_TRUE(c.send(tt::get_request("/wait-stop")));
   auto r = c.read_response(4000);
   int64_t took = tt::now_ms() - t0;
   ASSERT_TRUE(r);
@@ -608,7 +595,7 @@ TEST(Offload, DeferredResponseNeverAnsweredGets504AtTheDeadline) {
   });
   tt::Client c(srv.port());
   int64_t t0 = tt::now_ms();
-  ASSERT_TRUE(c.send(get("/park")));
+  ASSERT_TRUE(c.send(tt::get_request("/park")));
   auto r = c.read_response(4000);
   int64_t took = tt::now_ms() - t0;
   ASSERT_TRUE(r);
@@ -641,7 +628,7 @@ TEST(Offload, BackgroundRunsFromAnyThreadWithoutAResponse) {
   EXPECT_TRUE(srv.server().background([&from_test](std::stop_token) { from_test.open(); }));
   EXPECT_TRUE(from_test.wait());
   tt::Client c(srv.port());
-  ASSERT_TRUE(c.send(get("/audit")));
+  ASSERT_TRUE(c.send(tt::get_request("/audit")));
   auto r = c.read_response();
   ASSERT_TRUE(r);
   EXPECT_EQ(r->body, "queued");
@@ -657,7 +644,7 @@ TEST(Offload, BackgroundIsAskedToStopAtShutdownAndRefusedAfter) {
   tt::TestServer srv;
   ASSERT_TRUE(srv.server().background([&](std::stop_token st) {
     started.open();
-    saw_stop = wait_for_stop(st);
+    saw_stop = tt::wait_for_stop(st);
     done.open();
   }));
   ASSERT_TRUE(started.wait());
@@ -676,7 +663,7 @@ TEST(Offload, GracefulStopWaitsForAJobInFlight) {
   auto sh = std::make_shared<Shared>();
   tt::TestServer srv({}, job_routes(sh));
   tt::Client a(srv.port());
-  ASSERT_TRUE(a.send(get("/block?tag=a")));
+  ASSERT_TRUE(a.send(tt::get_request("/block?tag=a")));
   ASSERT_TRUE(sh->started.wait());
   tt::Client idle(srv.port());
   tt::expect_plaintext_ok(idle);
@@ -705,7 +692,7 @@ TEST(Offload, StatsCanBeReadWhileTheServerStops) {
   auto sh = std::make_shared<Shared>();
   tt::TestServer srv({}, job_routes(sh));
   tt::Client a(srv.port());
-  ASSERT_TRUE(a.send(get("/block?tag=a")));
+  ASSERT_TRUE(a.send(tt::get_request("/block?tag=a")));
   ASSERT_TRUE(sh->started.wait());
   std::atomic<bool> done{false};
   std::atomic<uint64_t> reads{0};
@@ -734,7 +721,7 @@ TEST(Offload, DrainDeadlineCutsAJobThatDoesNotFinish) {
   o.drain_timeout_ms = 200;
   tt::TestServer srv(o, job_routes(sh));
   tt::Client a(srv.port());
-  ASSERT_TRUE(a.send(get("/wait-stop")));
+  ASSERT_TRUE(a.send(tt::get_request("/wait-stop")));
   ASSERT_TRUE(sh->started.wait());
   int64_t t0 = tt::now_ms();
   srv.server().stop();

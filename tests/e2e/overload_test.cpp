@@ -32,10 +32,6 @@ using tether::ServerStats;
 
 constexpr int64_t kMemScale = tt::kAsan ? 4 : 1;
 
-std::string get(const std::string& path) {
-  return "GET " + path + " HTTP/1.1\r\nHost: t\r\n\r\n";
-}
-
 std::string post(const std::string& path, const std::string& body) {
   return "POST " + path + " HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(body.size()) +
          "\r\n\r\n" + body;
@@ -153,7 +149,7 @@ TEST(Overload, FullOffloadQueueSheds503ThenRecoversWithNoLostResponse) {
     std::vector<Counted*> shed;
     const uint64_t shed_before = s.stats().jobs_shed;
     const int64_t t0 = tt::now_ms();
-    for (Counted* c : senders) EXPECT_TRUE(c->send(get("/park")));
+    for (Counted* c : senders) EXPECT_TRUE(c->send(tt::get_request("/park")));
     asked += senders.size();
     // Settled: every request is either with the pool (running or queued) or shed.
     EXPECT_TRUE(s.wait_for([&](const ServerStats& st) {
@@ -214,7 +210,7 @@ TEST(Overload, FullOffloadQueueSheds503ThenRecoversWithNoLostResponse) {
   for (int round = 0; round < kAfter; ++round) {
     for (size_t i = 0; i < clients.size(); i += kQueue) {
       const size_t end = std::min(clients.size(), i + kQueue);
-      for (size_t k = i; k < end; ++k) ASSERT_TRUE(clients[k]->send(get("/park")));
+      for (size_t k = i; k < end; ++k) ASSERT_TRUE(clients[k]->send(tt::get_request("/park")));
       for (size_t k = i; k < end; ++k) {
         std::optional<tt::HttpResponse> r = clients[k]->read(5000);
         ASSERT_TRUE(r);
@@ -295,9 +291,9 @@ TEST(Overload, MailboxAtItsLimitsAnswersDocumentedStatusesAndRecovers) {
   // Full: a wait on a new id is refused at once, a read without wait is just empty, a value
   // over the size limit is 413 whatever the fill.
   const int64_t w0 = tt::now_ms();
-  EXPECT_EQ(c.roundtrip(get("/mailbox/new?wait_ms=5000"), 3000), 503);
+  EXPECT_EQ(c.roundtrip(tt::get_request("/mailbox/new?wait_ms=5000"), 3000), 503);
   EXPECT_LT(tt::now_ms() - w0, 2000) << "a refused wait was parked";
-  EXPECT_EQ(c.roundtrip(get("/mailbox/new")), 404);
+  EXPECT_EQ(c.roundtrip(tt::get_request("/mailbox/new")), 404);
   EXPECT_EQ(c.roundtrip(post("/mailbox/big", value + "x")), 413);
   const int64_t rss_full = rss.peak_kb();
 
@@ -317,7 +313,7 @@ TEST(Overload, MailboxAtItsLimitsAnswersDocumentedStatusesAndRecovers) {
   std::vector<std::unique_ptr<Counted>> waiters;
   for (size_t i = 0; i <= kMaxWaiters; ++i) {
     waiters.push_back(std::make_unique<Counted>(s.port(), tally));
-    ASSERT_TRUE(waiters.back()->send(get("/mailbox/w?wait_ms=10000")));
+    ASSERT_TRUE(waiters.back()->send(tt::get_request("/mailbox/w?wait_ms=10000")));
     if (i < kMaxWaiters) {
       ASSERT_TRUE(s.wait_for([&](const ServerStats& st) { return st.mailbox_waiters == i + 1; }));
     }
@@ -329,7 +325,8 @@ TEST(Overload, MailboxAtItsLimitsAnswersDocumentedStatusesAndRecovers) {
   std::optional<tt::HttpResponse> w0r = waiters[0]->read(3000);
   ASSERT_TRUE(w0r);
   EXPECT_EQ(w0r->body, "v0");
-  ASSERT_TRUE(waiters.back()->send(get("/mailbox/w?wait_ms=10000")));  // the freed place
+  ASSERT_TRUE(
+      waiters.back()->send(tt::get_request("/mailbox/w?wait_ms=10000")));  // the freed place
   ASSERT_TRUE(s.wait_for([](const ServerStats& st) { return st.mailbox_waiters == kMaxWaiters; }));
   for (size_t i = 1; i <= kMaxWaiters; ++i) {
     EXPECT_EQ(c.roundtrip(post("/mailbox/w", "v" + std::to_string(i))), 200);
@@ -385,7 +382,7 @@ TEST(Overload, MaxConnectionsSheds503AndEveryClientIsServedOnRetry) {
   std::vector<std::unique_ptr<Counted>> parked;
   for (size_t i = 0; i + 1 < kCap; ++i) {
     parked.push_back(std::make_unique<Counted>(s.port(), tally));
-    ASSERT_TRUE(parked.back()->send(get("/defer")));
+    ASSERT_TRUE(parked.back()->send(tt::get_request("/defer")));
   }
   ASSERT_TRUE(s.wait_for([](const ServerStats& st) {
     return st.exchanges_in_flight == kCap - 1 && st.connections_active == kCap;
@@ -421,7 +418,7 @@ TEST(Overload, MaxConnectionsSheds503AndEveryClientIsServedOnRetry) {
   EXPECT_TRUE(s.wait_for([](const ServerStats& st) { return st.connections_active == kCap; }));
 
   // The parked requests are answered and their clients leave.
-  ASSERT_EQ(control.roundtrip(get("/release")), 200);
+  ASSERT_EQ(control.roundtrip(tt::get_request("/release")), 200);
   for (auto& p : parked) {
     std::optional<tt::HttpResponse> r = p->read(5000);
     ASSERT_TRUE(r);

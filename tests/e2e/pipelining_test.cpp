@@ -4,14 +4,11 @@
 #include <string>
 
 #include "support/deferred_routes.hpp"
+#include "support/expectations.hpp"
 #include "support/http_client.hpp"
 #include "support/test_server.hpp"
 
 namespace {
-
-std::string get(const std::string& path) {
-  return "GET " + path + " HTTP/1.1\r\nHost: t\r\n\r\n";
-}
 
 void routes(tether::Server& s) {
   tt::add_test_routes(s);
@@ -22,7 +19,7 @@ TEST(Pipelining, SixteenRequestsInOneWriteAnswerInOrder) {
   tt::TestServer srv;
   tt::Client c(srv.port());
   std::string batch;
-  for (int i = 0; i < 16; ++i) batch += get("/hello/" + std::to_string(i));
+  for (int i = 0; i < 16; ++i) batch += tt::get_request("/hello/" + std::to_string(i));
   ASSERT_TRUE(c.send(batch));
   for (int i = 0; i < 16; ++i) {
     auto r = c.read_response();
@@ -35,9 +32,9 @@ TEST(Pipelining, MixedBodiesAndMethods) {
   tt::TestServer srv;
   tt::Client c(srv.port());
   ASSERT_TRUE(c.send(
-      "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\none" + get("/plaintext") +
+      "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\none" + tt::get_request("/plaintext") +
       "PUT / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\ntwo\r\n0\r\n\r\n" +
-      "HEAD /plaintext HTTP/1.1\r\nHost: t\r\n\r\n" + get("/nowhere")));
+      "HEAD /plaintext HTTP/1.1\r\nHost: t\r\n\r\n" + tt::get_request("/nowhere")));
   auto a = c.read_response();
   auto b = c.read_response();
   auto d = c.read_response();
@@ -54,12 +51,13 @@ TEST(Pipelining, MixedBodiesAndMethods) {
 TEST(Pipelining, SlowFirstRequestHoldsBackLaterResponses) {
   tt::TestServer srv({}, routes);
   tt::Client a(srv.port());
-  ASSERT_TRUE(a.send(get("/defer?tag=first") + get("/plaintext") + get("/hello/third")));
+  ASSERT_TRUE(a.send(tt::get_request("/defer?tag=first") + tt::get_request("/plaintext") +
+                     tt::get_request("/hello/third")));
   // The two fast requests are answered at once, but must wait behind the deferred one.
   ASSERT_TRUE(srv.wait_for([](const tether::ServerStats& s) { return s.requests == 3; }));
   EXPECT_EQ(a.read_some(100), 0u) << a.buffered();
   tt::Client b(srv.port());
-  ASSERT_TRUE(b.send(get("/release")));
+  ASSERT_TRUE(b.send(tt::get_request("/release")));
   auto rel = b.read_response();
   ASSERT_TRUE(rel);
   EXPECT_EQ(rel->body, "released 1");
@@ -78,13 +76,13 @@ TEST(Pipelining, InFlightCapStopsReadingUntilAnswered) {
   o.max_pipelined = 4;
   tt::TestServer srv(o, routes);
   tt::Client a(srv.port());
-  std::string batch = get("/defer");
-  for (int i = 0; i < 10; ++i) batch += get("/hello/" + std::to_string(i));
+  std::string batch = tt::get_request("/defer");
+  for (int i = 0; i < 10; ++i) batch += tt::get_request("/hello/" + std::to_string(i));
   ASSERT_TRUE(a.send(batch));
   ASSERT_TRUE(srv.wait_for([](const tether::ServerStats& s) { return s.requests >= 4; }));
   EXPECT_EQ(srv.stats().requests, 4u);  // the cap: /defer plus three answered-but-held ones
   tt::Client b(srv.port());
-  ASSERT_TRUE(b.send(get("/release")));
+  ASSERT_TRUE(b.send(tt::get_request("/release")));
   ASSERT_TRUE(b.read_response());
   auto d = a.read_response();
   ASSERT_TRUE(d);
@@ -101,12 +99,12 @@ TEST(Pipelining, DeferredResponseToGoneClientIsDroppedAndCounted) {
   tt::TestServer srv({}, routes);
   {
     tt::Client a(srv.port());
-    ASSERT_TRUE(a.send(get("/defer")));
+    ASSERT_TRUE(a.send(tt::get_request("/defer")));
     ASSERT_TRUE(srv.wait_for([](const tether::ServerStats& s) { return s.requests == 1; }));
   }  // the client leaves before its answer
   ASSERT_TRUE(srv.wait_for([](const tether::ServerStats& s) { return s.connections_active == 0; }));
   tt::Client b(srv.port());
-  ASSERT_TRUE(b.send(get("/release")));
+  ASSERT_TRUE(b.send(tt::get_request("/release")));
   auto r = b.read_response();
   ASSERT_TRUE(r);
   EXPECT_EQ(r->body, "released 1");

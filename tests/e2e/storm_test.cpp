@@ -24,10 +24,6 @@ namespace {
 constexpr int kClients = 8;
 constexpr int kIterations = 300;
 
-std::string get(const std::string& path) {
-  return "GET " + path + " HTTP/1.1\r\nHost: t\r\n\r\n";
-}
-
 /// Counted by the routes (loop threads): offloads queued, refused, and continuations run.
 struct RouteCounts {
   std::atomic<uint64_t> offloaded{0};
@@ -89,7 +85,7 @@ void run_client(uint16_t port, unsigned seed, ClientTally& out) {
   auto make_req = [&]() -> Req {
     if (rng() % 3 == 0) return {tt::kPlaintextRequest, "Hello, World!"};
     std::string id = std::to_string(next_id++);
-    return {get("/echo-offload?id=" + id), "id=" + id};
+    return {tt::get_request("/echo-offload?id=" + id), "id=" + id};
   };
   auto check = [&](tt::Client& c, const Req& r) -> bool {
     auto resp = c.read_response(10000);

@@ -35,7 +35,6 @@ tether::ServerOptions options_with(uint32_t tether::ServerOptions::*field) {
   return o;
 }
 
-
 // A second, well-behaved client on a fresh connection is served.
 void expect_other_client_served(uint16_t port) {
   tt::Client other(port);

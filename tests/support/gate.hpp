@@ -1,9 +1,11 @@
-// Gate: a one-shot event a test waits on, with a bound (tests wait for events, never sleep).
+// Gate: a one-shot event a test waits on, with a bound (tests wait for events, never sleep);
+// and wait_for_stop, the same for a job's stop token.
 #pragma once
 
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <stop_token>
 
 namespace tt {
 
@@ -31,5 +33,15 @@ class Gate {
   std::condition_variable cv_;
   bool open_ = false;
 };
+
+/// Blocks until `st` is asked to stop (true) or `limit` passes (false).
+inline bool wait_for_stop(std::stop_token st,
+                          std::chrono::milliseconds limit = std::chrono::seconds(5)) {
+  std::mutex m;
+  std::condition_variable_any cv;
+  std::unique_lock<std::mutex> lock(m);
+  cv.wait_for(lock, st, limit, [] { return false; });
+  return st.stop_requested();
+}
 
 }  // namespace tt

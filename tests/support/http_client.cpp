@@ -11,20 +11,11 @@
 #include <chrono>
 #include <cstdlib>
 
+#include "ascii.hpp"
+
 namespace tt {
-namespace {
 
-bool iequal(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i])))
-      return false;
-  }
-  return true;
-}
-
-}  // namespace
+using tether::detail::iequals;
 
 int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -34,14 +25,14 @@ int64_t now_ms() {
 
 std::optional<std::string> HttpResponse::header(std::string_view name) const {
   for (const auto& [k, v] : headers) {
-    if (iequal(k, name)) return v;
+    if (iequals(k, name)) return v;
   }
   return std::nullopt;
 }
 
 size_t HttpResponse::header_count(std::string_view name) const {
   size_t n = 0;
-  for (const auto& h : headers) n += iequal(h.first, name);
+  for (const auto& h : headers) n += iequals(h.first, name);
   return n;
 }
 
@@ -81,7 +72,7 @@ std::optional<HttpResponse> parse_response(std::string& buf, bool head, bool eof
     buf.erase(0, body_start + n);
     return r;
   }
-  if (auto te = r.header("transfer-encoding"); te && iequal(*te, "chunked")) {
+  if (auto te = r.header("transfer-encoding"); te && iequals(*te, "chunked")) {
     size_t p = body_start;
     std::string body;
     while (true) {

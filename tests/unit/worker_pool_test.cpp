@@ -56,15 +56,6 @@ class Tally {
   int n_ = 0;
 };
 
-/// Blocks until `st` is asked to stop (true) or `limit` passes (false).
-bool wait_for_stop(std::stop_token st, std::chrono::milliseconds limit = 5s) {
-  std::mutex m;
-  std::condition_variable_any cv;
-  std::unique_lock<std::mutex> lock(m);
-  cv.wait_for(lock, st, limit, [] { return false; });
-  return st.stop_requested();
-}
-
 /// Polls `pred` (for counters that have no event to wait on) until it holds or `limit` passes.
 bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds limit = 5s) {
   auto deadline = std::chrono::steady_clock::now() + limit;
@@ -90,7 +81,7 @@ struct CountingItem final : WorkItem {
   void run(std::stop_token st) noexcept override {
     runs_->fetch_add(1);
     if (started_) started_->add();
-    if (wait_stop_ && saw_stop_) saw_stop_->store(wait_for_stop(st));
+    if (wait_stop_ && saw_stop_) saw_stop_->store(tt::wait_for_stop(st));
   }
   std::atomic<int>* runs_;
   std::atomic<int>* destroyed_;
@@ -254,7 +245,7 @@ TEST(WorkerPool, ShutdownDropsQueuedTasksAndStopsRunningOnes) {
   WorkerPool pool(1, 10);
   ASSERT_TRUE(pool.submit_background([&](std::stop_token st) {
     started.add();
-    saw_stop = wait_for_stop(st);
+    saw_stop = tt::wait_for_stop(st);
   }));
   ASSERT_TRUE(started.wait_for(1));
   for (int i = 0; i < 5; ++i) {
