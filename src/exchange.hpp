@@ -110,6 +110,9 @@ namespace tether::detail {
 struct ResponseAccess {
   static Response make(Exchange* x) { return Response(x); }
   static Exchange* exchange(const Response& r) { return r.x_; }
+  /// The exchange of a handle that can still answer (on its loop thread), or nullptr: every
+  /// call on a dead handle does nothing and counts one dropped response.
+  static Exchange* open(const Response& r);
 };
 
 }  // namespace tether::detail

@@ -115,12 +115,8 @@ void Mailbox::drop(std::string id, std::function<void(bool)> done) {
 
 void Mailbox::wait(Response res, std::string id, std::chrono::milliseconds wait,
                    std::function<void(Response, MailboxTake, std::string)> then) {
-  detail::Exchange* x = detail::ResponseAccess::exchange(res);
+  detail::Exchange* x = detail::ResponseAccess::open(res);
   if (!x) return;
-  if (!res.alive()) {
-    x->loop->stats().responses_dropped.add();
-    return;
-  }
   Loop& origin = *x->loop;
   Loop& owner = server_.shard_owner(id);
   const bool local = &origin == &owner;

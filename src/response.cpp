@@ -17,6 +17,10 @@ void check_thread([[maybe_unused]] const detail::Exchange* x) {
   assert(x->loop->on_loop_thread() && "tether::Response used off its loop thread");
 }
 
+bool is_open(const detail::Exchange* x) {
+  return x && x->state == detail::ExchangeState::Open && x->conn != nullptr;
+}
+
 }  // namespace
 
 Response::Response(detail::Exchange* x) : x_(x) {
@@ -59,54 +63,45 @@ Response::~Response() {
 }
 
 bool Response::alive() const {
-  return x_ && x_->state == detail::ExchangeState::Open && x_->conn != nullptr;
+  return is_open(x_);
 }
 
 bool Response::send(int status, std::string_view body, std::string_view content_type) {
-  if (!x_) return false;
-  check_thread(x_);
-  if (!alive()) {
-    x_->loop->stats().responses_dropped.add();
-    return false;
-  }
-  return x_->conn->answer(x_, status, body, content_type);
+  detail::Exchange* x = detail::ResponseAccess::open(*this);
+  return x && x->conn->answer(x, status, body, content_type);
 }
 
 bool Response::on_close(std::function<void()> cb) {
-  if (!x_) return false;
-  check_thread(x_);
-  if (!alive()) {
-    x_->loop->stats().responses_dropped.add();
-    return false;
-  }
-  x_->on_close.push_back(std::move(cb));
+  detail::Exchange* x = detail::ResponseAccess::open(*this);
+  if (!x) return false;
+  x->on_close.push_back(std::move(cb));
   return true;
 }
 
 namespace detail {
 
+Exchange* ResponseAccess::open(const Response& r) {
+  Exchange* x = r.x_;
+  if (!x) return nullptr;
+  check_thread(x);
+  if (!is_open(x)) {
+    x->loop->stats().responses_dropped.add();
+    return nullptr;
+  }
+  return x;
+}
+
 bool start_job(Response& res, std::vector<std::unique_ptr<WorkItem>> items,
                std::unique_ptr<Finisher> fin) {
-  Exchange* x = ResponseAccess::exchange(res);
-  if (!x) return false;
-  check_thread(x);
-  if (!res.alive()) {
-    x->loop->stats().responses_dropped.add();
-    return false;
-  }
-  return x->loop->start_job(x, std::move(items), std::move(fin));
+  Exchange* x = ResponseAccess::open(res);
+  return x && x->loop->start_job(x, std::move(items), std::move(fin));
 }
 
 }  // namespace detail
 
 bool Response::set_header(std::string_view name, std::string_view value) {
-  if (!x_) return false;
-  check_thread(x_);
-  if (!alive()) {
-    x_->loop->stats().responses_dropped.add();
-    return false;
-  }
-  if (name.empty()) return false;
+  detail::Exchange* x = detail::ResponseAccess::open(*this);
+  if (!x || name.empty()) return false;
   for (unsigned char c : name) {
     if (!is_tchar(c)) return false;
   }
@@ -116,12 +111,12 @@ bool Response::set_header(std::string_view name, std::string_view value) {
   if (iequals(name, "content-length") || iequals(name, "transfer-encoding")) return false;
   if (iequals(name, "connection")) {
     if (!iequals(value, "close")) return false;
-    x_->close = true;
+    x->close = true;
     return true;
   }
-  if (iequals(name, "server")) x_->user_server = true;
-  if (iequals(name, "date")) x_->user_date = true;
-  x_->headers.append(name).append(": ").append(value).append("\r\n");
+  if (iequals(name, "server")) x->user_server = true;
+  if (iequals(name, "date")) x->user_date = true;
+  x->headers.append(name).append(": ").append(value).append("\r\n");
   return true;
 }
 
