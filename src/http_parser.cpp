@@ -182,8 +182,8 @@ int RequestParser::on_message_begin(llhttp_t* p) {
   s.head_end_ = 0;
   s.span_end_ = s.base_;
   RequestData& r = *s.target_;
-  if (!r.fresh) r.reset();
-  r.fresh = false;
+  // The pool hands out reset targets; only a restarted parse of a partial head reuses one.
+  if (r.base) r.reset();
   r.base = s.base_;
   return 0;
 }

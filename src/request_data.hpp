@@ -25,7 +25,8 @@ struct HeaderSpan {
 
 struct RequestData {
   /// Start of the message in the buffer that holds its head: the read buffer, the
-  /// connection's leftover bytes, or `head_store` once the request outlived its read.
+  /// connection's leftover bytes, or `head_store` once the request outlived its read. Null
+  /// from reset() until a parse starts, so a parse can tell a fresh target from a used one.
   const char* base = nullptr;
   Span target;
   std::vector<HeaderSpan> headers;
@@ -40,9 +41,6 @@ struct RequestData {
   uint8_t major = 1;
   uint8_t minor = 1;
   bool keep_alive = true;
-  /// Nothing has been written since reset(): a parse may start here without resetting again
-  /// (the pool resets on release; a restarted parse of a partial head must reset).
-  bool fresh = true;
 
   /// Filled at dispatch: views into the target, and the router's captures.
   std::string_view path;
@@ -73,7 +71,6 @@ struct RequestData {
     route.allowed = 0;
     route.any_method = false;
     route.param_count = 0;
-    fresh = true;
   }
 };
 
