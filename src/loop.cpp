@@ -214,20 +214,21 @@ void Loop::pause_accepting() {
   // Closing the handle ends libuv's accept loop; the socket stays open (listen_dup_), so new
   // connections wait in its backlog until an fd is free again.
   listening_ = false;
-  accept_paused_ = true;
   uv_close(reinterpret_cast<uv_handle_t*>(&listener_), on_listener_closed);
 }
 
 void Loop::on_listener_closed(uv_handle_t* h) {
   auto* l = static_cast<Loop*>(h->data);
-  if (l->accept_paused_ && !l->draining_ && !l->handles_closed_) {
+  // Only a pause (or a failed resume) closes the listener with this callback; draining closes
+  // it for good without one.
+  if (!l->draining_ && !l->handles_closed_) {
     uv_timer_start(&l->accept_retry_, on_accept_retry, kAcceptRetryMs, 0);
   }
 }
 
 void Loop::on_accept_retry(uv_timer_t* t) {
   auto* l = static_cast<Loop*>(t->data);
-  if (l->accept_paused_ && !l->draining_) l->resume_accepting();
+  if (!l->draining_) l->resume_accepting();
 }
 
 void Loop::resume_accepting() {
@@ -248,7 +249,6 @@ void Loop::resume_accepting() {
     return;
   }
   listening_ = true;
-  accept_paused_ = false;
 }
 
 Connection* Loop::open_in_memory() {
@@ -454,7 +454,6 @@ void Loop::begin_drain() {
     uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
     listening_ = false;
   }
-  accept_paused_ = false;
   uv_timer_stop(&accept_retry_);
   if (listen_dup_ >= 0) {
     ::close(listen_dup_);  // the last fd of the socket: the port is free from here on

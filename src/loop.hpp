@@ -193,7 +193,6 @@ class Loop {
   // duplicate of the socket kept for this (pending connections wait in the backlog).
   uv_timer_t accept_retry_{};
   int listen_dup_ = -1;
-  bool accept_paused_ = false;
   uv_async_t wake_{};
   uv_signal_t sigint_{};
   uv_signal_t sigterm_{};
