@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstring>
 
-#include "ascii.hpp"
 #include "request_syntax.hpp"
 
 namespace tether::detail {
@@ -271,60 +270,12 @@ int RequestParser::on_header_value(llhttp_t* p, const char* at, size_t len) {
 }
 
 int RequestParser::validate_head() {
-  RequestData& r = *target_;
-  if (r.major != 1) return fail(505, "unsupported HTTP version");
-  // RFC 9112 3: one SP on each side of the target. llhttp skips runs of them; a request line
-  // that would need correcting is refused, not corrected.
-  const char* target = base_ + r.target.off;
-  if (target[-2] == ' ' || target[r.target.len + 1] == ' ') {
-    return fail(400, "malformed request line");
-  }
-  const bool connect = r.method == Method::Connect;
-  if (!valid_request_target(r.view(r.target), connect, r.method == Method::Options)) {
-    return fail(400, "invalid request target");
-  }
-  // RFC 9110 9.3.6: CONNECT asks for a tunnel, which tether does not make; and a 2xx from a
-  // handler would tell a proxy in front of us to start tunnelling. No handler sees it.
-  if (connect) return fail(501, "CONNECT is not supported");
-  int hosts = 0;
-  bool has_te = false;
-  for (const HeaderSpan& h : r.headers) {
-    // Most fields are none of these; the length rules them out without comparing bytes.
-    const size_t n = h.name.len;
-    if (n != 4 && n != 6 && n != 10 && n != 17) continue;
-    std::string_view name = r.view(h.name);
-    if (iequals(name, "host")) {
-      ++hosts;
-      // RFC 9112 3.2: a Host with an invalid value is a 400, as a missing or repeated one.
-      if (!known_valid_host(r.view(h.value))) return fail(400, "invalid Host header");
-    } else if (iequals(name, "transfer-encoding")) {
-      has_te = true;
-      // llhttp already rejects `chunked` that is not last; any other coding (gzip, ...)
-      // cannot be decoded here, and passing it through would mis-frame the body.
-      if (!iequals(trim_ows(r.view(h.value)), "chunked")) {
-        return fail(501, "unsupported transfer coding");
-      }
-    } else if (iequals(name, "connection")) {
-      // Read here rather than taken from llhttp, which misses an option followed by HTAB
-      // ("close\t") although a list element may carry OWS (RFC 9110 5.6.1), and which lets
-      // keep-alive beat close in HTTP/1.0.
-      std::string_view list = r.view(h.value);
-      while (!list.empty()) {
-        const size_t comma = list.find(',');
-        const std::string_view option = trim_ows(list.substr(0, comma));
-        close_option_ |= iequals(option, "close");
-        keep_alive_option_ |= iequals(option, "keep-alive");
-        list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
-      }
-    } else if (iequals(name, "expect")) {
-      if (!iequals(trim_ows(r.view(h.value)), "100-continue"))
-        return fail(417, "unsupported expectation");
-      wants_continue_ = r.minor >= 1;
-    }
-  }
-  if (r.minor >= 1 && hosts == 0) return fail(400, "missing Host header");
-  if (hosts > 1) return fail(400, "more than one Host header");
-  if (has_te && r.minor == 0) return fail(400, "Transfer-Encoding in an HTTP/1.0 request");
+  HeadFields fields;
+  HeadCheck check = check_head(*target_, host_cache_, fields);
+  if (check.status != 0) return fail(check.status, check.text);
+  close_option_ = fields.close;
+  keep_alive_option_ = fields.keep_alive;
+  wants_continue_ = fields.expect_continue;
   if ((parser_.flags & F_CONTENT_LENGTH) && parser_.content_length > limits_.max_body_bytes) {
     return fail(413, "request body too large");
   }
@@ -332,15 +283,6 @@ int RequestParser::validate_head() {
                   ((parser_.flags & F_CONTENT_LENGTH) && parser_.content_length > 0);
   if (!has_body) wants_continue_ = false;
   return 0;
-}
-
-bool RequestParser::known_valid_host(std::string_view host) {
-  // Clients send the same Host on every request, so the last valid one is remembered (short
-  // values only: the copy must not allocate in steady state) and compared instead of parsed.
-  if (host == last_valid_host_) return true;
-  if (!valid_host_value(host)) return false;
-  if (host.size() <= kRememberedHostBytes) last_valid_host_.assign(host.data(), host.size());
-  return true;
 }
 
 bool RequestParser::head_ends_with_crlf() const {

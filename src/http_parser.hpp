@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "request_data.hpp"
+#include "request_syntax.hpp"
 
 namespace tether::detail {
 
@@ -90,7 +91,6 @@ class RequestParser {
 
   int fail(int status, const char* text);
   bool head_ends_with_crlf() const;
-  bool known_valid_host(std::string_view host);
   int validate_head();
 
   llhttp_t parser_;
@@ -111,8 +111,7 @@ class RequestParser {
   /// The request's Connection options (read by validate_head, not llhttp: see there).
   bool close_option_ = false;
   bool keep_alive_option_ = false;
-  static constexpr size_t kRememberedHostBytes = 64;
-  std::string last_valid_host_;  // the last Host value that passed validation
+  HostCache host_cache_;
   bool failed_ = false;  // fail() chose the status; llhttp's errno says only "callback error"
   int error_status_ = 0;
   const char* error_text_ = "";

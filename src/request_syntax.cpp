@@ -4,6 +4,8 @@
 
 #include <cstring>
 
+#include "ascii.hpp"
+
 namespace tether::detail {
 namespace {
 
@@ -147,6 +149,69 @@ bool valid_request_target(std::string_view target, bool is_connect, bool is_opti
   if (target.substr(i, 3) != "://") return false;
   std::string_view rest = target.substr(i + 3);
   return valid_authority(rest.substr(0, rest.find_first_of("/?#")), true, false);
+}
+
+bool HostCache::valid(std::string_view host) {
+  if (host == last_) return true;
+  if (!valid_host_value(host)) return false;
+  if (host.size() <= kRememberedBytes) last_.assign(host.data(), host.size());
+  return true;
+}
+
+HeadCheck check_head(const RequestData& r, HostCache& hosts, HeadFields& fields) {
+  if (r.major != 1) return {505, "unsupported HTTP version"};
+  // RFC 9112 3: one SP on each side of the target. llhttp skips runs of them; a request line
+  // that would need correcting is refused, not corrected.
+  const char* target = r.base + r.target.off;
+  if (target[-2] == ' ' || target[r.target.len + 1] == ' ') {
+    return {400, "malformed request line"};
+  }
+  const bool connect = r.method == Method::Connect;
+  if (!valid_request_target(r.view(r.target), connect, r.method == Method::Options)) {
+    return {400, "invalid request target"};
+  }
+  // RFC 9110 9.3.6: CONNECT asks for a tunnel, which tether does not make; and a 2xx from a
+  // handler would tell a proxy in front of us to start tunnelling. No handler sees it.
+  if (connect) return {501, "CONNECT is not supported"};
+  int host_count = 0;
+  bool has_te = false;
+  for (const HeaderSpan& h : r.headers) {
+    // Most fields are none of these; the length rules them out without comparing bytes.
+    const size_t n = h.name.len;
+    if (n != 4 && n != 6 && n != 10 && n != 17) continue;
+    std::string_view name = r.view(h.name);
+    if (iequals(name, "host")) {
+      ++host_count;
+      // RFC 9112 3.2: a Host with an invalid value is a 400, as a missing or repeated one.
+      if (!hosts.valid(r.view(h.value))) return {400, "invalid Host header"};
+    } else if (iequals(name, "transfer-encoding")) {
+      has_te = true;
+      // llhttp already rejects `chunked` that is not last; any other coding (gzip, ...)
+      // cannot be decoded here, and passing it through would mis-frame the body.
+      if (!iequals(trim_ows(r.view(h.value)), "chunked")) {
+        return {501, "unsupported transfer coding"};
+      }
+    } else if (iequals(name, "connection")) {
+      // A list element may carry OWS (RFC 9110 5.6.1), a tab included.
+      std::string_view list = r.view(h.value);
+      while (!list.empty()) {
+        const size_t comma = list.find(',');
+        const std::string_view option = trim_ows(list.substr(0, comma));
+        fields.close |= iequals(option, "close");
+        fields.keep_alive |= iequals(option, "keep-alive");
+        list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+      }
+    } else if (iequals(name, "expect")) {
+      if (!iequals(trim_ows(r.view(h.value)), "100-continue")) {
+        return {417, "unsupported expectation"};
+      }
+      fields.expect_continue = r.minor >= 1;
+    }
+  }
+  if (r.minor >= 1 && host_count == 0) return {400, "missing Host header"};
+  if (host_count > 1) return {400, "more than one Host header"};
+  if (has_te && r.minor == 0) return {400, "Transfer-Encoding in an HTTP/1.0 request"};
+  return {};
 }
 
 }  // namespace tether::detail
