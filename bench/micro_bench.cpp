@@ -191,14 +191,13 @@ BENCHMARK(BM_InboxRoundTrip)->UseRealTime();
 void BM_MailboxWaitThenPost(benchmark::State& state) {
   tether::detail::MailboxShard shard(tether::detail::MailboxLimits{});
   std::string value(32, 'v');
-  uint64_t taken = 0;
+  uint64_t taken = 0, token = 0;
   AllocCounter allocs(state);
   for (auto _ : state) {
-    shard.wait("order-42", true, 1u << 30, [&taken](std::string* v) {
-      if (v) ++taken;
-      return true;
-    });
-    shard.post("order-42", value, 0);
+    const tether::detail::CallRef waiter{0, ++token};
+    shard.wait("order-42", true, waiter, 0);
+    auto posted = shard.post("order-42", value, 0, tether::detail::CallRef{0, token});
+    if (posted.offer && shard.confirm(posted.offer->transit)) ++taken;
   }
   allocs.finish(static_cast<int64_t>(state.iterations()));
   if (taken != static_cast<uint64_t>(state.iterations())) state.SkipWithError("handoff lost");

@@ -41,7 +41,7 @@ ExchangePool::~ExchangePool() {
 Exchange* ExchangePool::acquire() {
   if (free_.empty()) {
     ++allocated_;
-    return new Exchange(loop_);
+    return new Exchange(loop_, anchor_);
   }
   Exchange* x = free_.back();
   free_.pop_back();
@@ -66,20 +66,47 @@ void user_code_failed(Exchange* x, const char* where, const char* what) {
 }
 
 void exchange_closed(Exchange* x) {
-  if (x->on_close.empty()) return;
   std::vector<std::function<void()>> callbacks;
   callbacks.swap(x->on_close);
+  run_close_callbacks(x, callbacks);
+}
+
+void run_close_callbacks(Exchange* x, std::vector<std::function<void()>>& callbacks) {
+  if (callbacks.empty()) return;
   ++x->refs;  // a callback may drop the last Response handle
   for (auto& cb : callbacks) {
     try {
       cb();
     } catch (const std::exception& e) {
+      x->loop->stats().handler_exceptions.add();
       std::fprintf(stderr, "tether: on_close callback threw: %s\n", e.what());
     } catch (...) {
+      x->loop->stats().handler_exceptions.add();
       std::fprintf(stderr, "tether: on_close callback threw\n");
     }
   }
+  callbacks.clear();  // what they captured goes before our reference does
   exchange_unref(x);
+}
+
+namespace {
+void unref_on_owner(void* x) {
+  exchange_unref(static_cast<Exchange*>(x));
+}
+}  // namespace
+
+void exchange_unref_elsewhere(Exchange* x) {
+  bool free_it = false;
+  {
+    Anchor::OffThread off(*x->anchor);
+    if (off.retired()) {
+      free_it = --x->refs == 0;  // dead and out of every list: nothing but memory is left
+    } else {
+      x->anchor->count_misuse("Response", "destroyed");
+      off.forward({unref_on_owner, x});
+    }
+  }
+  if (free_it) delete x;  // after the lock: this may free the anchor
 }
 
 void exchange_unref(Exchange* x) {

@@ -1,5 +1,7 @@
 // Exchange: one request and its one response. Pooled per loop; kept alive by the connection's
-// FIFO and by Response handles, so a handle never points at a recycled exchange.
+// FIFO and by Response handles, so a handle never points at a recycled exchange. An exchange
+// still held by a handle when its loop goes is left behind, dead and inert, and freed by its
+// last handle on whatever thread (under its anchor's lock): see anchor.hpp.
 #pragma once
 
 #include <cstdint>
@@ -8,8 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "anchor.hpp"
 #include "intrusive_list.hpp"
-
 #include "request_data.hpp"
 
 namespace tether::detail {
@@ -25,9 +27,15 @@ enum class ExchangeState : uint8_t {
 };
 
 struct Exchange {
-  explicit Exchange(Loop& l) : loop(&l) {}
+  Exchange(Loop& l, Anchor* a) : loop(&l), anchor(a) { anchor->retain(); }
+  ~Exchange() { anchor->release(); }
+  Exchange(const Exchange&) = delete;
+  Exchange& operator=(const Exchange&) = delete;
 
+  /// The owning loop; touch it only where anchor->owned_here() (it is gone once retired).
   Loop* loop;
+  /// Outlives the loop: thread checks and the loop-gone state for handles.
+  Anchor* anchor;
   /// Owning connection while in its FIFO; null once dead or detached.
   Connection* conn = nullptr;
   /// Next exchange of the same connection, in request order.
@@ -49,7 +57,9 @@ struct Exchange {
   std::string headers;
   /// The serialized response while an earlier exchange of the connection is unanswered.
   std::string out;
-  /// Run when the exchange ends unanswered by the handler (client left, or deadline).
+  /// Run when the exchange ends unanswered by the handler (client left, or deadline);
+  /// released unrun once it is answered, so a callback that captures the Response cannot
+  /// keep the exchange alive.
   std::vector<std::function<void()>> on_close;
   /// On the loop's deadline list while Open after its handler returned.
   ListHook<Exchange> deadline_hook;
@@ -61,7 +71,7 @@ struct Exchange {
 /// Free exchanges of one loop, reused so that steady-state requests allocate nothing.
 class ExchangePool {
  public:
-  explicit ExchangePool(Loop& loop) : loop_(loop) {}
+  ExchangePool(Loop& loop, Anchor* anchor) : loop_(loop), anchor_(anchor) {}
   ~ExchangePool();
   ExchangePool(const ExchangePool&) = delete;
   ExchangePool& operator=(const ExchangePool&) = delete;
@@ -73,6 +83,7 @@ class ExchangePool {
 
  private:
   Loop& loop_;
+  Anchor* anchor_;
   std::vector<Exchange*> free_;
   size_t allocated_ = 0;
 };
@@ -95,10 +106,17 @@ void run_user_code(Exchange* x, const char* where, F&& f) {
 
 /// Runs (once) the exchange's on_close callbacks: it ended without the handler's answer.
 void exchange_closed(Exchange* x);
+/// Runs `callbacks` (taken from x->on_close before the server answered for the handler) and
+/// destroys them. A throw is counted and logged.
+void run_close_callbacks(Exchange* x, std::vector<std::function<void()>>& callbacks);
 
-/// Drops one reference; at zero, an unanswered exchange is answered 500 (abandoned) and an
-/// exchange out of its connection's FIFO goes back to the pool.
+/// Drops one reference (owner thread); at zero, an unanswered exchange is answered 500
+/// (abandoned) and an exchange out of its connection's FIFO goes back to the pool.
 void exchange_unref(Exchange* x);
+
+/// Drops one reference off the owner thread: forwarded to the owner while the loop lives (and
+/// counted as a misuse), done here under the anchor's lock once it is gone.
+void exchange_unref_elsewhere(Exchange* x);
 
 }  // namespace tether::detail
 
@@ -110,9 +128,10 @@ namespace tether::detail {
 struct ResponseAccess {
   static Response make(Exchange* x) { return Response(x); }
   static Exchange* exchange(const Response& r) { return r.x_; }
-  /// The exchange of a handle that can still answer (on its loop thread), or nullptr: every
-  /// call on a dead handle does nothing and counts one dropped response.
-  static Exchange* open(const Response& r);
+  /// The exchange of a handle that can still answer, called on its loop thread, or nullptr:
+  /// a call on a dead handle does nothing and counts one dropped response; a call off the
+  /// loop thread is refused and counted as a misuse (`operation` names it in the log).
+  static Exchange* open(const Response& r, const char* operation);
 };
 
 }  // namespace tether::detail

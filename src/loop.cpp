@@ -1,17 +1,11 @@
 #include "loop.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <ctime>
 #include <exception>
 
 #include "connection.hpp"
-#include "listener.hpp"
 #include "worker_pool.hpp"
 
 namespace tether::detail {
@@ -20,8 +14,11 @@ thread_local Loop* t_current = nullptr;
 constexpr size_t kReadBufferBytes = 64 * 1024;
 constexpr size_t kMaxPooledWrites = 1024;
 constexpr size_t kKeepWriteCapacity = 64 * 1024;
-// How often a listener paused for want of fds tries to listen again.
-constexpr uint64_t kAcceptRetryMs = 100;
+
+Status uv_failure(const char* what, int rc) {
+  return Status::error(std::string("cannot set up the event loop: ") + what + ": " +
+                       uv_strerror(rc));
+}
 }  // namespace
 
 Loop::Loop(const ServerOptions& options, const Router& router, WorkerPool* pool, unsigned index)
@@ -29,77 +26,91 @@ Loop::Loop(const ServerOptions& options, const Router& router, WorkerPool* pool,
       router_(router),
       pool_(pool),
       index_(index),
-      exchanges_(*this),
-      mailbox_(MailboxLimits{options.mailbox_max_ids, options.mailbox_max_value_bytes,
-                             options.mailbox_max_waiters_per_id, options.mailbox_ttl_ms}) {
+      anchor_(Anchor::make()),
+      listener_(&uv_, on_connection, this),
+      exchanges_(*this, anchor_),
+      jobs_(*this, pool),
+      mailbox_(*this, MailboxLimits{options.mailbox_max_ids, options.mailbox_max_value_bytes,
+                                    options.mailbox_max_waiters_per_id, options.mailbox_ttl_ms}) {
   limits_.max_head_bytes = options.max_head_bytes;
   limits_.max_target_bytes = options.max_target_bytes;
   limits_.max_headers = options.max_headers;
   limits_.max_body_bytes = options.max_body_bytes;
-  uv_loop_init(&uv_);
-  uv_timer_init(&uv_, &tick_);
-  tick_.data = this;
-  uv_timer_init(&uv_, &drain_timer_);
-  drain_timer_.data = this;
-  uv_timer_init(&uv_, &accept_retry_);
-  accept_retry_.data = this;
-  uv_async_init(&uv_, &wake_, on_wake);
-  wake_.data = this;
-  listener_.data = this;
   read_buf_.resize(kReadBufferBytes);
   cork_.reserve(kReadBufferBytes);
   server_line_ = "Server: " + options.server_name + "\r\n";
+
+  if (int rc = uv_loop_init(&uv_); rc != 0) {
+    init_status_ = uv_failure("loop", rc);
+    return;
+  }
+  uv_ready_ = true;
+  if (int rc = inbox_.init(&uv_, on_wake, this); rc != 0) {
+    init_status_ = uv_failure("wake-up handle", rc);
+    return;
+  }
+  if (int rc = timer_.init(&uv_); rc != 0) {
+    init_status_ = uv_failure("deadline timer", rc);
+    return;
+  }
+  timer_.add_source(this);
+  timer_.add_source(&mailbox_);
+  int rc = uv_timer_init(&uv_, &date_timer_);
+  if (rc == 0) {
+    rc = uv_timer_init(&uv_, &drain_timer_);
+    if (rc != 0) uv_close(reinterpret_cast<uv_handle_t*>(&date_timer_), nullptr);
+  }
+  if (rc != 0) {
+    init_status_ = uv_failure("timer", rc);
+    return;
+  }
+  date_timer_.data = drain_timer_.data = this;
+  timers_open_ = true;
 }
 
 Loop::~Loop() {
   join();
-  if (!handles_closed_) {
+  if (uv_ready_ && !torn_down_) {
+    // It never ran on a thread of its own (start() failed, or a loop driven in memory): it
+    // winds down on the calling thread, which becomes its owner for that.
+    anchor_->bind_owner();
+    while (Connection* c = connections_.front()) c->close();
     close_handles();
     uv_run(&uv_, UV_RUN_DEFAULT);
+    teardown();
   }
-  uv_loop_close(&uv_);
-  if (listen_dup_ >= 0) ::close(listen_dup_);
+  if (uv_ready_) {
+    if (int rc = uv_loop_close(&uv_); rc != 0) {
+      std::fprintf(stderr, "tether: loop %u closed with handles still open (%s)\n", index_,
+                   uv_strerror(rc));
+    }
+  }
   for (WriteState* w : free_writes_) delete w;
+  anchor_->release();
 }
 
 Status Loop::listen(uint16_t port, bool reuseport, uint16_t* bound) {
-  int fd = -1;
-  if (Status s = bind_listen_socket(options_.host, port, reuseport, &fd); !s) return s;
-  std::string where = options_.host + ":" + std::to_string(port);
-  listen_dup_ = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
-  if (listen_dup_ < 0) {
-    int err = errno;
-    ::close(fd);
-    return Status::error("cannot listen on " + where + ": " + std::strerror(err));
-  }
-  uv_tcp_init(&uv_, &listener_);
-  listener_.data = this;
-  listening_ = true;  // from here on the handle must be closed
-  if (int rc = uv_tcp_open(&listener_, fd); rc != 0) {
-    ::close(fd);
-    return Status::error("cannot listen on " + where + ": " + uv_strerror(rc));
-  }
-  int rc = uv_listen(reinterpret_cast<uv_stream_t*>(&listener_), static_cast<int>(options_.backlog),
-                     on_connection);
-  if (rc != 0) return Status::error("cannot listen on " + where + ": " + uv_strerror(rc));
-  if (bound) {
-    sockaddr_storage addr{};
-    int len = sizeof addr;
-    uv_tcp_getsockname(&listener_, reinterpret_cast<sockaddr*>(&addr), &len);
-    *bound = ntohs(addr.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port
-                                              : reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
-  }
-  return {};
+  if (!init_status_) return init_status_;
+  return listener_.open(options_.host, port, reuseport, options_.backlog, bound);
 }
 
-void Loop::watch_signals(std::function<void()> on_signal_cb) {
+Status Loop::watch_signals(std::function<void()> on_signal_cb) {
+  if (!init_status_) return init_status_;
   signal_cb_ = std::move(on_signal_cb);
-  uv_signal_init(&uv_, &sigint_);
-  uv_signal_init(&uv_, &sigterm_);
+  if (int rc = uv_signal_init(&uv_, &sigint_); rc != 0) return uv_failure("signal handle", rc);
+  if (int rc = uv_signal_init(&uv_, &sigterm_); rc != 0) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), nullptr);
+    return uv_failure("signal handle", rc);
+  }
+  signals_ = true;  // from here on both handles are closed with the loop
   sigint_.data = sigterm_.data = this;
-  uv_signal_start(&sigint_, on_signal, SIGINT);
-  uv_signal_start(&sigterm_, on_signal, SIGTERM);
-  signals_ = true;
+  if (int rc = uv_signal_start(&sigint_, on_signal, SIGINT); rc != 0) {
+    return uv_failure("SIGINT handler", rc);
+  }
+  if (int rc = uv_signal_start(&sigterm_, on_signal, SIGTERM); rc != 0) {
+    return uv_failure("SIGTERM handler", rc);
+  }
+  return {};
 }
 
 void Loop::start() {
@@ -111,10 +122,25 @@ void Loop::join() {
 }
 
 void Loop::request_stop() {
-  std::lock_guard<std::mutex> lock(wake_mu_);
-  if (handles_closed_flag_) return;
   stop_requested_.store(true, std::memory_order_release);
-  uv_async_send(&wake_);
+  inbox_.wake();
+}
+
+void Loop::request_finish() {
+  finish_requested_.store(true, std::memory_order_release);
+  inbox_.wake();
+}
+
+bool Loop::post_completion(std::unique_ptr<WorkItem> item) {
+  return inbox_.post(item);
+}
+
+bool Loop::post_task(std::function<void()> task) {
+  return inbox_.post(task);
+}
+
+Loop* Loop::current() {
+  return t_current;
 }
 
 uint32_t Loop::timeout_ms(TimeoutKind k) const {
@@ -135,31 +161,14 @@ uint32_t Loop::timeout_ms(TimeoutKind k) const {
   return 0;
 }
 
-Loop* Loop::current() {
-  return t_current;
-}
-
 void Loop::run() {
-  thread_id_ = std::this_thread::get_id();
+  anchor_->bind_owner();
   t_current = this;
-  // Deadlines are checked by one periodic tick: an eighth of the shortest timeout keeps
-  // expiry within ~12% of its value, and at most 250 ms keeps the Date header current.
-  uint32_t shortest = 250 * 8;
-  for (TimeoutKind k : {TimeoutKind::Header, TimeoutKind::Body, TimeoutKind::Idle,
-                        TimeoutKind::Write, TimeoutKind::Linger}) {
-    if (uint32_t t = timeout_ms(k); t > 0) shortest = std::min(shortest, t);
-  }
-  if (options_.response_timeout_ms > 0) shortest = std::min(shortest, options_.response_timeout_ms);
-  uint64_t period = std::clamp<uint64_t>(shortest / 8, 1, 250);
-  uv_timer_start(&tick_, on_tick, period, period);
+  anchor_->set_waker(wake_for_release, this);
+  arm_date_timer();
   uv_run(&uv_, UV_RUN_DEFAULT);
-  // Jobs still out when the loop ends (drain deadline): ask them to stop, and drop their
-  // records here, on the loop thread that owns their Responses. Late completions are dropped
-  // by post_completion.
-  for (auto& [id, job] : jobs_) job.stop.request_stop();
-  jobs_.clear();
-  for (auto& [token, w] : mail_waits_) w.alive->store(false);
-  mail_waits_.clear();
+  teardown();
+  t_current = nullptr;
 }
 
 // ---------------------------------------------------------------- cork
@@ -188,15 +197,8 @@ void Loop::drop_cork(Connection* c) {
 
 // ---------------------------------------------------------------- connections and deadlines
 
-void Loop::on_connection(uv_stream_t* server, int status) {
-  auto* l = static_cast<Loop*>(server->data);
-  if (status == UV_EMFILE || status == UV_ENFILE) {
-    // No fd, and libuv's reserve fd (closed to accept and shed pending connections) is gone
-    // too, taken by another thread: libuv would call back at once, forever.
-    l->pause_accepting();
-    return;
-  }
-  if (status < 0) return;  // a connection that failed while being accepted
+void Loop::on_connection(void* self, uv_stream_t* server) {
+  auto* l = static_cast<Loop*>(self);
   CorkScope cork(*l);
   auto* c = new Connection(*l);
   l->connections_.push_back(c);
@@ -209,52 +211,9 @@ void Loop::on_connection(uv_stream_t* server, int status) {
   }
 }
 
-void Loop::pause_accepting() {
-  if (!listening_ || draining_) return;
-  // Closing the handle ends libuv's accept loop; the socket stays open (listen_dup_), so new
-  // connections wait in its backlog until an fd is free again.
-  listening_ = false;
-  uv_close(reinterpret_cast<uv_handle_t*>(&listener_), on_listener_closed);
-}
-
-void Loop::on_listener_closed(uv_handle_t* h) {
-  auto* l = static_cast<Loop*>(h->data);
-  // Only a pause (or a failed resume) closes the listener with this callback; draining closes
-  // it for good without one.
-  if (!l->draining_ && !l->handles_closed_) {
-    uv_timer_start(&l->accept_retry_, on_accept_retry, kAcceptRetryMs, 0);
-  }
-}
-
-void Loop::on_accept_retry(uv_timer_t* t) {
-  auto* l = static_cast<Loop*>(t->data);
-  if (!l->draining_) l->resume_accepting();
-}
-
-void Loop::resume_accepting() {
-  int fd = ::fcntl(listen_dup_, F_DUPFD_CLOEXEC, 0);
-  if (fd < 0) {  // still no fd to spare
-    uv_timer_start(&accept_retry_, on_accept_retry, kAcceptRetryMs, 0);
-    return;
-  }
-  uv_tcp_init(&uv_, &listener_);  // also lets libuv take its reserve fd again, if one is free
-  listener_.data = this;
-  bool ok = uv_tcp_open(&listener_, fd) == 0;
-  if (!ok) ::close(fd);
-  ok = ok && uv_listen(reinterpret_cast<uv_stream_t*>(&listener_),
-                       static_cast<int>(options_.backlog), on_connection) == 0;
-  if (!ok) {
-    // on_listener_closed tries again later.
-    uv_close(reinterpret_cast<uv_handle_t*>(&listener_), on_listener_closed);
-    return;
-  }
-  listening_ = true;
-}
-
 Connection* Loop::open_in_memory() {
-  // A loop with no thread of its own is driven by whoever feeds it: that thread is the one
-  // Response's loop-thread assertions must accept.
-  if (!thread_.joinable()) thread_id_ = std::this_thread::get_id();
+  // A loop with no thread of its own is driven by whoever feeds it: that thread owns it.
+  if (!thread_.joinable()) anchor_->bind_owner();
   auto* c = new Connection(*this);
   connections_.push_back(c);
   stats_.connections_accepted.add();
@@ -266,7 +225,7 @@ Connection* Loop::open_in_memory() {
 void Loop::connection_closed(Connection* c) {
   connections_.remove(c);
   stats_.connections_active.sub();
-  if (draining_ && connections_.empty()) close_handles();
+  if (draining_ && connections_.empty()) maybe_drained();
 }
 
 void Loop::arm(Connection* c, TimeoutKind kind) {
@@ -277,138 +236,98 @@ void Loop::arm(Connection* c, TimeoutKind kind) {
   c->timeout_kind = kind;
   c->deadline = uv_now(&uv_) + ms;
   timeouts_[static_cast<int>(kind)].push_back(c);
-}
-
-void Loop::on_tick(uv_timer_t* t) {
-  auto* l = static_cast<Loop*>(t->data);
-  l->date_.refresh(std::time(nullptr));
-  uint64_t now = uv_now(&l->uv_);
-  CorkScope cork(*l);
-  for (int k = 1; k < kTimeoutKinds; ++k) {
-    auto& list = l->timeouts_[k];
-    while (!list.empty() && list.front()->deadline <= now) {
-      Connection* c = list.front();
-      l->arm(c, TimeoutKind::None);
-      c->on_timeout(static_cast<TimeoutKind>(k));
-    }
-  }
-  l->mailbox_.expire(now);
-  l->mailbox_.publish();
-  while (!l->deadlines_.empty() && l->deadlines_.front()->deadline <= now) {
-    Exchange* x = l->deadlines_.front();
-    l->deadlines_.remove(x);
-    l->stats_.responses_timed_out.add();
-    x->conn->expire(x);
-  }
+  timer_.schedule(c->deadline);
 }
 
 void Loop::arm_deadline(Exchange* x) {
   if (options_.response_timeout_ms == 0) return;
   x->deadline = uv_now(&uv_) + options_.response_timeout_ms;
   deadlines_.push_back(x);
+  timer_.schedule(x->deadline);
 }
 
-// ---------------------------------------------------------------- offloaded jobs
-
-namespace {
-// Stands in for the work of an empty fan-out, so that its continuation still runs on a later
-// turn of the loop rather than inside the call that started it.
-struct NoWork final : WorkItem {
-  void run(std::stop_token) noexcept override {}
-};
-}  // namespace
-
-bool Loop::start_job(Exchange* x, std::vector<std::unique_ptr<WorkItem>> items,
-                     std::unique_ptr<Finisher> fin) {
-  const uint64_t id = ++next_job_id_;
-  std::stop_source stop;
-  const size_t n = items.size();
-  for (size_t i = 0; i < n; ++i) {
-    items[i]->home = this;
-    items[i]->job_id = id;
-    items[i]->index = static_cast<uint32_t>(i);
-    items[i]->stop = stop;
+uint64_t Loop::next_deadline() const {
+  // Each list has one fixed timeout, so appending keeps it sorted: its head is its earliest.
+  uint64_t next = DeadlineTimer::kNever;
+  for (int k = 1; k < kTimeoutKinds; ++k) {
+    if (!timeouts_[k].empty()) next = std::min(next, timeouts_[k].front()->deadline);
   }
-  if (n == 0) {
-    auto none = std::make_unique<NoWork>();
-    none->home = this;
-    none->job_id = id;
-    post_completion(std::move(none));
-  } else if (!pool_ || !pool_->submit(items)) {
-    x->conn->answer_error(x, 503, "server busy: the work queue is full", "Retry-After: 1\r\n");
-    return false;
-  }
-  Job& job = jobs_[id];
-  job.res = ResponseAccess::make(x);
-  job.fin = std::move(fin);
-  job.done.resize(n);
-  job.remaining = std::max<size_t>(n, 1);
-  job.stop = stop;
-  x->on_close.push_back([stop]() mutable { stop.request_stop(); });
-  return true;
+  if (!deadlines_.empty()) next = std::min(next, deadlines_.front()->deadline);
+  return next;
 }
 
-void Loop::post_completion(std::unique_ptr<WorkItem> item) {
-  bool wake = false;
-  {
-    std::lock_guard<std::mutex> lock(wake_mu_);
-    if (!handles_closed_flag_) {
-      wake = inbox_.empty() && tasks_.empty();  // one wake-up per batch
-      inbox_.push_back(std::move(item));
-      if (wake) uv_async_send(&wake_);
+void Loop::on_deadline(uint64_t now) {
+  CorkScope cork(*this);
+  for (int k = 1; k < kTimeoutKinds; ++k) {
+    auto& list = timeouts_[k];
+    while (!list.empty() && list.front()->deadline <= now) {
+      Connection* c = list.front();
+      arm(c, TimeoutKind::None);
+      c->on_timeout(static_cast<TimeoutKind>(k));
     }
   }
-  // A loop already gone: `item` (data only) is destroyed here, on the worker thread.
+  while (!deadlines_.empty() && deadlines_.front()->deadline <= now) {
+    Exchange* x = deadlines_.front();
+    deadlines_.remove(x);
+    stats_.responses_timed_out.add();
+    x->conn->expire(x);
+  }
 }
 
-bool Loop::post_task(std::function<void()> task) {
-  std::lock_guard<std::mutex> lock(wake_mu_);
-  if (handles_closed_flag_) return false;
-  bool wake = inbox_.empty() && tasks_.empty();
-  tasks_.push_back(std::move(task));
-  if (wake) uv_async_send(&wake_);
-  return true;
+void Loop::arm_date_timer() {
+  // The Date header changes once a second: refresh it just after each wall-clock second.
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  date_.refresh(ts.tv_sec);
+  const uint64_t into_second_ms = static_cast<uint64_t>(ts.tv_nsec) / 1000000;
+  uv_timer_start(&date_timer_, on_date, 1000 - std::min<uint64_t>(into_second_ms, 999), 0);
+}
+
+void Loop::on_date(uv_timer_t* t) {
+  static_cast<Loop*>(t->data)->arm_date_timer();
+}
+
+// ---------------------------------------------------------------- the inbox
+
+void Loop::on_wake(void* self) {
+  auto* l = static_cast<Loop*>(self);
+  {
+    CorkScope cork(*l);
+    l->drain_inbox();
+    l->run_releases();
+  }
+  if (l->stop_requested_.load(std::memory_order_acquire)) l->begin_drain();
+  if (l->finish_requested_.load(std::memory_order_acquire) && l->drained_) l->close_handles();
+}
+
+void Loop::wake_for_release(void* self) {
+  static_cast<Loop*>(self)->inbox_.wake();
 }
 
 void Loop::drain_inbox() {
-  {
-    std::lock_guard<std::mutex> lock(wake_mu_);
-    inbox_drained_.swap(inbox_);
-    tasks_drained_.swap(tasks_);
-  }
-  for (auto& item : inbox_drained_) complete(std::move(item));
-  inbox_drained_.clear();
-  for (auto& task : tasks_drained_) task();
-  tasks_drained_.clear();
-  mailbox_.publish();
-}
-
-void Loop::complete(std::unique_ptr<WorkItem> item) {
-  auto it = jobs_.find(item->job_id);
-  if (it == jobs_.end()) return;
-  Job& j = it->second;
-  if (item->index < j.done.size()) j.done[item->index] = std::move(item);
-  if (--j.remaining > 0) return;
-  Job job = std::move(j);
-  jobs_.erase(it);
-  Exchange* x = ResponseAccess::exchange(job.res);
-  if (!job.res.alive()) {
-    // The client left (or the deadline answered 504): the result has nowhere to go.
-    stats_.jobs_abandoned.add();
-    if (x->state == ExchangeState::Dead) stats_.responses_dropped.add();
-    return;
-  }
-  for (auto& d : job.done) {
-    if (d && d->error) {
-      run_user_code(x, "offloaded work", [&] { std::rethrow_exception(d->error); });
-      return;
+  inbox_.take(batch_);
+  for (auto& item : batch_.completions) jobs_.complete(std::move(item));
+  batch_.completions.clear();
+  for (auto& task : batch_.tasks) {
+    // Tasks are the server's own messages; user code inside them has its own boundary. This
+    // one is the last resort: nothing thrown may cross the loop.
+    try {
+      task();
+    } catch (const std::exception& e) {
+      stats_.handler_exceptions.add();
+      std::fprintf(stderr, "tether: a task on loop %u threw: %s\n", index_, e.what());
+    } catch (...) {
+      stats_.handler_exceptions.add();
+      std::fprintf(stderr, "tether: a task on loop %u threw\n", index_);
     }
   }
-  // `then` receives the Response by value: if it throws, unwinding drops that handle, so the
-  // exchange needs a reference of our own until we have looked at it.
-  ++x->refs;
-  run_user_code(x, "offload continuation", [&] { job.fin->finish(job.res, job.done); });
-  exchange_unref(x);
+  batch_.tasks.clear();  // destroyed here, on the owner thread
+}
+
+void Loop::run_releases() {
+  anchor_->take_releases(releases_);
+  for (const Release& r : releases_) r.fn(r.obj);
+  releases_.clear();
 }
 
 WriteState* Loop::acquire_write_state() {
@@ -433,15 +352,6 @@ void Loop::release_write_state(WriteState* w) {
 
 // ---------------------------------------------------------------- stopping
 
-void Loop::on_wake(uv_async_t* a) {
-  auto* l = static_cast<Loop*>(a->data);
-  {
-    CorkScope cork(*l);
-    l->drain_inbox();
-  }
-  if (l->stop_requested_.load(std::memory_order_acquire)) l->begin_drain();
-}
-
 void Loop::on_signal(uv_signal_t* s, int) {
   auto* l = static_cast<Loop*>(s->data);
   if (l->signal_cb_) l->signal_cb_();
@@ -450,15 +360,7 @@ void Loop::on_signal(uv_signal_t* s, int) {
 void Loop::begin_drain() {
   if (draining_) return;
   draining_ = true;
-  if (listening_) {
-    uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
-    listening_ = false;
-  }
-  uv_timer_stop(&accept_retry_);
-  if (listen_dup_ >= 0) {
-    ::close(listen_dup_);  // the last fd of the socket: the port is free from here on
-    listen_dup_ = -1;
-  }
+  listener_.close();
   {
     CorkScope cork(*this);
     for (Connection* c = connections_.front(); c;) {
@@ -467,11 +369,10 @@ void Loop::begin_drain() {
       c = next;
     }
   }
-  if (connections_.empty()) {
-    close_handles();
-  } else if (!handles_closed_) {
+  if (!connections_.empty() && timers_open_) {
     uv_timer_start(&drain_timer_, on_drain_deadline, options_.drain_timeout_ms, 0);
   }
+  maybe_drained();
 }
 
 void Loop::on_drain_deadline(uv_timer_t* t) {
@@ -479,26 +380,53 @@ void Loop::on_drain_deadline(uv_timer_t* t) {
   while (Connection* c = l->connections_.front()) c->close();
 }
 
+void Loop::maybe_drained() {
+  if (!draining_ || drained_ || !connections_.empty()) return;
+  drained_ = true;
+  if (timers_open_) uv_timer_stop(&drain_timer_);
+  // The inbox stays open until every loop of the server has drained: a request still in
+  // flight on another loop may need this loop's mailbox shard.
+  if (on_drained_)
+    on_drained_();
+  else
+    finish_requested_.store(true, std::memory_order_release);
+  if (finish_requested_.load(std::memory_order_acquire)) close_handles();
+}
+
 void Loop::close_handles() {
   if (handles_closed_) return;
   handles_closed_ = true;
-  {
-    std::lock_guard<std::mutex> lock(wake_mu_);
-    handles_closed_flag_ = true;
-  }
+  // From here on a release forwarded by another thread waits for teardown().
+  anchor_->set_waker(nullptr, nullptr);
+  inbox_.close();
+  timer_.close();
+  listener_.close();
   auto close = [](auto* h) { uv_close(reinterpret_cast<uv_handle_t*>(h), nullptr); };
-  close(&tick_);
-  close(&drain_timer_);
-  close(&accept_retry_);
-  close(&wake_);
+  if (timers_open_) {
+    timers_open_ = false;
+    close(&date_timer_);
+    close(&drain_timer_);
+  }
   if (signals_) {
+    signals_ = false;
     close(&sigint_);
     close(&sigterm_);
   }
-  if (listening_) {
-    close(&listener_);
-    listening_ = false;
-  }
+}
+
+void Loop::teardown() {
+  // Every connection is closed and every handle with it. What is left runs or dies here, on
+  // the owner thread, while the loop's state still exists: the inbox's last messages (work
+  // results find dead exchanges; mailbox messages are answered or handed back), then every
+  // record that holds user code or a Response.
+  drain_inbox();
+  run_releases();
+  jobs_.clear();
+  mailbox_.clear();
+  // Handles that user code still holds stay valid: their exchanges are dead and inert, and
+  // from now on their anchor says the loop is gone.
+  anchor_->retire();
+  torn_down_ = true;
 }
 
 }  // namespace tether::detail

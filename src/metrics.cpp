@@ -53,6 +53,9 @@ std::string prometheus_text(const ServerStats& s) {
   metric(out, "tether_responses_dropped_total", "counter",
          "Responses not written because the client had left (or already answered).",
          s.responses_dropped);
+  metric(out, "tether_responses_misused_total", "counter",
+         "Response calls refused because they were made off the response's loop thread.",
+         s.responses_misused);
   metric(out, "tether_responses_abandoned_total", "counter",
          "Exchanges answered 500 because the handler dropped every Response handle.",
          s.responses_abandoned);
@@ -79,6 +82,8 @@ std::string prometheus_text(const ServerStats& s) {
          s.jobs_shed);
   metric(out, "tether_background_jobs_completed_total", "counter", "Background jobs run.",
          s.background_completed);
+  metric(out, "tether_background_jobs_dropped_total", "counter",
+         "Background jobs still queued when a stop's drain timeout ended.", s.background_dropped);
   metric(out, "tether_mailbox_ids_stored", "gauge", "Mailbox ids holding an untaken value.",
          s.mailbox_ids_stored);
   metric(out, "tether_mailbox_waiters", "gauge", "Mailbox waiters parked.", s.mailbox_waiters);
@@ -90,6 +95,9 @@ std::string prometheus_text(const ServerStats& s) {
          "Mailbox posts and waits refused (conflict, too large, full).", s.mailbox_refused);
   metric(out, "tether_mailbox_timed_out_total", "counter",
          "Mailbox waiters whose wait ended with nothing.", s.mailbox_timed_out);
+  metric(out, "tether_mailbox_lost_total", "counter",
+         "Mailbox values lost because their shard's loop had stopped (only while stopping).",
+         s.mailbox_lost);
   return out;
 }
 

@@ -1,7 +1,5 @@
 #include "tether/response.hpp"
 
-#include <cassert>
-
 #include "ascii.hpp"
 #include "connection.hpp"
 #include "exchange.hpp"
@@ -10,31 +8,54 @@
 namespace tether {
 namespace {
 
+using detail::Anchor;
+using detail::Exchange;
 using detail::iequals;
 using detail::is_tchar;
 
-void check_thread([[maybe_unused]] const detail::Exchange* x) {
-  assert(x->loop->on_loop_thread() && "tether::Response used off its loop thread");
+bool is_open(const Exchange* x) {
+  return x->state == detail::ExchangeState::Open && x->conn != nullptr;
 }
 
-bool is_open(const detail::Exchange* x) {
-  return x && x->state == detail::ExchangeState::Open && x->conn != nullptr;
+// Off the owner thread a handle may still be copied, moved or queried once its loop is gone
+// (it is then dead and inert); while the loop lives every such call is refused and counted.
+bool usable_elsewhere(Exchange* x, const char* operation) {
+  Anchor::OffThread off(*x->anchor);
+  if (off.retired()) return true;
+  x->anchor->count_misuse("Response", operation);
+  return false;
 }
 
 }  // namespace
 
-Response::Response(detail::Exchange* x) : x_(x) {
-  if (x_) ++x_->refs;
+Response::Response(Exchange* x) : x_(x) {
+  if (x_) ++x_->refs;  // made by the loop, on its thread
 }
 
-Response::Response(const Response& other) : x_(other.x_) {
-  if (x_) {
-    check_thread(x_);
-    ++x_->refs;
+Response::Response(const Response& other) {
+  Exchange* x = other.x_;
+  if (!x) return;
+  if (x->anchor->owned_here()) [[likely]] {
+    ++x->refs;
+    x_ = x;
+    return;
   }
+  Anchor::OffThread off(*x->anchor);
+  if (!off.retired()) {
+    x->anchor->count_misuse("Response", "copied");
+    return;  // the copy is an empty, dead handle
+  }
+  ++x->refs;  // a retired exchange's count is only ever touched under its anchor's lock
+  x_ = x;
 }
 
-Response::Response(Response&& other) noexcept : x_(other.x_) {
+Response::Response(Response&& other) noexcept {
+  Exchange* x = other.x_;
+  if (!x) return;
+  // A move touches no count, so a retired handle moves anywhere; a live one only on its
+  // thread (refused, the source keeps it and its destruction is forwarded to the owner).
+  if (!x->anchor->owned_here() && !x->anchor->retired() && !usable_elsewhere(x, "moved")) return;
+  x_ = x;
   other.x_ = nullptr;
 }
 
@@ -48,31 +69,37 @@ Response& Response::operator=(const Response& other) {
 
 Response& Response::operator=(Response&& other) noexcept {
   if (this != &other) {
-    Response old(std::move(*this));
-    x_ = other.x_;
-    other.x_ = nullptr;
+    Response moved(std::move(other));
+    std::swap(x_, moved.x_);  // our old exchange leaves with `moved`
   }
   return *this;
 }
 
 Response::~Response() {
-  if (x_) {
-    check_thread(x_);
+  if (!x_) return;
+  if (x_->anchor->owned_here()) [[likely]] {
     detail::exchange_unref(x_);
+    return;
   }
+  detail::exchange_unref_elsewhere(x_);
 }
 
 bool Response::alive() const {
-  return is_open(x_);
+  Exchange* x = x_;
+  if (!x) return false;
+  if (x->anchor->owned_here()) [[likely]]
+    return is_open(x);
+  usable_elsewhere(x, "alive()");
+  return false;
 }
 
 bool Response::send(int status, std::string_view body, std::string_view content_type) {
-  detail::Exchange* x = detail::ResponseAccess::open(*this);
+  Exchange* x = detail::ResponseAccess::open(*this, "send()");
   return x && x->conn->answer(x, status, body, content_type);
 }
 
 bool Response::on_close(std::function<void()> cb) {
-  detail::Exchange* x = detail::ResponseAccess::open(*this);
+  Exchange* x = detail::ResponseAccess::open(*this, "on_close()");
   if (!x) return false;
   x->on_close.push_back(std::move(cb));
   return true;
@@ -80,10 +107,17 @@ bool Response::on_close(std::function<void()> cb) {
 
 namespace detail {
 
-Exchange* ResponseAccess::open(const Response& r) {
+Exchange* ResponseAccess::open(const Response& r, const char* operation) {
   Exchange* x = r.x_;
   if (!x) return nullptr;
-  check_thread(x);
+  if (!x->anchor->owned_here()) [[unlikely]] {
+    Anchor::OffThread off(*x->anchor);
+    if (off.retired())
+      x->anchor->count_drop();  // the server is gone: like a client that left
+    else
+      x->anchor->count_misuse("Response", operation);
+    return nullptr;
+  }
   if (!is_open(x)) {
     x->loop->stats().responses_dropped.add();
     return nullptr;
@@ -93,14 +127,14 @@ Exchange* ResponseAccess::open(const Response& r) {
 
 bool start_job(Response& res, std::vector<std::unique_ptr<WorkItem>> items,
                std::unique_ptr<Finisher> fin) {
-  Exchange* x = ResponseAccess::open(res);
-  return x && x->loop->start_job(x, std::move(items), std::move(fin));
+  Exchange* x = ResponseAccess::open(res, "offload()");
+  return x && x->loop->jobs().start(x, std::move(items), std::move(fin));
 }
 
 }  // namespace detail
 
 bool Response::set_header(std::string_view name, std::string_view value) {
-  detail::Exchange* x = detail::ResponseAccess::open(*this);
+  Exchange* x = detail::ResponseAccess::open(*this, "set_header()");
   if (!x || name.empty()) return false;
   for (unsigned char c : name) {
     if (!is_tchar(c)) return false;

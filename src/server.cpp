@@ -1,10 +1,14 @@
 #include "tether/server.hpp"
 
+#include <unistd.h>
+
 #include <csignal>
 #include <cstdio>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
+#include "listener.hpp"
 #include "loop.hpp"
 #include "server_impl.hpp"
 #include "worker_pool.hpp"
@@ -38,33 +42,116 @@ void ignore_sigpipe() {
   }
 }
 
+int64_t steady_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// Closes the port reservation of a multi-loop server once its loops listen (or failed to).
+struct ReservedPort {
+  int fd = -1;
+  ~ReservedPort() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
 }  // namespace
 
-Loop& ServerImpl::shard_owner(std::string_view id) {
-  return *loops[std::hash<std::string_view>{}(id) % loops.size()];
+ServerImpl::~ServerImpl() {
+  // Routes hold user closures, which may hold Responses: they go while the loops they point
+  // into still exist (retired: such a handle is dead and inert), before the pool and loops.
+  router = Router();
+  pool_.reset();
+  group_.clear();
+  loops_.clear();
 }
 
 Status ServerImpl::start(bool handle_signals, Server& server) {
-  if (started) return Status::error("server already started");
-  if (Status s = validate(options); !s) return s;
+  if (starting_.exchange(true)) return Status::error("server already started");
+  if (Status s = validate(options); !s) {
+    starting_ = false;
+    return s;
+  }
+  stop_requested_.store(false);  // a stop() before start() is forgotten
   ignore_sigpipe();
+  auto fail = [this](Status s) {
+    starting_ = false;
+    return s;
+  };
+
+  // Several loops share the port through SO_REUSEPORT, which would also let them share it
+  // with anyone else doing the same: claim it first without SO_REUSEPORT, so a port in use
+  // fails here as it does for one loop.
   const bool reuseport = options.loops > 1;
-  auto made_pool = std::make_unique<WorkerPool>(options.workers, options.queue);
+  ReservedPort reserved;
+  uint16_t port = options.port;
+  if (reuseport) {
+    if (Status s = reserve_port(options.host, options.port, &reserved.fd, &port); !s) {
+      return fail(s);
+    }
+  }
+  auto pool = std::make_unique<WorkerPool>(options.workers, options.queue);
   std::vector<std::unique_ptr<Loop>> made;
   uint16_t bound = 0;
   for (unsigned i = 0; i < options.loops; ++i) {
-    made.push_back(std::make_unique<Loop>(options, router, made_pool.get(), i));
-    Status s =
-        made.back()->listen(i == 0 ? options.port : bound, reuseport, i == 0 ? &bound : nullptr);
-    if (!s) return s;
+    made.push_back(std::make_unique<Loop>(options, router, pool.get(), i));
+    Loop& l = *made.back();
+    if (!l.init_status()) return fail(l.init_status());
+    if (Status s = l.listen(port, reuseport, i == 0 ? &bound : nullptr); !s) return fail(s);
   }
-  if (handle_signals) made.front()->watch_signals([&server] { server.stop(); });
-  loops = std::move(made);
-  pool = std::move(made_pool);
-  port = bound;
-  started = true;
-  for (auto& l : loops) l->start();
+  if (handle_signals) {
+    if (Status s = made.front()->watch_signals([&server] { server.stop(); }); !s) {
+      return fail(s);
+    }
+  }
+  loops_ = std::move(made);
+  pool_ = std::move(pool);
+  port_ = bound;
+  group_.clear();
+  for (auto& l : loops_) group_.push_back(l.get());
+  undrained_.store(static_cast<unsigned>(loops_.size()));
+  for (auto& l : loops_) {
+    l->mailbox().join_group(&group_);
+    l->set_on_drained([this] { loop_drained(); });
+  }
+  for (auto& l : loops_) l->start();
+  published_.store(true);
+  // A stop() that raced with start() found nothing published: honour it now.
+  if (stop_requested_.load()) request_stop();
   return {};
+}
+
+void ServerImpl::request_stop() {
+  if (!stop_requested_.exchange(true)) stop_time_ns_.store(steady_ns());
+  if (!published_.load()) return;
+  for (auto& l : loops_) l->request_stop();
+}
+
+void ServerImpl::loop_drained() {
+  // Every loop keeps its inbox open until all have drained: a request in flight on one may
+  // still need another's mailbox shard.
+  if (undrained_.fetch_sub(1) != 1) return;
+  for (auto& l : loops_) l->request_finish();
+}
+
+bool ServerImpl::on_own_thread() const {
+  if (!running()) return false;
+  if (Loop* here = Loop::current(); here && here->mailbox().in_group(&group_)) return true;
+  return pool_ && pool_->on_worker_thread();
+}
+
+void ServerImpl::wait() {
+  if (!running()) return;
+  std::lock_guard<std::mutex> lock(wait_mu_);
+  for (auto& l : loops_) l->join();
+  // The loops are done; background jobs queued before the stop get what is left of the
+  // drain timeout, then whatever is still queued is counted and logged.
+  int64_t stopped = stop_time_ns_.load();
+  if (stopped == 0) stopped = steady_ns();
+  const auto deadline = std::chrono::steady_clock::time_point(
+      std::chrono::nanoseconds(stopped) + std::chrono::milliseconds(options.drain_timeout_ms));
+  if (pool_) pool_->finish(deadline);
 }
 
 }  // namespace detail
@@ -74,14 +161,27 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<detail::ServerImp
 }
 
 Server::~Server() {
-  if (impl_->started) {
-    stop();
-    wait();
+  if (!impl_) return;
+  if (impl_->on_own_thread()) {
+    // Joining its own thread is impossible: the server stops, and is freed by a thread of its
+    // own once its loops and workers are done.
+    std::fprintf(stderr,
+                 "tether: a Server was destroyed from one of its own handlers or jobs; it stops "
+                 "and is freed in the background (destroy it from the thread that started it)\n");
+    detail::ServerImpl* impl = impl_.release();
+    impl->request_stop();
+    std::thread([impl] {
+      impl->wait();
+      delete impl;
+    }).detach();
+    return;
   }
+  impl_->request_stop();
+  impl_->wait();
 }
 
 Server& Server::route(Method method, std::string_view pattern, Handler handler) {
-  if (impl_->started) throw std::logic_error("tether: routes cannot change after start()");
+  if (impl_->begun()) throw std::logic_error("tether: routes cannot change after start()");
   if (Status s = impl_->router.add(method, pattern, std::move(handler)); !s) {
     throw std::invalid_argument("tether: " + s.message());
   }
@@ -89,7 +189,7 @@ Server& Server::route(Method method, std::string_view pattern, Handler handler) 
 }
 
 Server& Server::any(std::string_view pattern, Handler handler) {
-  if (impl_->started) throw std::logic_error("tether: routes cannot change after start()");
+  if (impl_->begun()) throw std::logic_error("tether: routes cannot change after start()");
   if (Status s = impl_->router.add(Method::Get, pattern, std::move(handler), true); !s) {
     throw std::invalid_argument("tether: " + s.message());
   }
@@ -101,13 +201,16 @@ Status Server::start() {
 }
 
 void Server::stop() {
-  for (auto& l : impl_->loops) l->request_stop();
+  impl_->request_stop();
 }
 
 int Server::wait() {
-  for (auto& l : impl_->loops) l->join();
-  // The loops are done (their jobs asked to stop); now the workers can be joined.
-  if (impl_->pool) impl_->pool->shutdown();
+  if (impl_->on_own_thread()) {
+    throw std::logic_error(
+        "tether: Server::wait() called from one of the server's own handlers or jobs: it would "
+        "wait for itself. Call stop() there, and wait() from the thread that started it");
+  }
+  impl_->wait();
   return 0;
 }
 
@@ -116,8 +219,8 @@ Mailbox& Server::mailbox() {
 }
 
 bool Server::background(std::function<void(std::stop_token)> work) {
-  if (!impl_->pool || !work) return false;
-  return impl_->pool->submit_background(std::move(work));
+  if (!impl_->running() || !work) return false;
+  return impl_->pool()->submit_background(std::move(work));
 }
 
 int Server::run() {
@@ -129,7 +232,7 @@ int Server::run() {
 }
 
 uint16_t Server::port() const {
-  return impl_->port;
+  return impl_->port();
 }
 
 const ServerOptions& Server::options() const {
@@ -138,8 +241,21 @@ const ServerOptions& Server::options() const {
 
 ServerStats Server::stats() const {
   ServerStats s;
-  for (const auto& l : impl_->loops) l->stats().add_to(s);
-  if (const detail::WorkerPool* p = impl_->pool.get()) {
+  if (!impl_->running()) return s;
+  for (const auto& l : impl_->loops()) {
+    l->stats().add_to(s);
+    s.responses_misused += l->anchor().misused();
+    s.responses_dropped += l->anchor().dropped();
+    const detail::MailboxCounters& m = l->mailbox().counters();
+    s.mailbox_ids_stored += m.stored.get();
+    s.mailbox_waiters += m.waiters.get();
+    s.mailbox_delivered += m.delivered.get();
+    s.mailbox_expired += m.expired.get();
+    s.mailbox_refused += m.refused.get();
+    s.mailbox_timed_out += m.timed_out.get();
+    s.mailbox_lost += m.lost.get();
+  }
+  if (const detail::WorkerPool* p = impl_->pool()) {
     const detail::PoolStats& ps = p->stats();
     s.workers = p->threads();
     s.workers_busy = p->busy();
@@ -150,15 +266,7 @@ ServerStats Server::stats() const {
     s.jobs_failed = ps.failed.load(std::memory_order_relaxed);
     s.jobs_shed = ps.shed.load(std::memory_order_relaxed);
     s.background_completed = ps.background_completed.load(std::memory_order_relaxed);
-  }
-  for (const auto& l : impl_->loops) {
-    const detail::MailboxCounters& m = l->mailbox().counters();
-    s.mailbox_ids_stored += m.stored.get();
-    s.mailbox_waiters += m.waiters.get();
-    s.mailbox_delivered += m.delivered.get();
-    s.mailbox_expired += m.expired.get();
-    s.mailbox_refused += m.refused.get();
-    s.mailbox_timed_out += m.timed_out.get();
+    s.background_dropped = ps.background_dropped.load(std::memory_order_relaxed);
   }
   return s;
 }

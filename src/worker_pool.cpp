@@ -7,6 +7,9 @@
 #include "loop.hpp"
 
 namespace tether::detail {
+namespace {
+thread_local const WorkerPool* t_pool = nullptr;
+}  // namespace
 
 WorkerPool::WorkerPool(unsigned threads, size_t queue_capacity) : capacity_(queue_capacity) {
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
@@ -51,7 +54,12 @@ size_t WorkerPool::queued() const {
   return queue_.size();
 }
 
+bool WorkerPool::on_worker_thread() const {
+  return t_pool == this;
+}
+
 void WorkerPool::worker() {
+  t_pool = this;
   while (true) {
     Task task;
     {
@@ -86,13 +94,53 @@ void WorkerPool::worker() {
       running_.erase(std::find(running_.begin(), running_.end(), &task));
       busy_.fetch_sub(1, std::memory_order_relaxed);
     }
+    idle_cv_.notify_all();
     // The completion goes home through the owning loop's inbox; the loop decides what it
-    // means (its exchange may be dead by now). A loop already gone drops it.
+    // means (its exchange may be dead by now). A loop winding down refuses it, and the item
+    // (data only) is destroyed here.
     if (task.item) {
       Loop* home = task.item->home;
       home->post_completion(std::move(task.item));
     }
   }
+}
+
+void WorkerPool::finish(std::chrono::steady_clock::time_point deadline) {
+  std::deque<Task> dropped_work, dropped_background;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (threads_.empty()) return;
+    // Offloaded work: its loops are gone, so nobody waits for its result.
+    for (auto it = queue_.begin(); it != queue_.end();) {
+      if (it->item) {
+        dropped_work.push_back(std::move(*it));
+        it = queue_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    for (Task* t : running_) {
+      if (t->item) t->item->stop.request_stop();
+    }
+    auto background_left = [this] {
+      if (!queue_.empty()) return true;
+      for (Task* t : running_) {
+        if (!t->item) return true;
+      }
+      return false;
+    };
+    idle_cv_.wait_until(lock, deadline, [&] { return !background_left(); });
+    dropped_background.swap(queue_);
+  }
+  stats_.cancelled.fetch_add(dropped_work.size(), std::memory_order_relaxed);
+  if (!dropped_background.empty()) {
+    stats_.background_dropped.fetch_add(dropped_background.size(), std::memory_order_relaxed);
+    std::fprintf(stderr,
+                 "tether: %zu background jobs were still queued when the drain timeout ended "
+                 "and were dropped (counted in tether_background_jobs_dropped_total)\n",
+                 dropped_background.size());
+  }
+  shutdown();
 }
 
 void WorkerPool::shutdown() {

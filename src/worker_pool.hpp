@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -23,6 +24,7 @@ struct PoolStats {
   std::atomic<uint64_t> failed{0};     // work threw
   std::atomic<uint64_t> shed{0};       // refused because the queue was full
   std::atomic<uint64_t> background_completed{0};
+  std::atomic<uint64_t> background_dropped{0};  // still queued when the server's drain ended
 };
 
 class WorkerPool {
@@ -39,8 +41,15 @@ class WorkerPool {
   bool submit(std::vector<std::unique_ptr<WorkItem>>& items);
   /// Queues a fire-and-forget function; false when full or stopping.
   bool submit_background(std::function<void(std::stop_token)> fn);
+  /// The graceful end, once the loops are gone: queued offloaded work is dropped (no loop is
+  /// left to take its result) and running work is asked to stop; background jobs keep
+  /// running until `deadline`, then those still queued are dropped, counted and logged; then
+  /// shutdown(). Idempotent.
+  void finish(std::chrono::steady_clock::time_point deadline);
   /// Drops queued tasks, requests stop on running ones, joins the threads. Idempotent.
   void shutdown();
+  /// True on one of this pool's worker threads.
+  bool on_worker_thread() const;
 
   size_t queued() const;
   unsigned busy() const { return busy_.load(std::memory_order_relaxed); }
@@ -62,7 +71,8 @@ class WorkerPool {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Task> queue_;
-  std::vector<Task*> running_;  // under mu_, so shutdown can request stop on them
+  std::vector<Task*> running_;       // under mu_, so shutdown can request stop on them
+  std::condition_variable idle_cv_;  // a task finished (finish() waits on it)
   bool stopping_ = false;
   std::atomic<unsigned> busy_{0};
   PoolStats stats_;

@@ -20,10 +20,18 @@ struct ResponseAccess;
 
 /// Handle to the response of one request (one *exchange*).
 ///
-/// Lifetime and threading: a `Response` is one pointer with a loop-local reference count, so
-/// it is cheap to copy and move, but it belongs to the event-loop thread that owns the
-/// connection: use it only on that thread (debug builds assert it). A handler may keep a copy
-/// and answer later; the exchange stays open until it is answered.
+/// Lifetime: a `Response` is one pointer with a loop-local reference count, cheap to copy and
+/// move. It may be kept as long as you like, past its exchange, its loop and its server:
+/// destroying, copying or querying it stays safe (when the server is gone it behaves exactly
+/// as when the client has left).
+///
+/// Threading: it belongs to the event-loop thread that owns the connection (the thread that
+/// called your handler). Every operation checks the calling thread, in every build. Off that
+/// thread, while the loop runs, the call is refused: send() and the others return false,
+/// alive() is false, a copy or a move yields an empty handle (the source keeps its own), and
+/// a destruction is forwarded to the owner thread. Each refusal is counted
+/// (`ServerStats::responses_misused`, `tether_responses_misused_total`) and the first per loop
+/// is logged. To answer after slow work, use offload(): `then` runs on the loop thread.
 ///
 /// A handle may be *dead*: already answered, or the client has left, or the server is gone.
 /// Every call on a dead handle is a safe no-op that returns false and is counted
@@ -59,7 +67,9 @@ class Response {
 
   /// Calls `cb` (on the loop thread) if the exchange ends without a response from the
   /// handler: the client left, or the response deadline passed (the server answered 504).
-  /// Returns false (and never calls `cb`) when the handle is already dead.
+  /// Once the response is sent, `cb` is destroyed without being called, so it may capture
+  /// this Response without keeping the exchange alive. Returns false (and never calls `cb`)
+  /// when the handle is already dead. A throw from `cb` is counted and logged.
   bool on_close(std::function<void()> cb);
 
   /// Runs `work(std::stop_token) -> R` on the server's worker pool, then `then(Response, R)`

@@ -25,7 +25,9 @@ class ServerImpl;
 class Server {
  public:
   explicit Server(ServerOptions options = {});
-  /// Stops (gracefully) and joins the loops if still running.
+  /// Stops (gracefully) and waits, if running. From one of the server's own handlers or
+  /// jobs, where waiting for itself is impossible, it logs that, asks for the stop and
+  /// leaves the server to be freed by a thread of its own once its loops and workers end.
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -58,30 +60,40 @@ class Server {
   Server& any(std::string_view pattern, Handler h);
 
   /// Binds and starts the loop threads; returns once they accept connections. Fails (with a
-  /// one-line message) when the address cannot be bound or the server was started before.
+  /// one-line message) when the options are invalid, the address cannot be bound (a port in
+  /// use by anyone, SO_REUSEPORT listeners of another process included), an event loop cannot
+  /// be set up, or the server was started before.
   Status start();
   /// Asks for a graceful stop: stop accepting, finish in-flight requests, close idle
-  /// connections, cut the rest after `drain_timeout_ms`. Any thread; idempotent.
+  /// connections, cut the rest after `drain_timeout_ms`. Any thread; idempotent; nothing
+  /// before start().
   void stop();
-  /// Blocks until every loop has stopped; returns 0.
+  /// Blocks until every loop has stopped, then lets background jobs run for what is left of
+  /// the drain timeout (those still queued are dropped, counted and logged); returns 0.
+  /// Throws std::logic_error from one of the server's own handlers or jobs (it would wait for
+  /// itself): call stop() there.
   int wait();
   /// start(), then serve until SIGINT or SIGTERM, then drain. Returns 0, or 1 after printing
   /// a one-line error to stderr when start() fails.
   int run();
 
   /// Fire-and-forget work on the worker pool, e.g. an audit log after responding. It gets a
-  /// stop token (triggered at shutdown) and no access to any Response. Any thread. Returns
-  /// false, and counts it as shed, when the queue is full or the server is not running.
+  /// stop token and no access to any Response. Any thread. A stop lets queued and running
+  /// background jobs finish within `drain_timeout_ms`; then the token is triggered and jobs
+  /// still queued are dropped and counted (`background_dropped`). Returns false, and counts
+  /// it as shed, when the queue is full or the server is not running.
   bool background(std::function<void(std::stop_token)> work);
 
-  /// The mailbox (cross-request handoff by id); usable from handlers once started.
+  /// The mailbox (cross-request handoff by id); usable once started (its calls throw
+  /// std::logic_error before).
   Mailbox& mailbox();
 
-  /// The bound port (useful with port 0); 0 before start().
+  /// The bound port (useful with port 0); 0 before start(). Any thread.
   uint16_t port() const;
   /// The options in force.
   const ServerOptions& options() const;
-  /// Counters summed over all loops; any thread, values are eventually consistent.
+  /// Counters summed over all loops; any thread at any time (all zero before start(), kept
+  /// after stop). Values are eventually consistent.
   ServerStats stats() const;
 
  private:

@@ -23,8 +23,11 @@ struct ServerStats {
   uint64_t body_timeouts = 0;
   uint64_t idle_timeouts = 0;
   uint64_t write_timeouts = 0;
-  /// Calls on dead `Response` handles (client gone, or already answered).
+  /// Calls on dead `Response` handles (client gone, already answered, or server gone).
   uint64_t responses_dropped = 0;
+  /// Calls on a `Response` off its loop thread, refused (see Response: send, copy, move,
+  /// destroy, alive ... from another thread while its loop runs).
+  uint64_t responses_misused = 0;
   /// Exchanges whose last `Response` handle was destroyed unanswered (answered 500).
   uint64_t responses_abandoned = 0;
   /// Handlers that threw (answered 500 when still unanswered).
@@ -49,15 +52,19 @@ struct ServerStats {
   uint64_t jobs_failed = 0;
   uint64_t jobs_shed = 0;
   uint64_t background_completed = 0;
+  /// Background jobs still queued when the drain timeout of a stop ended (dropped, logged).
+  uint64_t background_dropped = 0;
 
   /// Mailbox: ids with a stored value, parked waiters, values handed over, values expired
-  /// untaken, posts and waits refused, waiters timed out.
+  /// untaken, posts and waits refused, waiters timed out, and values lost because the loop
+  /// of their shard had stopped when they came back to it (only while stopping).
   uint64_t mailbox_ids_stored = 0;
   uint64_t mailbox_waiters = 0;
   uint64_t mailbox_delivered = 0;
   uint64_t mailbox_expired = 0;
   uint64_t mailbox_refused = 0;
   uint64_t mailbox_timed_out = 0;
+  uint64_t mailbox_lost = 0;
 };
 
 /// The counters in the Prometheus text exposition format (for a /metrics route).

@@ -106,6 +106,8 @@ void add_demo_routes(tether::Server& server) {
               return void(res.send(413, "mailbox value too large\n"));
             case tether::MailboxPost::Full:
               return void(res.send(503, "mailbox full\n"));
+            case tether::MailboxPost::Unavailable:
+              return void(res.send(503, "server stopping\n"));
           }
         });
   });
@@ -123,6 +125,8 @@ void add_demo_routes(tether::Server& server) {
                                 return void(r.send(204));
                               case tether::MailboxTake::Refused:
                                 return void(r.send(503, "too many waiters\n"));
+                              case tether::MailboxTake::Unavailable:
+                                return void(r.send(503, "server stopping\n"));
                             }
                           });
   });

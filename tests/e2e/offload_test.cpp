@@ -637,11 +637,15 @@ TEST(Offload, BackgroundRunsFromAnyThreadWithoutAResponse) {
   EXPECT_FALSE(srv.server().background({})) << "an empty function is refused";
 }
 
-TEST(Offload, BackgroundIsAskedToStopAtShutdownAndRefusedAfter) {
+// A running background job gets the drain timeout to finish (an audit log write is not cut
+// short by a stop), then is asked to stop.
+TEST(Offload, BackgroundIsAskedToStopAtTheDrainDeadlineAndRefusedAfter) {
   Gate started;
   Gate done;
   std::atomic<bool> saw_stop{false};
-  tt::TestServer srv;
+  tether::ServerOptions o;
+  o.drain_timeout_ms = 300;
+  tt::TestServer srv(o);
   ASSERT_TRUE(srv.server().background([&](std::stop_token st) {
     started.open();
     saw_stop = tt::wait_for_stop(st);
@@ -651,6 +655,7 @@ TEST(Offload, BackgroundIsAskedToStopAtShutdownAndRefusedAfter) {
   int64_t t0 = tt::now_ms();
   srv.server().stop();
   srv.server().wait();
+  EXPECT_GE(tt::now_ms() - t0, 250) << "the job was asked to stop before the drain deadline";
   EXPECT_LT(tt::now_ms() - t0, 3000) << "wait() did not ask the background job to stop";
   EXPECT_TRUE(done.wait(1s));
   EXPECT_TRUE(saw_stop.load());

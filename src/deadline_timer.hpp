@@ -1,0 +1,56 @@
+// DeadlineTimer: one libuv timer per loop, armed for the nearest deadline of all its sources
+// (connection timeouts, response deadlines, mailbox waits and values), so each fires within
+// a millisecond or so of its time instead of on a periodic tick. Sources keep their own
+// ordered structures (a list per fixed timeout, a map for arbitrary ones) and only report
+// their earliest deadline.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+namespace tether::detail {
+
+class DeadlineTimer {
+ public:
+  static constexpr uint64_t kNever = std::numeric_limits<uint64_t>::max();
+
+  /// Something with deadlines on this loop, in the loop's clock (uv_now, ms).
+  class Source {
+   public:
+    virtual ~Source() = default;
+    /// The earliest pending deadline, or kNever.
+    virtual uint64_t next_deadline() const = 0;
+    /// Handles everything due at `now`. May schedule() new deadlines.
+    virtual void on_deadline(uint64_t now) = 0;
+  };
+
+  DeadlineTimer() = default;
+  DeadlineTimer(const DeadlineTimer&) = delete;
+  DeadlineTimer& operator=(const DeadlineTimer&) = delete;
+
+  int init(uv_loop_t* loop);
+  void add_source(Source* s) { sources_.push_back(s); }
+  /// A source has a deadline at `at`: make sure the timer fires by then. Cheap when the timer
+  /// is already armed earlier (the common case: most new deadlines are later ones).
+  void schedule(uint64_t at) {
+    if (at < armed_) arm(at);
+  }
+  /// Stops for good (owner thread); the handle's memory must stay valid until the loop has
+  /// run its close callback.
+  void close();
+
+ private:
+  static void on_timer(uv_timer_t* t);
+  void arm(uint64_t at);
+
+  uv_timer_t timer_{};
+  uv_loop_t* loop_ = nullptr;
+  uint64_t armed_ = kNever;
+  bool open_ = false;
+  std::vector<Source*> sources_;
+};
+
+}  // namespace tether::detail
