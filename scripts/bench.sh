@@ -4,8 +4,9 @@
 #   scripts/bench.sh [seconds per scenario=5]
 # Scenarios: keep-alive /plaintext and /json (wrk, 64 connections), pipelined /plaintext at
 # depth 16, p99 of /plaintext alone and with 20% /sleep?ms=50 on the pool (latency_mix),
-# mailbox handoffs with 10,000 parked waiters (mailbox_handoff), resident memory per idle
-# keep-alive connection over 10,000 connections (idle_connections).
+# mailbox handoffs with 10,000 parked waiters (mailbox_handoff), lateness of 10,000 mailbox
+# waits answered at their deadline (deadline_lateness), resident memory per idle keep-alive
+# connection over 10,000 connections (idle_connections).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-5}
@@ -14,7 +15,7 @@ command -v wrk >/dev/null || {
   sudo=""; [[ $(id -u) == 0 ]] || sudo=sudo
   $sudo apt-get install -y wrk >/dev/null 2>&1 || { $sudo apt-get update >/dev/null && $sudo apt-get install -y wrk >/dev/null; }
 }
-cmake --build build -j"$(nproc)" --target tetherd latency_mix mailbox_handoff idle_connections >/dev/null
+cmake --build build -j"$(nproc)" --target tetherd latency_mix mailbox_handoff deadline_lateness idle_connections >/dev/null
 ulimit -n "$(ulimit -Hn)"
 mkdir -p bench/results
 pipeline_lua=$(mktemp --suffix=.lua)
@@ -55,13 +56,21 @@ r[mailbox_handoffs_per_sec]=$(sed -E 's/.*per_sec=([0-9.]+).*/\1/' <<<"$hand")
 r[mailbox_lost]=$(sed -E 's/.*lost=([0-9-]+).*/\1/' <<<"$hand")
 
 start_tetherd
+late=$(taskset -c 1 build/bench/deadline_lateness "$port" 10000 10 1000 | grep '^RESULT')
+stop_tetherd
+r[deadline_p99_late_ms]=$(sed -E 's/.*p99_late_ms=([0-9.-]+).*/\1/' <<<"$late")
+r[deadline_max_late_ms]=$(sed -E 's/.*max_late_ms=([0-9.-]+).*/\1/' <<<"$late")
+r[deadline_errors]=$(sed -E 's/.* errors=([0-9]+).*/\1/' <<<"$late")
+
+start_tetherd
 idle=$(taskset -c 1 build/bench/idle_connections "$port" "$pid" 10000 | grep '^RESULT')
 stop_tetherd
 r[idle_bytes_per_connection]=$(sed -E 's/.*connection=([0-9.]+).*/\1/' <<<"$idle")
 
 printf '%-36s %14s\n' metric value
 for k in keepalive_rps pipelined16_rps json_rps fast_p99_alone_ms fast_p99_mixed_ms \
-         mailbox_handoffs_per_sec mailbox_lost idle_bytes_per_connection; do
+         mailbox_handoffs_per_sec mailbox_lost deadline_p99_late_ms deadline_max_late_ms \
+         deadline_errors idle_bytes_per_connection; do
   printf '%-36s %14s\n' "$k" "${r[$k]}"
 done
 {
@@ -69,7 +78,8 @@ done
   echo "  \"date\": \"$(date -u +%FT%TZ)\", \"commit\": \"$(git rev-parse --short HEAD 2>/dev/null || echo none)\", \"seconds\": $secs,"
   first=1
   for k in keepalive_rps pipelined16_rps json_rps fast_p99_alone_ms fast_p99_mixed_ms \
-           mailbox_handoffs_per_sec mailbox_lost idle_bytes_per_connection; do
+           mailbox_handoffs_per_sec mailbox_lost deadline_p99_late_ms deadline_max_late_ms \
+           deadline_errors idle_bytes_per_connection; do
     [[ $first == 1 ]] || echo ","
     printf '  "%s": %s' "$k" "${r[$k]:-null}"
     first=0

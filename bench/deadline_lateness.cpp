@@ -1,0 +1,296 @@
+// deadline_lateness: how precisely a server answers parked mailbox waits at their deadline.
+// Opens N keep-alive connections, then in one pass sends on each a
+// `GET /mailbox/<unique id>?wait_ms=W` with W uniform in [min_ms, max_ms]. Nobody posts, so
+// every wait must end with 204 at its deadline; lateness = (arrival - send) - W.
+// Prints the lateness distribution, and how many answers were not 204 or came > 1 ms early.
+//
+//   deadline_lateness PORT [waits=10000] [min_ms=10] [max_ms=1000] [seed=1]
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Connections are primed in batches well under the listen backlog (4096), so the accept
+// queue never overflows and no SYN waits out a retransmission second.
+constexpr size_t kBatch = 256;
+// While sending, arrivals are drained every this many sends: the pass takes tens of ms and
+// the shortest waits end within it, so an arrival must not sit unread until the pass is over.
+constexpr size_t kSendsPerPoll = 32;
+
+struct Conn {
+  int fd = -1;
+  uint32_t wait_ms = 0;
+  Clock::time_point sent;
+  std::string buf;
+  bool done = false;
+  bool answered = false;  // with a 204
+  int64_t late_us = 0;
+};
+
+// splitmix64: deterministic for a seed on every platform, unlike std:: distributions.
+uint64_t next_random(uint64_t& state) {
+  uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+// A loopback connection whose connect() gives up after 2 s (SO_SNDTIMEO bounds it), so a
+// server that stops accepting cannot hang the benchmark; -1 on failure.
+int connect_bounded(uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  timeval tv{2, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return fd;
+}
+
+bool send_all(int fd, const std::string& s) {
+  size_t off = 0;
+  while (off < s.size()) {
+    ssize_t n = ::send(fd, s.data() + off, s.size() - off, MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    off += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+// Pops one Content-Length-framed (or bodiless) response off `buf` and returns its status;
+// 0 while incomplete.
+int pop_status(std::string& buf) {
+  size_t head = buf.find("\r\n\r\n");
+  if (head == std::string::npos) return 0;
+  size_t cl = buf.find("Content-Length: ");
+  size_t n = (cl != std::string::npos && cl < head)
+                 ? std::strtoull(buf.c_str() + cl + 16, nullptr, 10)
+                 : 0;
+  if (buf.size() < head + 4 + n) return 0;
+  int status = buf.size() > 12 ? std::atoi(buf.c_str() + 9) : -1;
+  buf.erase(0, head + 4 + n);
+  return status > 0 ? status : -1;
+}
+
+enum class Read { Pending, Status, Closed };
+
+// Reads what `c` has (one recv: a response fits in one segment) and reports a complete
+// response (its status in *status), a connection closed before one, or neither yet.
+Read read_response(Conn& c, int* status) {
+  char tmp[4096];
+  ssize_t r = ::recv(c.fd, tmp, sizeof tmp, MSG_DONTWAIT);
+  if (r > 0) c.buf.append(tmp, static_cast<size_t>(r));
+  // Even on EOF, a response that is already whole counts.
+  *status = pop_status(c.buf);
+  if (*status != 0) return Read::Status;
+  if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+    return Read::Closed;
+  }
+  return Read::Pending;
+}
+
+double ms(int64_t us) {
+  return static_cast<double>(us) / 1000.0;
+}
+
+// Nearest-rank percentile of sorted lateness, in ms.
+double pct(const std::vector<int64_t>& sorted, double p) {
+  if (sorted.empty()) return 0.0;
+  auto rank = static_cast<size_t>(std::ceil(p * static_cast<double>(sorted.size())));
+  return ms(sorted[std::clamp<size_t>(rank, 1, sorted.size()) - 1]);
+}
+
+// Sorted lateness of the answered waits among conns[first, last).
+std::vector<int64_t> lateness(const std::vector<Conn>& conns, size_t first, size_t last) {
+  std::vector<int64_t> v;
+  for (size_t i = first; i < last; ++i) {
+    if (conns[i].answered) v.push_back(conns[i].late_us);
+  }
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: deadline_lateness PORT [waits] [min_ms] [max_ms] [seed]\n");
+    return 2;
+  }
+  const uint16_t port = static_cast<uint16_t>(std::atoi(argv[1]));
+  const size_t waits = argc > 2 ? std::strtoul(argv[2], nullptr, 10) : 10000;
+  const uint32_t min_ms = argc > 3 ? static_cast<uint32_t>(std::strtoul(argv[3], nullptr, 10)) : 10;
+  const uint32_t max_ms =
+      argc > 4 ? static_cast<uint32_t>(std::strtoul(argv[4], nullptr, 10)) : 1000;
+  uint64_t seed = argc > 5 ? std::strtoull(argv[5], nullptr, 10) : 1;
+  if (port == 0 || waits == 0 || min_ms > max_ms) {
+    std::fprintf(stderr, "deadline_lateness: need PORT > 0, waits > 0, min_ms <= max_ms\n");
+    return 2;
+  }
+
+  rlimit rl{};
+  getrlimit(RLIMIT_NOFILE, &rl);
+  rl.rlim_cur = rl.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &rl);
+  if (rl.rlim_cur != RLIM_INFINITY && waits + 16 > rl.rlim_cur) {
+    std::fprintf(stderr, "deadline_lateness: %zu waits need more fds than the limit %llu\n", waits,
+                 static_cast<unsigned long long>(rl.rlim_cur));
+    return 1;
+  }
+
+  // Each connection serves one /healthz first: once it is answered, the server has accepted
+  // and set up the connection, so the timed pass measures the wait and not the accept.
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  std::vector<Conn> conns(waits);
+  std::vector<epoll_event> events(1024);
+  const std::string prime = "GET /healthz HTTP/1.1\r\nHost: b\r\n\r\n";
+  const auto setup_deadline = Clock::now() + std::chrono::seconds(60);
+  for (size_t first = 0; first < waits; first += kBatch) {
+    const size_t last = std::min(waits, first + kBatch);
+    for (size_t i = first; i < last; ++i) {
+      Conn& c = conns[i];
+      c.fd = connect_bounded(port);
+      if (c.fd < 0 || !send_all(c.fd, prime)) {
+        std::fprintf(stderr, "deadline_lateness: connection %zu failed\n", i);
+        return 1;
+      }
+      epoll_event ev{EPOLLIN, {.ptr = &c}};
+      epoll_ctl(ep, EPOLL_CTL_ADD, c.fd, &ev);
+    }
+    for (size_t primed = 0; primed < last - first;) {
+      if (Clock::now() > setup_deadline) {
+        std::fprintf(stderr, "deadline_lateness: connections not served within 60 s\n");
+        return 1;
+      }
+      int n = epoll_wait(ep, events.data(), static_cast<int>(events.size()), 100);
+      for (int e = 0; e < n; ++e) {
+        Conn& c = *static_cast<Conn*>(events[static_cast<size_t>(e)].data.ptr);
+        int status = 0;
+        Read r = read_response(c, &status);
+        if (r == Read::Pending) continue;
+        if (r == Read::Closed || status != 200) {
+          std::fprintf(stderr, "deadline_lateness: priming request got %d\n", status);
+          return 1;
+        }
+        ++primed;
+      }
+    }
+  }
+
+  // Requests are built before the pass, so the pass is only send(2) calls.
+  std::vector<std::string> requests(waits);
+  const std::string tag = std::to_string(::getpid());  // ids unique across runs, too
+  for (size_t i = 0; i < waits; ++i) {
+    conns[i].wait_ms =
+        min_ms + static_cast<uint32_t>(next_random(seed) % (uint64_t{max_ms} - min_ms + 1));
+    requests[i] = "GET /mailbox/dl-" + tag + "-" + std::to_string(i) +
+                  "?wait_ms=" + std::to_string(conns[i].wait_ms) + " HTTP/1.1\r\nHost: b\r\n\r\n";
+  }
+
+  size_t not_204 = 0, closed = 0, unsent = 0, finished = 0;
+  auto drain = [&](int timeout_ms) {
+    int n = epoll_wait(ep, events.data(), static_cast<int>(events.size()), timeout_ms);
+    // One timestamp for the batch, taken as soon as the kernel reports it: the closest bound
+    // on when each of these responses arrived.
+    const auto now = Clock::now();
+    for (int e = 0; e < n; ++e) {
+      Conn& c = *static_cast<Conn*>(events[static_cast<size_t>(e)].data.ptr);
+      if (c.done) continue;
+      int status = 0;
+      Read r = read_response(c, &status);
+      if (r == Read::Pending) continue;
+      if (r == Read::Closed) {
+        ++closed;
+      } else if (status != 204) {
+        ++not_204;
+      } else {
+        auto took = std::chrono::duration_cast<std::chrono::microseconds>(now - c.sent).count();
+        c.answered = true;
+        c.late_us = took - int64_t{c.wait_ms} * 1000;
+      }
+      c.done = true;
+      ++finished;
+      // Done with it, but kept open until the end: closing now would add the server's close
+      // work to the loop whose deadlines are being measured.
+      epoll_ctl(ep, EPOLL_CTL_DEL, c.fd, nullptr);
+    }
+  };
+
+  const auto pass_start = Clock::now();
+  for (size_t i = 0; i < waits; ++i) {
+    Conn& c = conns[i];
+    // Stamped before the send: the server's W cannot start earlier, so an answer that
+    // arrives early is the server's doing, never the client's.
+    c.sent = Clock::now();
+    if (!send_all(c.fd, requests[i])) {
+      ++unsent;
+      c.done = true;
+      ++finished;
+      epoll_ctl(ep, EPOLL_CTL_DEL, c.fd, nullptr);
+    }
+    if ((i + 1) % kSendsPerPoll == 0) drain(0);
+  }
+  const auto pass_end = Clock::now();
+  const auto deadline = pass_end + std::chrono::milliseconds(max_ms) + std::chrono::seconds(10);
+  while (finished < waits && Clock::now() < deadline) drain(100);
+
+  const std::vector<int64_t> late = lateness(conns, 0, waits);
+  const size_t answered = late.size();
+  const size_t timed_out = waits - finished;
+  const size_t errors = waits - answered;
+  const size_t early = static_cast<size_t>(
+      std::lower_bound(late.begin(), late.end(), int64_t{-1000}) - late.begin());
+  std::printf("waits               %zu, W uniform in [%u, %u] ms, seed %s\n", waits, min_ms, max_ms,
+              argc > 5 ? argv[5] : "1");
+  std::printf("send pass           %.3f ms\n",
+              std::chrono::duration<double, std::milli>(pass_end - pass_start).count());
+  std::printf(
+      "answered 204        %zu (other status %zu, closed %zu, send failed %zu, "
+      "no answer %zu)\n",
+      answered, not_204, closed, unsent, timed_out);
+  if (answered > 0) {
+    std::printf("lateness ms         min %.3f p50 %.3f p90 %.3f p99 %.3f max %.3f\n",
+                ms(late.front()), pct(late, 0.50), pct(late, 0.90), pct(late, 0.99),
+                ms(late.back()));
+    // Lateness that grows with send order is the server still reading the burst, not its
+    // deadline timer: the last requests are parked (and their W starts) later than sent.
+    std::printf("p50 lateness ms     first tenth sent %.3f, last tenth sent %.3f\n",
+                pct(lateness(conns, 0, waits / 10), 0.50),
+                pct(lateness(conns, waits - waits / 10, waits), 0.50));
+  }
+  std::printf(
+      "RESULT waits=%zu answered=%zu errors=%zu early=%zu p50_late_ms=%.3f "
+      "p99_late_ms=%.3f max_late_ms=%.3f\n",
+      waits, answered, errors, early, pct(late, 0.50), pct(late, 0.99),
+      answered ? ms(late.back()) : 0.0);
+  for (Conn& c : conns) {
+    if (c.fd >= 0) ::close(c.fd);
+  }
+  ::close(ep);
+  return errors == 0 && early == 0 ? 0 : 1;
+}
