@@ -20,6 +20,7 @@
 #include <cstdio>
 #include <cstring>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -632,6 +633,48 @@ TEST(OwnershipMailboxThrow, ThrowingDropDoneForARemoteShardIsA500NotATerminate) 
   EXPECT_TRUE(out.ok()) << out.describe();
 }
 
+// From a thread that is none of the server's loops, post and drop still work: the callback
+// runs on the shard's loop thread. Once the server has stopped, the callback is told
+// Unavailable (false for a drop) at once, on the calling thread: nothing is silently dropped.
+TEST(OwnershipMailboxOutside, PostAndDropFromAThreadThatIsNoLoopAndAfterStop) {
+  tether::ServerOptions o = local_opts(2);
+  tt::TestServer srv(o, [](tether::Server& s) { tetherd::add_demo_routes(s); });
+  tether::Mailbox& mailbox = srv.server().mailbox();
+  std::promise<tether::MailboxPost> stored;
+  mailbox.post("outside", "v", [&stored](tether::MailboxPost st) { stored.set_value(st); });
+  auto f = stored.get_future();
+  ASSERT_EQ(f.wait_for(5s), std::future_status::ready);
+  EXPECT_EQ(f.get(), tether::MailboxPost::Stored);
+  tt::Client c(srv.port());
+  auto r = roundtrip(c, wait_req("outside"));
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "v");
+
+  std::promise<bool> dropped;
+  mailbox.post("outside-2", "w", nullptr);
+  mailbox.drop("outside-2", [&dropped](bool d) { dropped.set_value(d); });
+  auto fd = dropped.get_future();
+  ASSERT_EQ(fd.wait_for(5s), std::future_status::ready);
+  EXPECT_TRUE(fd.get());  // inbox order: the post reached the shard first
+
+  srv.server().stop();
+  srv.server().wait();
+  std::optional<tether::MailboxPost> late;
+  const std::thread::id me = std::this_thread::get_id();
+  std::thread::id called_on;
+  mailbox.post("late", "x", [&](tether::MailboxPost st) {
+    late = st;
+    called_on = std::this_thread::get_id();
+  });
+  ASSERT_TRUE(late.has_value()) << "the callback was not called at once";
+  EXPECT_EQ(*late, tether::MailboxPost::Unavailable);
+  EXPECT_EQ(called_on, me);
+  std::optional<bool> late_drop;
+  mailbox.drop("late", [&](bool d) { late_drop = d; });
+  ASSERT_TRUE(late_drop.has_value());
+  EXPECT_FALSE(*late_drop);
+}
+
 // ======== 5. a cross-loop handoff loses a value
 
 /// GET /block?k=K: blocks its loop thread (on purpose: the loop is busy) until the test opens
@@ -1066,10 +1109,11 @@ TEST(OwnershipBackground, JobsQueuedAtShutdownStillRun) {
   ASSERT_TRUE(server.start().ok());
   Gate started;
   std::atomic<int> ran{0};
-  // Holds the only worker until shutdown asks it to stop (at most 5 s).
+  // Holds the only worker for 300 ms, or until shutdown asks it to stop (which the old code
+  // did at once, dropping the queue; the fix asks only at the drain deadline, 10 s away).
   ASSERT_TRUE(server.background([&started](std::stop_token st) {
     started.open();
-    tt::wait_for_stop(st, 5s);
+    tt::wait_for_stop(st, 300ms);
   }));
   ASSERT_TRUE(started.wait());
   for (int i = 0; i < kQueued; ++i) {
@@ -1080,6 +1124,35 @@ TEST(OwnershipBackground, JobsQueuedAtShutdownStillRun) {
   server.wait();
   EXPECT_EQ(ran.load(), kQueued) << "background jobs accepted before stop() were dropped";
   EXPECT_EQ(server.stats().background_dropped, 0u);
+}
+
+// Jobs still queued when the drain timeout ends are dropped, but counted (and logged); the
+// running one is asked to stop then, not before.
+TEST(OwnershipBackground, JobsStillQueuedAtTheDrainDeadlineAreCounted) {
+  constexpr int kQueued = 5;
+  tether::ServerOptions o = local_opts();
+  o.workers = 1;
+  o.drain_timeout_ms = 200;
+  tether::Server server(o);
+  ASSERT_TRUE(server.start().ok());
+  Gate started;
+  std::atomic<int> ran{0};
+  std::atomic<int64_t> stop_seen_after{-1};
+  const int64_t t0 = tt::now_ms();
+  ASSERT_TRUE(server.background([&](std::stop_token st) {
+    started.open();
+    if (tt::wait_for_stop(st, 5s)) stop_seen_after = tt::now_ms() - t0;
+  }));
+  ASSERT_TRUE(started.wait());
+  for (int i = 0; i < kQueued; ++i) {
+    ASSERT_TRUE(server.background([&ran](std::stop_token) { ++ran; })) << i;
+  }
+  server.stop();
+  server.wait();
+  EXPECT_EQ(ran.load(), 0);
+  EXPECT_EQ(server.stats().background_dropped, static_cast<uint64_t>(kQueued));
+  EXPECT_GE(stop_seen_after.load(), 150) << "the running job was asked to stop before the deadline";
+  EXPECT_LT(stop_seen_after.load(), 4000);
 }
 
 // ======== 11. out of fds at start()
