@@ -323,7 +323,8 @@ bool Connection::answer(Exchange* x, int status, std::string_view body,
   // Response cannot keep the exchange alive; they die at the end of this call, when nothing
   // here touches `x` any more (the caller holds a reference).
   std::vector<std::function<void()>> released;
-  released.swap(x->on_close);
+  if (!x->on_close.empty()) [[unlikely]]
+    released.swap(x->on_close);
   if (at_head) {
     pop_fifo_head();
     flush_answered();
