@@ -41,9 +41,14 @@ Connection::~Connection() {
   if (write_) loop_.release_write_state(write_);
 }
 
-void Connection::start(uv_stream_t* server) {
-  uv_tcp_init(loop_.uv(), &tcp_);
+int Connection::init() {
+  // With no address family libuv makes no socket here: it only fails on a bad argument.
+  int rc = uv_tcp_init(loop_.uv(), &tcp_);
   tcp_.data = this;
+  return rc;
+}
+
+void Connection::start(uv_stream_t* server) {
   if (uv_accept(server, stream()) != 0) {
     close();
     return;
@@ -58,8 +63,6 @@ void Connection::start(uv_stream_t* server) {
 
 void Connection::start_in_memory() {
   in_memory_ = true;
-  uv_tcp_init(loop_.uv(), &tcp_);
-  tcp_.data = this;
   update_timeout(true, false);
 }
 

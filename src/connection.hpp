@@ -38,9 +38,14 @@ class Connection {
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  /// Accepts from `server` and starts reading; on failure the connection closes itself.
+  /// Sets up the handle; on failure (a libuv error code) the connection must be deleted
+  /// as it is, having no handle to close.
+  int init();
+  /// After init(): accepts from `server` and starts reading; on failure the connection
+  /// closes itself.
   void start(uv_stream_t* server);
-  /// No socket: bytes come from feed(), responses go to the loop's output sink.
+  /// After init(), with no socket: bytes come from feed(), responses go to the loop's output
+  /// sink.
   void start_in_memory();
   /// Hands bytes to the connection as if read from its socket (in-memory transport).
   void feed(const char* data, size_t len);

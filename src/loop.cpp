@@ -24,7 +24,6 @@ Status uv_failure(const char* what, int rc) {
 Loop::Loop(const ServerOptions& options, const Router& router, WorkerPool* pool, unsigned index)
     : options_(options),
       router_(router),
-      pool_(pool),
       index_(index),
       anchor_(Anchor::make()),
       listener_(&uv_, on_connection, this),
@@ -201,6 +200,12 @@ void Loop::on_connection(void* self, uv_stream_t* server) {
   auto* l = static_cast<Loop*>(self);
   CorkScope cork(*l);
   auto* c = new Connection(*l);
+  if (int rc = c->init(); rc != 0) {
+    delete c;
+    std::fprintf(stderr, "tether: loop %u cannot take a connection: %s\n", l->index_,
+                 uv_strerror(rc));
+    return;
+  }
   l->connections_.push_back(c);
   l->stats_.connections_accepted.add();
   l->stats_.connections_active.add();
@@ -215,6 +220,10 @@ Connection* Loop::open_in_memory() {
   // A loop with no thread of its own is driven by whoever feeds it: that thread owns it.
   if (!thread_.joinable()) anchor_->bind_owner();
   auto* c = new Connection(*this);
+  if (c->init() != 0) {
+    delete c;
+    return nullptr;
+  }
   connections_.push_back(c);
   stats_.connections_accepted.add();
   stats_.connections_active.add();

@@ -144,8 +144,9 @@ class Loop final : DeadlineTimer::Source {
   }
   OutputSink output_sink() const { return sink_; }
   void* output_sink_ctx() const { return sink_ctx_; }
-  /// A connection with no socket, fed by Connection::feed() (needs set_output_sink). When the
-  /// loop is not running, the calling thread becomes its owner thread.
+  /// A connection with no socket, fed by Connection::feed() (needs set_output_sink); null if
+  /// its handle cannot be set up. When the loop is not running, the calling thread becomes
+  /// its owner thread.
   Connection* open_in_memory();
 
   WriteState* acquire_write_state();
@@ -174,7 +175,6 @@ class Loop final : DeadlineTimer::Source {
 
   const ServerOptions& options_;
   const Router& router_;
-  WorkerPool* pool_;
   ParseLimits limits_;
   unsigned index_;
   Anchor* anchor_;
