@@ -79,12 +79,16 @@ void Connection::on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
 
 void Connection::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   auto* c = static_cast<Connection*>(s->data);
-  CorkScope cork(c->loop_);
-  if (nread > 0) {
-    c->handle_read(buf->base, static_cast<size_t>(nread));
-  } else if (nread < 0) {
-    c->handle_eof(nread);
+  Loop& loop = c->loop_;
+  {
+    CorkScope cork(loop);
+    if (nread > 0) {
+      c->handle_read(buf->base, static_cast<size_t>(nread));
+    } else if (nread < 0) {
+      c->handle_eof(nread);
+    }
   }
+  loop.deadlines().after_read();  // may close `c`: nothing of it is touched after this
 }
 
 void Connection::handle_read(const char* data, size_t len) {

@@ -28,18 +28,29 @@ void DeadlineTimer::close() {
 }
 
 void DeadlineTimer::on_timer(uv_timer_t* t) {
-  auto* d = static_cast<DeadlineTimer*>(t->data);
-  d->armed_ = kNever;
+  static_cast<DeadlineTimer*>(t->data)->fire();
+}
+
+void DeadlineTimer::fire_if_due() {
+  if (!open_ || armed_ == kNever) return;
+  uv_update_time(loop_);
+  if (uv_now(loop_) < armed_) return;
+  uv_timer_stop(&timer_);
+  fire();
+}
+
+void DeadlineTimer::fire() {
+  armed_ = kNever;
   // libuv's clock is cached per loop iteration: a timer due "now" may see a time a little
   // short of it, so refresh it before deciding what is due.
-  uv_update_time(d->loop_);
-  const uint64_t now = uv_now(d->loop_);
-  for (Source* s : d->sources_) {
+  uv_update_time(loop_);
+  const uint64_t now = uv_now(loop_);
+  for (Source* s : sources_) {
     if (s->next_deadline() <= now) s->on_deadline(now);
   }
   uint64_t next = kNever;
-  for (const Source* s : d->sources_) next = std::min(next, s->next_deadline());
-  if (next != kNever) d->schedule(next);
+  for (const Source* s : sources_) next = std::min(next, s->next_deadline());
+  if (next != kNever) schedule(next);
 }
 
 }  // namespace tether::detail

@@ -38,17 +38,29 @@ class DeadlineTimer {
   void schedule(uint64_t at) {
     if (at < armed_) arm(at);
   }
+  /// Called after each read callback: every kReadsPerCheck of them, fires what is due.
+  /// libuv runs timers only between poll phases, and one poll phase may handle up to 48 x
+  /// 1024 ready sockets (a burst of arrivals): without this a deadline would wait for it.
+  void after_read() {
+    if (++reads_ < kReadsPerCheck) return;
+    reads_ = 0;
+    fire_if_due();
+  }
   /// Stops for good (owner thread); the handle's memory must stay valid until the loop has
   /// run its close callback.
   void close();
 
  private:
+  static constexpr unsigned kReadsPerCheck = 64;
   static void on_timer(uv_timer_t* t);
   void arm(uint64_t at);
+  void fire_if_due();
+  void fire();
 
   uv_timer_t timer_{};
   uv_loop_t* loop_ = nullptr;
   uint64_t armed_ = kNever;
+  unsigned reads_ = 0;
   bool open_ = false;
   std::vector<Source*> sources_;
 };
