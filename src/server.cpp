@@ -5,6 +5,7 @@
 #include <csignal>
 #include <cstdio>
 #include <stdexcept>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -91,7 +92,12 @@ Status ServerImpl::start(bool handle_signals, Server& server) {
       return fail(s);
     }
   }
-  auto pool = std::make_unique<WorkerPool>(options.workers, options.queue);
+  std::unique_ptr<WorkerPool> pool;
+  try {
+    pool = std::make_unique<WorkerPool>(options.workers, options.queue);
+  } catch (const std::system_error& e) {
+    return fail(Status::error(std::string("cannot start the worker threads: ") + e.what()));
+  }
   std::vector<std::unique_ptr<Loop>> made;
   uint16_t bound = 0;
   for (unsigned i = 0; i < options.loops; ++i) {
@@ -115,7 +121,23 @@ Status ServerImpl::start(bool handle_signals, Server& server) {
     l->mailbox().join_group(&group_);
     l->set_on_drained([this] { loop_drained(); });
   }
-  for (auto& l : loops_) l->start();
+  for (size_t i = 0; i < loops_.size(); ++i) {
+    try {
+      loops_[i]->start();
+    } catch (const std::system_error& e) {
+      // The loops already running have nothing to drain yet: stop, finish and join them.
+      for (size_t k = 0; k < i; ++k) {
+        loops_[k]->request_stop();
+        loops_[k]->request_finish();
+        loops_[k]->join();
+      }
+      pool_->shutdown();
+      loops_.clear();
+      group_.clear();
+      pool_.reset();
+      return fail(Status::error(std::string("cannot start the loop threads: ") + e.what()));
+    }
+  }
   published_.store(true);
   // A stop() that raced with start() found nothing published: honour it now.
   if (stop_requested_.load()) request_stop();

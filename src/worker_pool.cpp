@@ -15,7 +15,12 @@ WorkerPool::WorkerPool(unsigned threads, size_t queue_capacity) : capacity_(queu
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
   thread_count_.store(threads, std::memory_order_relaxed);
   threads_.reserve(threads);
-  for (unsigned i = 0; i < threads; ++i) threads_.emplace_back([this] { worker(); });
+  try {
+    for (unsigned i = 0; i < threads; ++i) threads_.emplace_back([this] { worker(); });
+  } catch (...) {
+    shutdown();  // the threads made so far are joined before the failure goes up
+    throw;
+  }
 }
 
 WorkerPool::~WorkerPool() {

@@ -29,7 +29,8 @@ struct PoolStats {
 
 class WorkerPool {
  public:
-  /// `threads` 0 means one per hardware thread. `queue_capacity` bounds queued tasks.
+  /// `threads` 0 means one per hardware thread. `queue_capacity` bounds queued tasks. Throws
+  /// std::system_error when a thread cannot be made (the others are joined first).
   WorkerPool(unsigned threads, size_t queue_capacity);
   /// Stops and joins.
   ~WorkerPool();
