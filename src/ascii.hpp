@@ -52,4 +52,13 @@ inline bool is_tchar(unsigned char c) {
   }
 }
 
+/// A field value we may write: no control character but HTAB (no CR, LF or NUL that could
+/// end the field, the head or the response early).
+inline bool is_field_value(std::string_view v) {
+  for (unsigned char c : v) {
+    if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
+  }
+  return true;
+}
+
 }  // namespace tether::detail

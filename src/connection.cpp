@@ -245,7 +245,7 @@ void Connection::dispatch(Exchange* x) {
   run_user_code(x, "handler", [&] {
     Request req(r);
     (*r.route.handler)(req, ResponseAccess::make(x));
-    if (x->state == ExchangeState::Open && x->conn && !x->deadline_owned) loop_.arm_deadline(x);
+    if (x->state == ExchangeState::Open && x->conn && x->parked_waits == 0) loop_.arm_deadline(x);
   });
   exchange_unref(x);
 }
@@ -296,7 +296,12 @@ void Connection::pop_fifo_head() {
 void Connection::flush_answered() {
   while (fifo_head_ && fifo_head_->state == ExchangeState::Answered) {
     loop_.cork(this).append(fifo_head_->out);
+    const bool last = fifo_head_->close;
     pop_fifo_head();
+    if (last) {
+      abandon_fifo();  // nothing may follow a response that says Connection: close
+      return;
+    }
   }
 }
 
@@ -307,7 +312,9 @@ bool Connection::answer(Exchange* x, int status, std::string_view body,
     return false;
   }
   loop_.disarm_deadline(x);
-  if (loop_.draining()) x->close = true;
+  // Stopping: the last response the connection owes says Connection: close (one before it
+  // would have to cut the rest short).
+  if (loop_.draining() && close_requested_ && x == fifo_tail_) x->close = true;
   if (x->close) close_requested_ = true;
   const bool at_head = x == fifo_head_;
   std::string& out = at_head ? loop_.cork(this) : x->out;
@@ -333,8 +340,12 @@ bool Connection::answer(Exchange* x, int status, std::string_view body,
   if (!x->on_close.empty()) [[unlikely]]
     released.swap(x->on_close);
   if (at_head) {
-    pop_fifo_head();
-    flush_answered();
+    const bool last = x->close;
+    pop_fifo_head();  // may return `x` to the pool (fail() holds no reference)
+    if (last)
+      abandon_fifo();  // pipelined requests behind it go unanswered: the connection closes
+    else
+      flush_answered();
   }
   after_progress();
   return true;
@@ -447,6 +458,16 @@ void Connection::close() {
   loop_.arm(this, TimeoutKind::None);
   loop_.drop_cork(this);
   uv_read_stop(stream());
+  abandon_fifo();
+  if (parsing_) {
+    loop_.exchanges().release(parsing_);
+    parsing_ = nullptr;
+  }
+  loop_.connection_closed(this);
+  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), on_closed);
+}
+
+void Connection::abandon_fifo() {
   while (fifo_head_) {
     Exchange* x = fifo_head_;
     fifo_head_ = x->next;
@@ -457,18 +478,13 @@ void Connection::close() {
     x->state = ExchangeState::Dead;
     x->conn = nullptr;
     loop_.disarm_deadline(x);
-    ++x->refs;
-    if (was_open) exchange_closed(x);  // stops its jobs, tells the handler's on_close
-    exchange_unref(x);                 // back to the pool unless a handle still holds it
+    // Its on_close callbacks (user code, which may answer other exchanges) run when the loop
+    // settles, never in here: this may be deep inside a write or another exchange's answer.
+    if (was_open) loop_.defer_close_callbacks(x);
+    if (x->refs == 0) loop_.exchanges().release(x);  // else a handle still holds it
   }
   fifo_tail_ = nullptr;
   fifo_count_ = 0;
-  if (parsing_) {
-    loop_.exchanges().release(parsing_);
-    parsing_ = nullptr;
-  }
-  loop_.connection_closed(this);
-  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), on_closed);
 }
 
 void Connection::on_closed(uv_handle_t* h) {

@@ -94,6 +94,9 @@ class Connection {
   void fail(int status, std::string_view text);
   bool can_take_request() const;
   void push_fifo(Exchange* x);
+  /// Every exchange in the FIFO ends unanswered (dead): the connection is closing, or a
+  /// response that says Connection: close went out before them.
+  void abandon_fifo();
   void pop_fifo_head();
   void flush_answered();
   void after_progress();

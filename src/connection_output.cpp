@@ -98,8 +98,9 @@ void Connection::start_linger() {
 
 void Connection::on_shutdown(uv_shutdown_t* req, int status) {
   auto* c = static_cast<Connection*>(req->data);
-  if (status == UV_ECANCELED) return;
-  if (status < 0) c->close();
+  if (status == UV_ECANCELED || status >= 0) return;
+  CorkScope cork(c->loop_);
+  c->close();
 }
 
 }  // namespace tether::detail

@@ -23,7 +23,8 @@ void Exchange::reset() {
   next = nullptr;
   refs = 0;
   state = ExchangeState::Receiving;
-  in_fifo = head_only = close = user_server = user_date = deadline_owned = false;
+  in_fifo = head_only = close = user_server = user_date = false;
+  parked_waits = 0;
   req.reset();
   headers.clear();
   out.clear();

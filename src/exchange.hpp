@@ -49,9 +49,10 @@ struct Exchange {
   bool close = false;
   bool user_server = false;
   bool user_date = false;
-  /// Something else guarantees the answer by its own deadline (a parked mailbox wait), so
-  /// the response deadline does not apply.
-  bool deadline_owned = false;
+  /// Parked mailbox waits of this exchange: each answers by its own deadline, so while any
+  /// is parked the response deadline does not apply; it applies again (from then) once the
+  /// last one has ended and the exchange is still owed an answer.
+  uint16_t parked_waits = 0;
   RequestData req;
   /// User headers for the coming response, as "Name: value\r\n" lines.
   std::string headers;

@@ -1,21 +1,31 @@
 #include "http_writer.hpp"
 
-#include <array>
 #include <charconv>
 #include <cstring>
+#include <string>
+#include <type_traits>
 
 namespace tether::detail {
 namespace {
 
 struct StatusLines {
-  // "HTTP/1.1 200 OK\r\n" for every code 100..599, built once.
-  std::array<std::string, 600> lines;
+  // "HTTP/1.1 200 OK\r\n" for every code 100..599, built once. Plain arrays: nothing to
+  // destroy at exit, when a server's loop may still be writing (one destroyed from its own
+  // handler drains on a thread of its own).
+  static constexpr size_t kMaxLine = 64;
+  char text[600][kMaxLine] = {};
+  uint8_t size[600] = {};
   StatusLines() {
     for (int s = 100; s < 600; ++s) {
-      lines[s] = "HTTP/1.1 " + std::to_string(s) + " " + std::string(reason_phrase(s)) + "\r\n";
+      std::string line =
+          "HTTP/1.1 " + std::to_string(s) + " " + std::string(reason_phrase(s)) + "\r\n";
+      std::memcpy(text[s], line.data(), line.size());
+      size[s] = static_cast<uint8_t>(line.size());
     }
   }
+  std::string_view line(int s) const { return {text[s], size[s]}; }
 };
+static_assert(std::is_trivially_destructible_v<StatusLines>);
 
 const StatusLines& status_lines() {
   static const StatusLines kLines;
@@ -137,7 +147,7 @@ std::string_view reason_phrase(int status) {
 void append_response(std::string& out, const ResponseParts& p) {
   const int status = (p.status >= 100 && p.status <= 599) ? p.status : 500;
   const bool bodyless = status < 200 || status == 204 || status == 304;
-  const std::string_view status_line = status_lines().lines[status];
+  const std::string_view status_line = status_lines().line(status);
   const bool typed = !bodyless && !p.body.empty() && !p.content_type.empty();
   const bool with_body = !bodyless && !p.head_only;
   char digits[24];

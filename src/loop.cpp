@@ -181,11 +181,30 @@ std::string& Loop::cork(Connection* c) {
 }
 
 void Loop::flush_cork() {
-  Connection* c = corked_;
-  if (!c) return;
-  corked_ = nullptr;
-  if (!cork_.empty()) c->send_bytes(cork_.data(), cork_.size());
-  cork_.clear();
+  while (Connection* c = corked_) {
+    corked_ = nullptr;
+    if (cork_.empty()) continue;
+    // Sent from a buffer of its own: a failed write closes `c`, and whatever that close
+    // sets off must find an empty cork, not bytes about to be cleared.
+    std::string out;
+    out.swap(cork_);
+    c->send_bytes(out.data(), out.size());
+    out.clear();
+    if (cork_.empty()) cork_.swap(out);  // keep the capacity: no allocation in steady state
+  }
+}
+
+void Loop::settle() {
+  for (;;) {
+    flush_cork();
+    if (closed_.empty()) return;
+    closed_running_.swap(closed_);
+    for (Exchange* x : closed_running_) {
+      exchange_closed(x);  // stops its jobs, tells the handler's on_close
+      exchange_unref(x);
+    }
+    closed_running_.clear();
+  }
 }
 
 void Loop::drop_cork(Connection* c) {
@@ -386,6 +405,7 @@ void Loop::begin_drain() {
 
 void Loop::on_drain_deadline(uv_timer_t* t) {
   auto* l = static_cast<Loop*>(t->data);
+  CorkScope cork(*l);
   while (Connection* c = l->connections_.front()) c->close();
 }
 
@@ -428,8 +448,10 @@ void Loop::teardown() {
   // the owner thread, while the loop's state still exists: the inbox's last messages (work
   // results find dead exchanges; mailbox messages are answered or handed back), then every
   // record that holds user code or a Response.
+  settle();
   drain_inbox();
   run_releases();
+  settle();
   jobs_.clear();
   mailbox_.clear();
   // Handles that user code still holds stay valid: their exchanges are dead and inert, and

@@ -119,6 +119,16 @@ class Loop final : DeadlineTimer::Source {
   }
   /// Forgets `c`'s corked bytes (it is closing).
   void drop_cork(Connection* c);
+  /// `x` was closed unanswered: its on_close callbacks run when the loop settles (holds a
+  /// reference until then).
+  void defer_close_callbacks(Exchange* x) {
+    ++x->refs;
+    closed_.push_back(x);
+  }
+  /// The end of a libuv callback (CorkScope): runs the on_close callbacks of exchanges closed
+  /// meanwhile (user code runs only at such points, never inside a write or a close) and
+  /// flushes the cork, until neither has anything left.
+  void settle();
   size_t corked_bytes(const Connection* c) const { return corked_ == c ? cork_.size() : 0; }
 
   /// The shared read buffer: an idle connection owns none.
@@ -205,6 +215,8 @@ class Loop final : DeadlineTimer::Source {
   std::vector<char> read_buf_;
   std::string cork_;
   Connection* corked_ = nullptr;
+  std::vector<Exchange*> closed_;          // on_close callbacks due at the next settle()
+  std::vector<Exchange*> closed_running_;  // reused by settle()
   std::string server_line_;
   DateCache date_;
   LoopStats stats_;
@@ -221,11 +233,12 @@ class Loop final : DeadlineTimer::Source {
   IntrusiveList<Connection, &Connection::timeout_hook> timeouts_[kTimeoutKinds];
 };
 
-/// Flushes the loop's cork when the libuv callback that created it returns.
+/// Settles the loop (on_close callbacks due, then the cork) when the libuv callback that
+/// created it returns.
 class CorkScope {
  public:
   explicit CorkScope(Loop& loop) : loop_(loop) {}
-  ~CorkScope() { loop_.flush_cork(); }
+  ~CorkScope() { loop_.settle(); }
   CorkScope(const CorkScope&) = delete;
   CorkScope& operator=(const CorkScope&) = delete;
 

@@ -99,7 +99,7 @@ void MailboxPeer::wait(Exchange* x, Response res, std::string id, uint64_t wait_
   if (park) {
     // The wait ends by its own deadline (204), however long it was allowed to be, so the
     // response deadline does not cut it. Timed from now, not from the loop's cached clock.
-    x->deadline_owned = true;
+    ++x->parked_waits;
     loop_.disarm_deadline(x);
     uv_update_time(loop_.uv());
     const uint64_t at = loop_.now() + wait_ms;
@@ -305,10 +305,18 @@ bool MailboxPeer::take_wait(uint64_t token, PendingWait& out) {
   if (it == waits_.end()) return false;
   PendingWait w = std::move(it->second);
   waits_.erase(it);
-  if (w.has_deadline) wait_deadlines_.erase(w.deadline);
+  unpark(w);
   if (!w.res.alive()) return false;  // answered some other way: nothing to hand it
   out = std::move(w);
   return true;
+}
+
+void MailboxPeer::unpark(PendingWait& w) {
+  if (!w.has_deadline) return;
+  wait_deadlines_.erase(w.deadline);
+  w.has_deadline = false;
+  Exchange* x = ResponseAccess::exchange(w.res);
+  if (x && x->parked_waits > 0) --x->parked_waits;
 }
 
 bool MailboxPeer::detach_wait(uint64_t token, PendingWait& out) {
@@ -316,8 +324,7 @@ bool MailboxPeer::detach_wait(uint64_t token, PendingWait& out) {
   if (it == waits_.end()) return false;
   out = std::move(it->second);
   waits_.erase(it);
-  if (out.has_deadline) wait_deadlines_.erase(out.deadline);
-  out.has_deadline = false;
+  unpark(out);
   // The shard may still hold it as a parked waiter (or be offering it a value, which it will
   // refuse: the token is gone).
   const CallRef waiter{index(), token};
@@ -340,6 +347,12 @@ void MailboxPeer::run_then(PendingWait& w, MailboxTake take, std::string value) 
   ++x->refs;  // `then` takes the Response by value: unwinding may drop the last handle
   run_user_code(x, "mailbox continuation",
                 [&] { w.then(std::move(w.res), take, std::move(value)); });
+  // Still owed an answer with no wait parked (`then` kept the Response, or offloaded): the
+  // response deadline applies again, from now.
+  if (x->parked_waits == 0 && x->state == ExchangeState::Open && x->conn &&
+      !x->deadline_hook.linked) {
+    loop_.arm_deadline(x);
+  }
   exchange_unref(x);
 }
 

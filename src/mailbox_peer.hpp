@@ -88,6 +88,8 @@ class MailboxPeer final : public DeadlineTimer::Source {
   void finish_wait(uint64_t token, MailboxTake take, std::string value);
   /// Takes the wait `token` if its Response can still answer; else forgets it.
   bool take_wait(uint64_t token, PendingWait& out);
+  /// The wait leaves the table: its deadline goes, and its exchange has one parked wait less.
+  void unpark(PendingWait& w);
   /// The wait ends before its answer (client left, or its deadline): forget it here and at
   /// the shard. False when it is not pending.
   bool detach_wait(uint64_t token, PendingWait& out);

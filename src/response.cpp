@@ -95,7 +95,14 @@ bool Response::alive() const {
 
 bool Response::send(int status, std::string_view body, std::string_view content_type) {
   Exchange* x = detail::ResponseAccess::open(*this, "send()");
-  return x && x->conn->answer(x, status, body, content_type);
+  if (!x) return false;
+  if (!detail::is_field_value(content_type)) [[unlikely]] {
+    // Written into the head as it is: a CR LF in it would end the head early and let the
+    // rest pass for more headers or a second response.
+    x->conn->answer_error(x, 500, "the handler sent an invalid content type");
+    return false;
+  }
+  return x->conn->answer(x, status, body, content_type);
 }
 
 bool Response::on_close(std::function<void()> cb) {
@@ -139,9 +146,7 @@ bool Response::set_header(std::string_view name, std::string_view value) {
   for (unsigned char c : name) {
     if (!is_tchar(c)) return false;
   }
-  for (unsigned char c : value) {
-    if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
-  }
+  if (!detail::is_field_value(value)) return false;
   if (iequals(name, "content-length") || iequals(name, "transfer-encoding")) return false;
   if (iequals(name, "connection")) {
     if (!iequals(value, "close")) return false;

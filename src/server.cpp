@@ -68,7 +68,7 @@ ServerImpl::~ServerImpl() {
   loops_.clear();
 }
 
-Status ServerImpl::start(bool handle_signals, Server& server) {
+Status ServerImpl::start(bool handle_signals) {
   if (starting_.exchange(true)) return Status::error("server already started");
   if (Status s = validate(options); !s) {
     starting_ = false;
@@ -107,7 +107,8 @@ Status ServerImpl::start(bool handle_signals, Server& server) {
     if (Status s = l.listen(port, reuseport, i == 0 ? &bound : nullptr); !s) return fail(s);
   }
   if (handle_signals) {
-    if (Status s = made.front()->watch_signals([&server] { server.stop(); }); !s) {
+    // The signal handle belongs to loop 0, which this object owns: `this` outlives it.
+    if (Status s = made.front()->watch_signals([this] { request_stop(); }); !s) {
       return fail(s);
     }
   }
@@ -178,7 +179,7 @@ void ServerImpl::wait() {
 
 }  // namespace detail
 
-Server::Server(ServerOptions options) : impl_(std::make_unique<detail::ServerImpl>()) {
+Server::Server(ServerOptions options) : impl_(std::make_shared<detail::ServerImpl>()) {
   impl_->options = std::move(options);
 }
 
@@ -190,12 +191,9 @@ Server::~Server() {
     std::fprintf(stderr,
                  "tether: a Server was destroyed from one of its own handlers or jobs; it stops "
                  "and is freed in the background (destroy it from the thread that started it)\n");
-    detail::ServerImpl* impl = impl_.release();
+    std::shared_ptr<detail::ServerImpl> impl = std::move(impl_);
     impl->request_stop();
-    std::thread([impl] {
-      impl->wait();
-      delete impl;
-    }).detach();
+    detail::free_in_background(std::move(impl));
     return;
   }
   impl_->request_stop();
@@ -219,7 +217,7 @@ Server& Server::any(std::string_view pattern, Handler handler) {
 }
 
 Status Server::start() {
-  return impl_->start(false, *this);
+  return impl_->start(false);
 }
 
 void Server::stop() {
@@ -246,11 +244,17 @@ bool Server::background(std::function<void(std::stop_token)> work) {
 }
 
 int Server::run() {
-  if (Status s = impl_->start(true, *this); !s) {
+  // A handler may destroy this Server while run() blocks: from here on only `impl` is used.
+  std::shared_ptr<detail::ServerImpl> impl = impl_;
+  if (impl->on_own_thread()) {
+    throw std::logic_error("tether: Server::run() called from one of the server's own threads");
+  }
+  if (Status s = impl->start(true); !s) {
     std::fprintf(stderr, "tether: %s\n", s.message().c_str());
     return 1;
   }
-  return wait();
+  impl->wait();
+  return 0;
 }
 
 uint16_t Server::port() const {

@@ -17,6 +17,13 @@
 
 namespace tether::detail {
 
+class ServerImpl;
+
+/// A server destroyed from one of its own threads cannot wait for itself: a thread of its own
+/// waits and frees it. A process that exits meanwhile waits for that (bounded by the drain
+/// timeout and a margin), so nothing is still serving while exit destroys static objects.
+void free_in_background(std::shared_ptr<ServerImpl> impl);
+
 class ServerImpl {
  public:
   ServerImpl() = default;
@@ -30,7 +37,7 @@ class ServerImpl {
   Router router;
   Mailbox mailbox{*this};
 
-  Status start(bool handle_signals, Server& server);
+  Status start(bool handle_signals);
   /// Any thread, any time; idempotent. Before start() it does nothing.
   void request_stop();
   /// Joins the loops, then gives background jobs what is left of the drain timeout. Never

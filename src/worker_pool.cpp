@@ -114,7 +114,7 @@ void WorkerPool::finish(std::chrono::steady_clock::time_point deadline) {
   std::deque<Task> dropped_work, dropped_background;
   {
     std::unique_lock<std::mutex> lock(mu_);
-    if (threads_.empty()) return;
+    if (stopping_) return;
     // Offloaded work: its loops are gone, so nobody waits for its result.
     for (auto it = queue_.begin(); it != queue_.end();) {
       if (it->item) {
@@ -135,6 +135,9 @@ void WorkerPool::finish(std::chrono::steady_clock::time_point deadline) {
       return false;
     };
     idle_cv_.wait_until(lock, deadline, [&] { return !background_left(); });
+    // From here on background() is refused (false, counted as shed): every job it accepted
+    // either ran or is counted below.
+    stopping_ = true;
     dropped_background.swap(queue_);
   }
   stats_.cancelled.fetch_add(dropped_work.size(), std::memory_order_relaxed);
@@ -152,7 +155,7 @@ void WorkerPool::shutdown() {
   std::deque<Task> dropped;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_ && threads_.empty()) return;
+    if (stopping_ && joined_) return;
     stopping_ = true;
     dropped.swap(queue_);
     for (Task* t : running_) {
@@ -167,7 +170,9 @@ void WorkerPool::shutdown() {
   for (auto& t : threads_) {
     if (t.joinable()) t.join();
   }
+  std::lock_guard<std::mutex> lock(mu_);
   threads_.clear();
+  joined_ = true;
   thread_count_.store(0, std::memory_order_relaxed);
 }
 

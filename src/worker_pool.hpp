@@ -75,6 +75,7 @@ class WorkerPool {
   std::vector<Task*> running_;       // under mu_, so shutdown can request stop on them
   std::condition_variable idle_cv_;  // a task finished (finish() waits on it)
   bool stopping_ = false;
+  bool joined_ = false;  // under mu_: shutdown() joined the threads
   std::atomic<unsigned> busy_{0};
   PoolStats stats_;
   std::vector<std::thread> threads_;

@@ -52,7 +52,9 @@ struct ServerOptions {
   /// the socket closes (so the client sees the response, not a reset).
   uint32_t linger_timeout_ms = 2000;
   /// A request not answered this long after it arrived gets 504 (its handle goes dead and its
-  /// jobs are asked to stop). 0 disables the deadline.
+  /// jobs are asked to stop). 0 disables the deadline. While a mailbox wait of the request
+  /// is parked, the wait's own deadline applies instead; when it ends with the response
+  /// still owed, this deadline applies again from then.
   uint32_t response_timeout_ms = 30000;
   /// Graceful shutdown: how long in-flight requests may take before connections are cut.
   uint32_t drain_timeout_ms = 10000;

@@ -53,7 +53,8 @@ class Response {
   /// content_type` when the body is not empty. Adds Date, Server, Content-Length and, when
   /// the connection will close, `Connection: close`. For HEAD requests the body is left out
   /// but its length is announced. Returns false (and writes nothing) when the handle is dead,
-  /// or when `status` is invalid (the server then answers 500 instead).
+  /// or when `status` is invalid or `content_type` holds a control character such as CR or LF
+  /// (the server then answers 500 instead).
   bool send(int status, std::string_view body = {}, std::string_view content_type = "text/plain");
 
   /// Adds a response header for the coming `send`. Returns false when the handle is dead, the

@@ -97,7 +97,9 @@ class Server {
   ServerStats stats() const;
 
  private:
-  std::unique_ptr<detail::ServerImpl> impl_;
+  // Shared with run() while it blocks and with the thread that frees a server destroyed
+  // from its own handler: either may outlive this object.
+  std::shared_ptr<detail::ServerImpl> impl_;
 };
 
 }  // namespace tether
