@@ -33,6 +33,7 @@
 #include <utility>
 #include <vector>
 
+#include "support/child_process.hpp"
 #include "support/expectations.hpp"
 #include "support/gate.hpp"
 #include "support/http_client.hpp"
@@ -161,134 +162,12 @@ bool place(uint16_t port, unsigned loops, size_t per_loop, Placement& out) {
   return satisfied();
 }
 
-// ======== forked children
+// ======== forked children (tests/support/child_process.hpp)
 
-/// How a forked child ended, and the lines it reported on the way.
-struct ChildOutcome {
-  bool finished = false;  // ended within its time limit
-  bool exited = false;
-  int code = -1;
-  int signal = 0;
-  std::string log;
-  bool ok() const { return finished && exited && code == 0; }
-  std::string describe() const {
-    std::string s;
-    if (!finished)
-      s = "the child did not finish in time (killed)";
-    else if (exited)
-      s = "the child exited with status " + std::to_string(code);
-    else
-      s = "the child was killed by signal " + std::to_string(signal) + " (" + strsignal(signal) +
-          ")";
-    return s + "; its log:\n" + log;
-  }
-};
-
-/// What a child reports, line by line, at once (so a crash keeps what came before it).
-class ChildLog {
- public:
-  explicit ChildLog(int fd) : fd_(fd) {}
-  void say(const std::string& line) {
-    std::string l = line + "\n";
-    const char* p = l.data();
-    size_t left = l.size();
-    while (left > 0) {
-      ssize_t n = ::write(fd_, p, left);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return;
-      p += n;
-      left -= static_cast<size_t>(n);
-    }
-  }
-
- private:
-  int fd_;
-};
-
-/// Runs `body` in a forked child (its return value is the exit status) and waits for it at
-/// most `timeout_ms`, killing it past that. The child ends with _exit: no atexit work of the
-/// test binary runs twice.
-ChildOutcome run_in_child(const std::function<int(ChildLog&)>& body, int timeout_ms = 20000) {
-  ChildOutcome out;
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) {
-    out.log = "pipe2 failed";
-    return out;
-  }
-  std::fflush(nullptr);
-  pid_t pid = ::fork();
-  if (pid < 0) {
-    out.log = "fork failed";
-    ::close(fds[0]);
-    ::close(fds[1]);
-    return out;
-  }
-  if (pid == 0) {
-    ::close(fds[0]);
-    ChildLog log(fds[1]);
-    int code = 97;
-    try {
-      code = body(log);
-    } catch (const std::exception& e) {
-      log.say(std::string("the scenario threw: ") + e.what());
-      code = 98;
-    } catch (...) {
-      log.say("the scenario threw a non-standard exception");
-      code = 99;
-    }
-    std::fflush(nullptr);
-    ::_exit(code);
-  }
-  ::close(fds[1]);
-  int64_t deadline = tt::now_ms() + timeout_ms;
-  bool eof = false;
-  while (!eof) {
-    int64_t left = deadline - tt::now_ms();
-    if (left <= 0) break;
-    pollfd p{fds[0], POLLIN, 0};
-    int rc = ::poll(&p, 1, static_cast<int>(left));
-    if (rc < 0 && errno == EINTR) continue;
-    if (rc <= 0) break;
-    char buf[4096];
-    ssize_t n = ::read(fds[0], buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      eof = true;
-      break;
-    }
-    out.log.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fds[0]);
-  int status = 0;
-  if (!eof) {
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, &status, 0);
-    return out;
-  }
-  // The pipe closed: the child is ending (its threads may hold the pipe no longer than it).
-  pid_t w = 0;
-  while (true) {
-    w = ::waitpid(pid, &status, WNOHANG);
-    if (w != 0 || tt::now_ms() >= deadline) break;
-    ::poll(nullptr, 0, 2);
-  }
-  if (w != pid) {
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, &status, 0);
-    return out;
-  }
-  out.finished = true;
-  out.exited = WIFEXITED(status);
-  out.code = out.exited ? WEXITSTATUS(status) : -1;
-  out.signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
-  return out;
-}
-
-/// A child step that failed: log why, and return a non-zero status.
-int child_fail(ChildLog& log, const std::string& why, int code = 1) {
-  log.say("FAILED: " + why);
-  return code;
-}
+using tt::child_fail;
+using tt::ChildLog;
+using tt::ChildOutcome;
+using tt::run_in_child;
 
 // ======== 1. a Response outlives its Server
 
