@@ -58,7 +58,8 @@ r[mailbox_lost]=$(sed -E 's/.*lost=([0-9-]+).*/\1/' <<<"$hand")
 start_tetherd
 late=$(taskset -c 1 build/bench/deadline_lateness "$port" 10000 10 1000 | grep '^RESULT')
 stop_tetherd
-r[deadline_p99_late_ms]=$(sed -E 's/.*p99_late_ms=([0-9.-]+).*/\1/' <<<"$late")
+r[deadline_p99_late_ms]=$(sed -E 's/.* p99_late_ms=([0-9.-]+).*/\1/' <<<"$late")
+r[deadline_server_p99_late_ms_le]=$(sed -E 's/.*server_p99_late_ms_le=([0-9.inf-]+).*/\1/' <<<"$late")
 r[deadline_max_late_ms]=$(sed -E 's/.*max_late_ms=([0-9.-]+).*/\1/' <<<"$late")
 r[deadline_errors]=$(sed -E 's/.* errors=([0-9]+).*/\1/' <<<"$late")
 
@@ -70,7 +71,7 @@ r[idle_bytes_per_connection]=$(sed -E 's/.*connection=([0-9.]+).*/\1/' <<<"$idle
 printf '%-36s %14s\n' metric value
 for k in keepalive_rps pipelined16_rps json_rps fast_p99_alone_ms fast_p99_mixed_ms \
          mailbox_handoffs_per_sec mailbox_lost deadline_p99_late_ms deadline_max_late_ms \
-         deadline_errors idle_bytes_per_connection; do
+         deadline_server_p99_late_ms_le deadline_errors idle_bytes_per_connection; do
   printf '%-36s %14s\n' "$k" "${r[$k]}"
 done
 {
@@ -79,7 +80,7 @@ done
   first=1
   for k in keepalive_rps pipelined16_rps json_rps fast_p99_alone_ms fast_p99_mixed_ms \
            mailbox_handoffs_per_sec mailbox_lost deadline_p99_late_ms deadline_max_late_ms \
-           deadline_errors idle_bytes_per_connection; do
+           deadline_server_p99_late_ms_le deadline_errors idle_bytes_per_connection; do
     [[ $first == 1 ]] || echo ","
     printf '  "%s": %s' "$k" "${r[$k]:-null}"
     first=0

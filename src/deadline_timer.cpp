@@ -17,6 +17,7 @@ void DeadlineTimer::arm(uint64_t at) {
   if (!open_) return;
   armed_ = at;
   const uint64_t now = uv_now(loop_);
+  due_ = std::max(at, now);  // a deadline already past when scheduled is due from now
   uv_timer_start(&timer_, on_timer, at > now ? at - now : 0, 0);
 }
 
@@ -40,6 +41,15 @@ void DeadlineTimer::fire_if_due() {
 }
 
 void DeadlineTimer::fire() {
+  // The loop's clock counts whole milliseconds (uv_hrtime floored); the deadline was due at
+  // the start of its millisecond.
+  const uint64_t due_us = due_ * 1000;
+  const uint64_t now_us = uv_hrtime() / 1000;
+  const uint64_t late_us = now_us > due_us ? now_us - due_us : 0;
+  unsigned b = 0;
+  while (b < kLateBuckets - 1 && late_us > kLateBoundsUs[b]) ++b;
+  lateness_.buckets[b].add();
+  lateness_.sum_us.add(late_us);
   armed_ = kNever;
   // libuv's clock is cached per loop iteration: a timer due "now" may see a time a little
   // short of it, so refresh it before deciding what is due.

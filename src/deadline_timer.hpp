@@ -11,6 +11,8 @@
 #include <limits>
 #include <vector>
 
+#include "loop_stats.hpp"
+
 namespace tether::detail {
 
 class DeadlineTimer {
@@ -30,6 +32,18 @@ class DeadlineTimer {
   DeadlineTimer() = default;
   DeadlineTimer(const DeadlineTimer&) = delete;
   DeadlineTimer& operator=(const DeadlineTimer&) = delete;
+
+  /// How late the timer fired for the earliest due deadline, one sample per firing: counts
+  /// per bucket (upper bounds in kLateBoundsUs, the last bucket for anything later) and the
+  /// sum. Written by the owner, read by any thread.
+  static constexpr unsigned kLateBuckets = 8;
+  static constexpr uint32_t kLateBoundsUs[kLateBuckets - 1] = {500,   1000,  2000,  5000,
+                                                               10000, 50000, 250000};
+  struct Lateness {
+    Counter buckets[kLateBuckets];
+    Counter sum_us;
+  };
+  const Lateness& lateness() const { return lateness_; }
 
   int init(uv_loop_t* loop);
   void add_source(Source* s) { sources_.push_back(s); }
@@ -60,7 +74,9 @@ class DeadlineTimer {
   uv_timer_t timer_{};
   uv_loop_t* loop_ = nullptr;
   uint64_t armed_ = kNever;
+  uint64_t due_ = 0;  // when the armed deadline became due (for the lateness figure)
   unsigned reads_ = 0;
+  Lateness lateness_;
   bool open_ = false;
   std::vector<Source*> sources_;
 };

@@ -1,3 +1,4 @@
+#include <cstdio>
 #include <string>
 
 #include "tether/stats.hpp"
@@ -98,6 +99,23 @@ std::string prometheus_text(const ServerStats& s) {
   metric(out, "tether_mailbox_lost_total", "counter",
          "Mailbox values lost because their shard's loop had stopped (only while stopping).",
          s.mailbox_lost);
+  family(out, "tether_deadline_lateness_seconds", "histogram",
+         "How late the loops' deadline timers fired for the earliest deadline due.");
+  uint64_t cumulative = 0;
+  for (unsigned b = 0; b < ServerStats::kDeadlineLateBuckets; ++b) {
+    cumulative += s.deadline_late[b];
+    char le[48];
+    if (b + 1 < ServerStats::kDeadlineLateBuckets) {
+      std::snprintf(le, sizeof le, "{le=\"%g\"}", ServerStats::kDeadlineLateBoundsUs[b] / 1e6);
+    } else {
+      std::snprintf(le, sizeof le, "{le=\"+Inf\"}");
+    }
+    sample(out, "tether_deadline_lateness_seconds_bucket", le, cumulative);
+  }
+  char sum[32];
+  std::snprintf(sum, sizeof sum, "%.6f", static_cast<double>(s.deadline_late_sum_us) / 1e6);
+  out.append("tether_deadline_lateness_seconds_sum ").append(sum).append("\n");
+  sample(out, "tether_deadline_lateness_seconds_count", "", cumulative);
   return out;
 }
 

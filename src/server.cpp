@@ -280,6 +280,11 @@ ServerStats Server::stats() const {
     s.mailbox_refused += m.refused.get();
     s.mailbox_timed_out += m.timed_out.get();
     s.mailbox_lost += m.lost.get();
+    const detail::DeadlineTimer::Lateness& late = l->deadlines().lateness();
+    for (unsigned b = 0; b < ServerStats::kDeadlineLateBuckets; ++b) {
+      s.deadline_late[b] += late.buckets[b].get();
+    }
+    s.deadline_late_sum_us += late.sum_us.get();
   }
   if (const detail::WorkerPool* p = impl_->pool()) {
     const detail::PoolStats& ps = p->stats();

@@ -65,6 +65,16 @@ struct ServerStats {
   uint64_t mailbox_refused = 0;
   uint64_t mailbox_timed_out = 0;
   uint64_t mailbox_lost = 0;
+
+  /// How late the loops' deadline timers fired for the earliest deadline due (connection
+  /// timeouts, response deadlines, mailbox waits and expiries), one sample per firing: the
+  /// number of firings at most kDeadlineLateBoundsUs[i] microseconds late, the last element
+  /// for later ones; and the sum. A loop kept busy by its handlers fires late.
+  static constexpr unsigned kDeadlineLateBuckets = 8;
+  static constexpr uint32_t kDeadlineLateBoundsUs[kDeadlineLateBuckets - 1] = {
+      500, 1000, 2000, 5000, 10000, 50000, 250000};
+  uint64_t deadline_late[kDeadlineLateBuckets] = {};
+  uint64_t deadline_late_sum_us = 0;
 };
 
 /// The counters in the Prometheus text exposition format (for a /metrics route).

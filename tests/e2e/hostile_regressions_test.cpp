@@ -30,6 +30,7 @@
 #include "support/expectations.hpp"
 #include "support/gate.hpp"
 #include "support/http_client.hpp"
+#include "support/probes.hpp"
 #include "support/test_server.hpp"
 
 namespace {
@@ -42,7 +43,9 @@ using tt::child_fail;
 using tt::ChildLog;
 using tt::ChildOutcome;
 using tt::Gate;
+using tt::local_port;
 using tt::run_in_child;
+using tt::tcp_socket_listed;
 
 // ======== helpers
 
@@ -70,34 +73,6 @@ tt::HttpResponse roundtrip(tt::Client& c, const std::string& req, int timeout_ms
   if (!c.send(req)) return {};
   auto r = c.read_response(timeout_ms);
   return r ? *r : tt::HttpResponse{};
-}
-
-/// The local port of a connected socket (0 when unknown).
-uint16_t local_port(int fd) {
-  sockaddr_in a{};
-  socklen_t len = sizeof a;
-  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) return 0;
-  return ntohs(a.sin_port);
-}
-
-/// Whether the kernel lists a TCP socket with this local and remote port (/proc/net/tcp). The
-/// server's end of a connection leaves the table when the client's reset reaches it, whether
-/// or not the server reads the socket.
-bool tcp_socket_listed(uint16_t local, uint16_t remote) {
-  FILE* f = std::fopen("/proc/net/tcp", "re");
-  if (f == nullptr) return false;
-  char line[512];
-  bool found = false;
-  if (std::fgets(line, sizeof line, f) != nullptr) {  // the header line
-    while (!found && std::fgets(line, sizeof line, f) != nullptr) {
-      unsigned lp = 0, rp = 0, state = 0;
-      if (std::sscanf(line, " %*u: %*x:%x %*x:%x %x", &lp, &rp, &state) == 3) {
-        found = lp == local && rp == remote;
-      }
-    }
-  }
-  std::fclose(f);
-  return found;
 }
 
 /// Reads what the server sends on `c` until it closes the connection (responses are

@@ -37,6 +37,7 @@
 #include "support/expectations.hpp"
 #include "support/gate.hpp"
 #include "support/http_client.hpp"
+#include "support/probes.hpp"
 #include "support/test_server.hpp"
 #include "tetherd/demo_routes.hpp"
 
@@ -609,7 +610,13 @@ TEST(OwnershipHandoff, ValueForAWaiterThatLeftWhileItsLoopWasBusyIsNotLost) {
     // A's loop thread is now busy; the waiter's client resets while A cannot see it.
     ASSERT_TRUE(busy.send(tt::get_request("/block?k=" + std::to_string(attempt))));
     ASSERT_TRUE(blocker->entered[attempt].wait());
+    const uint16_t waiter_port = tt::local_port(waiter.fd());
     waiter.close(/*reset=*/true);
+    // The reset has reached A's socket before B can offer the value: A, once free, sees the
+    // client gone before it sees the offer (both wait in its poll queue, in that order). A
+    // reset the kernel delivers only after the offer is a waiter A still believes alive.
+    ASSERT_TRUE(eventually([&] { return !tt::tcp_socket_listed(srv.port(), waiter_port); }, 3000))
+        << "the reset never reached the server";
     // Two posts for the id on B, pipelined: both are handled by B, in order, before A wakes.
     uint64_t requests_before = srv.stats().requests;
     ASSERT_TRUE(poster.send(post_req(id, "first") + post_req(id, "second")));
@@ -973,6 +980,18 @@ TEST(OwnershipWaitTiming, ParkedWaitAnswersAtItsDeadline) {
     EXPECT_LE(took, (static_cast<int64_t>(wait_ms) + 100) * 1000)
         << "wait_ms=" << wait_ms << " answered after " << took / 1000 << " ms";
   }
+  // The server's own record of it: each wait's deadline made the loop's timer fire, and the
+  // firings are in the lateness histogram (and its Prometheus form).
+  ServerStats s = srv.stats();
+  uint64_t firings = 0;
+  for (uint64_t b : s.deadline_late) firings += b;
+  EXPECT_GE(firings, 5u);
+  EXPECT_LE(s.deadline_late_sum_us, firings * 100000u) << "on average over 100 ms late";
+  std::string text = tether::prometheus_text(s);
+  EXPECT_NE(text.find("tether_deadline_lateness_seconds_bucket{le=\"0.0005\"}"), std::string::npos);
+  EXPECT_NE(text.find("tether_deadline_lateness_seconds_count " + std::to_string(firings)),
+            std::string::npos)
+      << text;
 }
 
 // ======== 10. background jobs at shutdown

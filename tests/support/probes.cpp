@@ -1,9 +1,12 @@
 #include "support/probes.hpp"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -242,6 +245,30 @@ void NormalClient::report(const std::string& prefix) const {
   figure(prefix + "_p50_ms", lat_.quantile(0.5));
   figure(prefix + "_p99_ms", lat_.quantile(0.99));
   figure(prefix + "_max_ms", lat_.max());
+}
+
+uint16_t local_port(int fd) {
+  sockaddr_in a{};
+  socklen_t len = sizeof a;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) return 0;
+  return ntohs(a.sin_port);
+}
+
+bool tcp_socket_listed(uint16_t local, uint16_t remote) {
+  FILE* f = std::fopen("/proc/net/tcp", "re");
+  if (f == nullptr) return false;
+  char line[512];
+  bool found = false;
+  if (std::fgets(line, sizeof line, f) != nullptr) {  // the header line
+    while (!found && std::fgets(line, sizeof line, f) != nullptr) {
+      unsigned lp = 0, rp = 0, state = 0;
+      if (std::sscanf(line, " %*u: %*x:%x %*x:%x %x", &lp, &rp, &state) == 3) {
+        found = lp == local && rp == remote;
+      }
+    }
+  }
+  std::fclose(f);
+  return found;
 }
 
 }  // namespace tt

@@ -51,6 +51,15 @@ class ProcReader {
   std::vector<std::pair<pid_t, int>> stat_fds_;
 };
 
+/// The local port of a connected socket (0 when unknown).
+uint16_t local_port(int fd);
+
+/// Whether the kernel lists a TCP socket with this local and remote port (/proc/net/tcp). The
+/// server's end of a connection leaves the table when the client's reset reaches it, whether
+/// or not the server has read the socket since: the way to know a reset has arrived without
+/// asking the server.
+bool tcp_socket_listed(uint16_t local, uint16_t remote);
+
 /// Thread ids of the process now.
 std::vector<pid_t> thread_ids();
 /// Ids in `after` that are not in `before`.
