@@ -33,6 +33,8 @@
 #include <utility>
 #include <vector>
 
+#include "loopback.hpp"
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -62,47 +64,17 @@ uint64_t next_random(uint64_t& state) {
   return z ^ (z >> 31);
 }
 
-// A loopback connection whose connect() gives up after 2 s (SO_SNDTIMEO bounds it), so a
-// server that stops accepting cannot hang the benchmark; -1 on failure.
-int connect_bounded(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  timeval tv{2, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  return fd;
-}
-
-bool send_all(int fd, const std::string& s) {
-  size_t off = 0;
-  while (off < s.size()) {
-    ssize_t n = ::send(fd, s.data() + off, s.size() - off, MSG_NOSIGNAL);
-    if (n <= 0) return false;
-    off += static_cast<size_t>(n);
-  }
-  return true;
-}
-
 // The server's own view, from its /metrics: the cumulative counts of its deadline timer's
 // lateness histogram (tether_deadline_lateness_seconds), by upper bound in ms. Empty when the
 // server has none. Read before and after the run: the difference is this run's firings.
 std::vector<std::pair<double, uint64_t>> server_lateness(uint16_t port) {
   std::vector<std::pair<double, uint64_t>> out;
-  int fd = connect_bounded(port);
+  int fd = bench::connect_to(port);
   if (fd < 0) return out;
   timeval tv{2, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   std::string text;
-  if (send_all(fd, "GET /metrics HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n")) {
+  if (bench::send_all(fd, "GET /metrics HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n")) {
     char buf[8192];
     ssize_t n;
     while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) text.append(buf, static_cast<size_t>(n));
@@ -214,8 +186,8 @@ int main(int argc, char** argv) {
     const size_t last = std::min(waits, first + kBatch);
     for (size_t i = first; i < last; ++i) {
       Conn& c = conns[i];
-      c.fd = connect_bounded(port);
-      if (c.fd < 0 || !send_all(c.fd, prime)) {
+      c.fd = bench::connect_to(port);
+      if (c.fd < 0 || !bench::send_all(c.fd, prime)) {
         std::fprintf(stderr, "deadline_lateness: connection %zu failed\n", i);
         return 1;
       }
@@ -297,7 +269,7 @@ int main(int argc, char** argv) {
     // Stamped before the send: the server's W cannot start earlier, so an answer that
     // arrives early is the server's doing, never the client's.
     c.sent = Clock::now();
-    if (!send_all(c.fd, requests[i])) {
+    if (!bench::send_all(c.fd, requests[i])) {
       ++unsent;
       c.done = true;
       ++finished;

@@ -5,16 +5,22 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <cstdint>
+#include <string_view>
 
 namespace bench {
 
-/// A blocking TCP connection to 127.0.0.1:port with TCP_NODELAY; -1 on failure.
+/// A blocking TCP connection to 127.0.0.1:port with TCP_NODELAY; -1 on failure. connect()
+/// gives up after 2 s (SO_SNDTIMEO bounds it), so a server that stops accepting cannot hang a
+/// benchmark.
 inline int connect_to(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
+  timeval tv{2, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(port);
@@ -26,6 +32,17 @@ inline int connect_to(uint16_t port) {
   int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   return fd;
+}
+
+/// Sends all of `s` (blocking); false when the connection fails.
+inline bool send_all(int fd, std::string_view s) {
+  size_t off = 0;
+  while (off < s.size()) {
+    ssize_t n = ::send(fd, s.data() + off, s.size() - off, MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    off += static_cast<size_t>(n);
+  }
+  return true;
 }
 
 }  // namespace bench

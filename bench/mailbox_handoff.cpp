@@ -24,16 +24,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-bool send_all(int fd, const std::string& s) {
-  size_t off = 0;
-  while (off < s.size()) {
-    ssize_t n = ::send(fd, s.data() + off, s.size() - off, MSG_NOSIGNAL);
-    if (n <= 0) return false;
-    off += static_cast<size_t>(n);
-  }
-  return true;
-}
-
 // Pops one Content-Length-framed response off `buf`: status and body. False if incomplete.
 bool pop_response(std::string& buf, int* status, std::string* body) {
   size_t head = buf.find("\r\n\r\n");
@@ -53,7 +43,7 @@ long metric(uint16_t port, const char* name) {
   int fd = bench::connect_to(port);
   if (fd < 0) return -1;
   std::string buf;
-  send_all(fd, "GET /metrics HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n");
+  bench::send_all(fd, "GET /metrics HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n");
   char tmp[65536];
   ssize_t n;
   while ((n = ::recv(fd, tmp, sizeof tmp, 0)) > 0) buf.append(tmp, static_cast<size_t>(n));
@@ -97,8 +87,8 @@ int main(int argc, char** argv) {
     c.fd = bench::connect_to(port);
     c.waiter = true;
     c.index = i;
-    if (c.fd < 0 || !send_all(c.fd, "GET /mailbox/h-" + std::to_string(i) +
-                                        "?wait_ms=60000 HTTP/1.1\r\nHost: b\r\n\r\n")) {
+    if (c.fd < 0 || !bench::send_all(c.fd, "GET /mailbox/h-" + std::to_string(i) +
+                                               "?wait_ms=60000 HTTP/1.1\r\nHost: b\r\n\r\n")) {
       std::fprintf(stderr, "mailbox_handoff: waiter %d could not connect\n", i);
       return 1;
     }
@@ -130,7 +120,7 @@ int main(int argc, char** argv) {
       ++p.next;
       ++p.in_flight;
     }
-    return batch.empty() || send_all(p.fd, batch);
+    return batch.empty() || bench::send_all(p.fd, batch);
   };
   for (int j = 0; j < posters; ++j) {
     Conn& p = conns[static_cast<size_t>(waiters + j)];

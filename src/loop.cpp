@@ -195,15 +195,20 @@ void Loop::flush_cork() {
 }
 
 void Loop::settle() {
+  // Callbacks first: what they answer joins the output of the event that closed their
+  // exchange, and goes out in the same flush. A flush may close another connection whose
+  // callbacks are then due: round again until both are done.
   for (;;) {
+    while (!closed_.empty()) {
+      closed_running_.swap(closed_);
+      for (Exchange* x : closed_running_) {
+        exchange_closed(x);  // stops its jobs, tells the handler's on_close
+        exchange_unref(x);
+      }
+      closed_running_.clear();
+    }
     flush_cork();
     if (closed_.empty()) return;
-    closed_running_.swap(closed_);
-    for (Exchange* x : closed_running_) {
-      exchange_closed(x);  // stops its jobs, tells the handler's on_close
-      exchange_unref(x);
-    }
-    closed_running_.clear();
   }
 }
 

@@ -58,23 +58,6 @@ tether::ServerOptions local_opts(unsigned loops = 1, unsigned workers = 1) {
   return o;
 }
 
-/// Polls `pred` every 2 ms until it holds or `timeout_ms` passes; returns whether it held.
-bool eventually(const std::function<bool()>& pred, int timeout_ms = 5000) {
-  int64_t deadline = tt::now_ms() + timeout_ms;
-  while (!pred()) {
-    if (tt::now_ms() >= deadline) return false;
-    ::poll(nullptr, 0, 2);  // a condition with no event to wait on: re-check every 2 ms
-  }
-  return true;
-}
-
-/// One request on `c`, one response back (status 0 when none came within the timeout).
-tt::HttpResponse roundtrip(tt::Client& c, const std::string& req, int timeout_ms = 5000) {
-  if (!c.send(req)) return {};
-  auto r = c.read_response(timeout_ms);
-  return r ? *r : tt::HttpResponse{};
-}
-
 /// Reads what the server sends on `c` until it closes the connection (responses are
 /// consumed and counted). Returns the number of complete responses, or -1 when the
 /// connection is still open after `timeout_ms` or ends in the middle of a response.
@@ -133,13 +116,13 @@ std::string reset_paused_connection(uint16_t port, CorkReentry& st, int want) {
   if (!b.send(tt::get_request("/b1") + tt::get_request("/hold") + tt::get_request("/x"))) {
     return "cannot send to B";
   }
-  if (!eventually([&] { return st.dispatched.load() == want; })) {
+  if (!tt::eventually([&] { return st.dispatched.load() == want; })) {
     return "handlers not dispatched: " + std::to_string(st.dispatched.load());
   }
   const uint16_t bport = local_port(b.fd());
   if (!tcp_socket_listed(port, bport)) return "B's server end is not in /proc/net/tcp";
   b.close(/*reset=*/true);
-  if (!eventually([&] { return !tcp_socket_listed(port, bport); }, 3000)) {
+  if (!tt::eventually([&] { return !tcp_socket_listed(port, bport); }, 3000)) {
     return "the reset never reached B's server end";
   }
   return "";
@@ -165,13 +148,13 @@ TEST(HostileRegression, OnCloseInsideTheOutputFlushAnsweringTheSendingResponseAn
         }
         log.say("B reset; GET /trigger on T");
         tt::Client t(port);
-        auto r = roundtrip(t, tt::get_request("/trigger"), 3000);
+        auto r = tt::roundtrip(t, tt::get_request("/trigger"), 3000);
         log.say("T got status " + std::to_string(r.status) + " body [" + r.body +
                 "]; trigger send -> " + std::to_string(st->trigger_sent.load()) +
                 ", on_close send -> " + std::to_string(st->on_close_sent.load()));
         if (r.status != 200) return child_fail(log, "the trigger's client must get its 200");
         // Exactly one response: the next request on T gets its own answer, not a second one.
-        auto next = roundtrip(t, tt::get_request("/x"), 3000);
+        auto next = tt::roundtrip(t, tt::get_request("/x"), 3000);
         if (next.status != 200 || next.body != "x") {
           return child_fail(log, "after the trigger's response T read status " +
                                      std::to_string(next.status) + " body [" + next.body +
@@ -179,7 +162,7 @@ TEST(HostileRegression, OnCloseInsideTheOutputFlushAnsweringTheSendingResponseAn
         }
         t.close();
         uint64_t in_flight = 0;
-        bool settled = eventually([&] {
+        bool settled = tt::eventually([&] {
           in_flight = server.stats().exchanges_in_flight;
           return in_flight == 0;
         });
@@ -206,13 +189,14 @@ TEST(HostileRegression, OnCloseInsideTheOutputFlushAnsweringAnotherClientDeliver
       o, [st](tether::Server& s) { add_cork_reentry_routes(s, st, /*target_is_trigger=*/false); });
   tt::Client d(srv.port());
   ASSERT_TRUE(d.send(tt::get_request("/d")));
-  ASSERT_TRUE(eventually([&] { return st->dispatched.load() == 1; }));
+  ASSERT_TRUE(tt::eventually([&] { return st->dispatched.load() == 1; }));
   std::string setup = reset_paused_connection(srv.port(), *st, 3);
   ASSERT_EQ(setup, "");
   tt::Client t(srv.port());
-  auto tr = roundtrip(t, tt::get_request("/trigger"), 3000);
+  auto tr = tt::roundtrip(t, tt::get_request("/trigger"), 3000);
   EXPECT_EQ(tr.status, 200);
   EXPECT_EQ(tr.body, "trigger");
+  tt::eventually([&] { return st->on_close_sent.load() != -1; }, 3000);
   ASSERT_EQ(st->on_close_sent.load(), 1) << "the on_close callback did not run, or its send "
                                             "to D was refused (-1: not run, 0: refused)";
   auto dr = d.read_response(3000);
@@ -277,7 +261,7 @@ TEST(HostileRegression, DrainDeadlineCloseWhoseOnCloseAnswersTheNextPipelinedExc
       ASSERT_TRUE(
           clients.back()->send(tt::get_request("/hold1/" + k) + tt::get_request("/hold2/" + k)));
     }
-    ASSERT_TRUE(eventually([&] { return held->handled.load() == 2 * kConnections; }));
+    ASSERT_TRUE(tt::eventually([&] { return held->handled.load() == 2 * kConnections; }));
     const int64_t t0 = tt::now_ms();
     server.stop();  // the drain deadline, 300 ms away, closes the held connections
     server.wait();
@@ -327,7 +311,7 @@ TEST(HostileRegression, SigintWhileARunServerDeletedFromItsHandlerDrainsIsHarmle
         });
         std::thread runner([server] { server->run(); });  // start + SIGINT/SIGTERM + wait
         uint16_t port = 0;
-        if (!eventually([&] { return (port = server->port()) != 0; })) {
+        if (!tt::eventually([&] { return (port = server->port()) != 0; })) {
           runner.join();
           return child_fail(log, "run() did not start the server");
         }
@@ -335,7 +319,7 @@ TEST(HostileRegression, SigintWhileARunServerDeletedFromItsHandlerDrainsIsHarmle
         if (!slow.send(tt::get_request("/slow"))) return child_fail(log, "cannot send /slow");
         if (!job_started->wait(5s)) return child_fail(log, "the /slow job did not start");
         tt::Client die(port);
-        auto d = roundtrip(die, tt::get_request("/die"), 3000);
+        auto d = tt::roundtrip(die, tt::get_request("/die"), 3000);
         if (d.status != 200) return child_fail(log, "/die -> " + std::to_string(d.status));
         if (!deleted->wait(5s)) return child_fail(log, "the handler did not delete the server");
         log.say("the server deleted itself and drains /slow; sending SIGINT");
@@ -419,7 +403,7 @@ TEST(HostileRegression, ExitWhileAServerDeletedFromItsHandlerDrainsIsClean) {
         if (!slow->send(tt::get_request("/slow"))) return child_fail(log, "cannot send /slow");
         if (!job_started->wait(5s)) return child_fail(log, "the /slow job did not start");
         tt::Client die(port);
-        auto d = roundtrip(die, tt::get_request("/die"), 3000);
+        auto d = tt::roundtrip(die, tt::get_request("/die"), 3000);
         if (d.status != 200) return child_fail(log, "/die -> " + std::to_string(d.status));
         if (!deleted->wait(5s)) return child_fail(log, "the handler did not delete the server");
         g_exit_watch.log_fd = log.fd();
@@ -474,7 +458,7 @@ TEST(HostileRegression, ResponseDeadlineAppliesAgainAfterAParkedMailboxWait) {
     SCOPED_TRACE(path);
     tt::Client c(srv.port());
     const int64_t t0 = tt::now_ms();
-    auto r = roundtrip(c, tt::get_request(path), 2500);
+    auto r = tt::roundtrip(c, tt::get_request(path), 2500);
     const int64_t took = tt::now_ms() - t0;
     EXPECT_EQ(r.status, 504) << "no 504 within 2.5 s (response_timeout_ms = 300; status 0: no "
                                 "answer)";
@@ -484,7 +468,7 @@ TEST(HostileRegression, ResponseDeadlineAppliesAgainAfterAParkedMailboxWait) {
     }
   }
   EXPECT_EQ(kept->work_started.load(), 1);
-  EXPECT_TRUE(eventually([&] { return kept->work_stopped.load() == 1; }, 3000))
+  EXPECT_TRUE(tt::eventually([&] { return kept->work_stopped.load() == 1; }, 3000))
       << "the offloaded work was never asked to stop";
 }
 
@@ -563,7 +547,7 @@ TEST(HostileRegression, BackgroundJobsAcceptedWhileThePoolWindsDownRunOrAreCount
         }
       });
     }
-    EXPECT_TRUE(eventually([&] { return accepted.load() >= 100; }));
+    EXPECT_TRUE(tt::eventually([&] { return accepted.load() >= 100; }));
     server.stop();
     server.wait();  // runs or drops what is queued, then shuts the pool down
     stop_hammers = true;
@@ -616,9 +600,9 @@ TEST(HostileRegression, NothingIsWrittenAfterALateConnectionCloseResponse) {
   tt::Client c(srv.port());
   ASSERT_TRUE(
       c.send(tt::get_request("/first") + tt::get_request("/second") + tt::get_request("/third")));
-  ASSERT_TRUE(eventually([&] { return st->dispatched.load() == 3; }));
+  ASSERT_TRUE(tt::eventually([&] { return st->dispatched.load() == 3; }));
   tt::Client t(srv.port());
-  auto a = roundtrip(t, tt::get_request("/answer-first"), 3000);
+  auto a = tt::roundtrip(t, tt::get_request("/answer-first"), 3000);
   ASSERT_EQ(a.status, 200);
   EXPECT_EQ(a.body, "hf") << "set_header and send on /first (h, f) must succeed";
   auto r1 = c.read_response(3000);

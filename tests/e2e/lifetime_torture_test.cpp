@@ -16,6 +16,7 @@
 
 #include "support/expectations.hpp"
 #include "support/http_client.hpp"
+#include "support/mailbox_requests.hpp"
 #include "tether/tether.hpp"
 #include "tetherd/demo_routes.hpp"
 
@@ -25,12 +26,6 @@ constexpr int kCycles = 100;
 constexpr int kClients = 2;  // mixing clients, plus one that parks waits
 // Answers a cycle waits for before it stops the server: about 20-50 ms of load.
 constexpr uint64_t kAnswersBeforeStop = 30;
-
-std::string post_req(const std::string& id, const std::string& value) {
-  return "POST /mailbox/" + id +
-         " HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(value.size()) + "\r\n\r\n" +
-         value;
-}
 
 /// A mixing client thread of a cycle: pipelined batches of mailbox posts, offloads, fan-outs
 /// and plain requests on a connection, which it sometimes resets mid-batch (every answer still
@@ -50,7 +45,7 @@ void hammer(uint16_t port, unsigned seed, std::atomic<uint64_t>& answered,
           case 0:
           case 1:
           case 2:  // half are posts: on a 2-loop server about half of them cross loops
-            reqs += post_req("t" + std::to_string(rng() % 16), "v" + std::to_string(k));
+            reqs += tt::mailbox_post("t" + std::to_string(rng() % 16), "v" + std::to_string(k));
             break;
           case 3:
             reqs += tt::get_request("/work?ms=1");
@@ -151,7 +146,7 @@ TEST(Lifetime, StartHammerStopDestroyTwoLoopServer) {
       // A last burst of posts (about half to the other loop's shard) on fresh connections (on
       // either loop), and the stop right behind it.
       std::string posts;
-      for (int k = 0; k < 128; ++k) posts += post_req("b" + std::to_string(k), "v");
+      for (int k = 0; k < 128; ++k) posts += tt::mailbox_post("b" + std::to_string(k), "v");
       std::vector<std::unique_ptr<tt::Client>> burst;
       for (int k = 0; k < 4; ++k) burst.push_back(std::make_unique<tt::Client>(port));
       for (auto& b : burst) b->send(posts);

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "support/http_client.hpp"
+#include "support/mailbox_requests.hpp"
 #include "support/probes.hpp"
 #include "support/test_server.hpp"
 #include "tetherd/demo_routes.hpp"
@@ -26,29 +27,6 @@ constexpr const char* kStored = R"({"delivered":false})";
 
 void demo_routes(tether::Server& s) {
   tetherd::add_demo_routes(s);
-}
-
-std::string post_req(const std::string& id, const std::string& value) {
-  return "POST /mailbox/" + id +
-         " HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(value.size()) + "\r\n\r\n" +
-         value;
-}
-
-std::string get_req(const std::string& id, std::optional<uint32_t> wait_ms = std::nullopt) {
-  std::string target = "/mailbox/" + id;
-  if (wait_ms) target += "?wait_ms=" + std::to_string(*wait_ms);
-  return "GET " + target + " HTTP/1.1\r\nHost: t\r\n\r\n";
-}
-
-std::string del_req(const std::string& id) {
-  return "DELETE /mailbox/" + id + " HTTP/1.1\r\nHost: t\r\n\r\n";
-}
-
-/// One request on `c`, one response back (status 0 when none came within the timeout).
-tt::HttpResponse roundtrip(tt::Client& c, const std::string& req, int timeout_ms = 5000) {
-  if (!c.send(req)) return {};
-  auto r = c.read_response(timeout_ms);
-  return r ? *r : tt::HttpResponse{};
 }
 
 using tt::ensure_fds;
@@ -67,22 +45,22 @@ TEST(Mailbox, PostStoredThenConflictThenTakeThenEmpty) {
   tt::Client c(srv.port());
   ASSERT_TRUE(c.connected());
 
-  auto r = roundtrip(c, post_req("a", "first"));
+  auto r = tt::roundtrip(c, tt::mailbox_post("a", "first"));
   EXPECT_EQ(r.status, 202);
   EXPECT_EQ(r.body, kStored);
   EXPECT_EQ(srv.stats().mailbox_ids_stored, 1u);
 
-  r = roundtrip(c, post_req("a", "second"));
+  r = tt::roundtrip(c, tt::mailbox_post("a", "second"));
   EXPECT_EQ(r.status, 409);
 
-  r = roundtrip(c, get_req("a"));
+  r = tt::roundtrip(c, tt::mailbox_get("a"));
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body, "first");  // the conflicting post did not overwrite it
 
-  r = roundtrip(c, get_req("a"));  // one-shot: gone, and no wait asked for
+  r = tt::roundtrip(c, tt::mailbox_get("a"));  // one-shot: gone, and no wait asked for
   EXPECT_EQ(r.status, 404);
 
-  r = roundtrip(c, get_req("never-posted"));
+  r = tt::roundtrip(c, tt::mailbox_get("never-posted"));
   EXPECT_EQ(r.status, 404);
 
   auto s = srv.stats();
@@ -98,11 +76,11 @@ TEST(Mailbox, PostToParkedWaiterIsDelivered) {
   tt::Client poster(srv.port());
   ASSERT_TRUE(waiter.connected() && poster.connected());
 
-  ASSERT_TRUE(waiter.send(get_req("x", 10000)));
+  ASSERT_TRUE(waiter.send(tt::mailbox_get("x", 10000)));
   ASSERT_TRUE(srv.wait_for([](const tether::ServerStats& s) { return s.mailbox_waiters == 1; }));
   EXPECT_EQ(waiter.read_some(50), 0u);  // parked: nothing answered yet
 
-  auto r = roundtrip(poster, post_req("x", "hello waiter"));
+  auto r = tt::roundtrip(poster, tt::mailbox_post("x", "hello waiter"));
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body, kDelivered);
 
@@ -112,7 +90,7 @@ TEST(Mailbox, PostToParkedWaiterIsDelivered) {
   EXPECT_EQ(w->body, "hello waiter");
 
   // The value went to the waiter: nothing stored, and the connection is still usable.
-  EXPECT_EQ(roundtrip(waiter, get_req("x")).status, 404);
+  EXPECT_EQ(tt::roundtrip(waiter, tt::mailbox_get("x")).status, 404);
   auto s = srv.stats();
   EXPECT_EQ(s.mailbox_waiters, 0u);
   EXPECT_EQ(s.mailbox_ids_stored, 0u);
@@ -122,9 +100,9 @@ TEST(Mailbox, PostToParkedWaiterIsDelivered) {
 TEST(Mailbox, GetWithWaitOnStoredValueAnswersAtOnce) {
   tt::TestServer srv(opts(), demo_routes);
   tt::Client c(srv.port());
-  ASSERT_EQ(roundtrip(c, post_req("k", "ready")).status, 202);
+  ASSERT_EQ(tt::roundtrip(c, tt::mailbox_post("k", "ready")).status, 202);
   int64_t t0 = tt::now_ms();
-  auto r = roundtrip(c, get_req("k", 10000), 3000);
+  auto r = tt::roundtrip(c, tt::mailbox_get("k", 10000), 3000);
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body, "ready");
   EXPECT_LT(tt::now_ms() - t0, 3000);
@@ -134,7 +112,7 @@ TEST(Mailbox, WaitWithNothingTimesOutWith204) {
   tt::TestServer srv(opts(), demo_routes);
   tt::Client c(srv.port());
   int64_t t0 = tt::now_ms();
-  auto r = roundtrip(c, get_req("nothing", 150), 5000);
+  auto r = tt::roundtrip(c, tt::mailbox_get("nothing", 150), 5000);
   int64_t took = tt::now_ms() - t0;
   EXPECT_EQ(r.status, 204);
   EXPECT_TRUE(r.body.empty());
@@ -143,7 +121,7 @@ TEST(Mailbox, WaitWithNothingTimesOutWith204) {
     return s.mailbox_timed_out == 1 && s.mailbox_waiters == 0;
   }));
   // A later post is stored: the timed-out waiter is gone.
-  EXPECT_EQ(roundtrip(c, post_req("nothing", "late")).status, 202);
+  EXPECT_EQ(tt::roundtrip(c, tt::mailbox_post("nothing", "late")).status, 202);
 }
 
 TEST(Mailbox, TooLargeValueIs413) {
@@ -151,11 +129,11 @@ TEST(Mailbox, TooLargeValueIs413) {
   o.mailbox_max_value_bytes = 16;
   tt::TestServer srv(o, demo_routes);
   tt::Client c(srv.port());
-  EXPECT_EQ(roundtrip(c, post_req("big", std::string(17, 'x'))).status, 413);
-  EXPECT_EQ(roundtrip(c, get_req("big")).status, 404);
-  auto r = roundtrip(c, post_req("big", std::string(16, 'y')));
+  EXPECT_EQ(tt::roundtrip(c, tt::mailbox_post("big", std::string(17, 'x'))).status, 413);
+  EXPECT_EQ(tt::roundtrip(c, tt::mailbox_get("big")).status, 404);
+  auto r = tt::roundtrip(c, tt::mailbox_post("big", std::string(16, 'y')));
   EXPECT_EQ(r.status, 202);
-  r = roundtrip(c, get_req("big"));
+  r = tt::roundtrip(c, tt::mailbox_get("big"));
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body, std::string(16, 'y'));
   EXPECT_EQ(srv.stats().mailbox_refused, 1u);
@@ -166,14 +144,15 @@ TEST(Mailbox, MaxIdsGives503ForPostsAndWaits) {
   o.mailbox_max_ids = 1;
   tt::TestServer srv(o, demo_routes);
   tt::Client c(srv.port());
-  EXPECT_EQ(roundtrip(c, post_req("one", "1")).status, 202);
-  EXPECT_EQ(roundtrip(c, post_req("two", "2")).status, 503);
-  EXPECT_EQ(roundtrip(c, get_req("two", 5000), 3000).status, 503);  // wait refused at once
-  EXPECT_EQ(roundtrip(c, get_req("two")).status, 404);              // no wait: just empty
+  EXPECT_EQ(tt::roundtrip(c, tt::mailbox_post("one", "1")).status, 202);
+  EXPECT_EQ(tt::roundtrip(c, tt::mailbox_post("two", "2")).status, 503);
+  EXPECT_EQ(tt::roundtrip(c, tt::mailbox_get("two", 5000), 3000).status,
+            503);                                                   // wait refused at once
+  EXPECT_EQ(tt::roundtrip(c, tt::mailbox_get("two")).status, 404);  // no wait: just empty
   EXPECT_EQ(srv.stats().mailbox_refused, 2u);
 
-  EXPECT_EQ(roundtrip(c, get_req("one")).status, 200);  // frees the only id
-  EXPECT_EQ(roundtrip(c, post_req("two", "2")).status, 202);
+  EXPECT_EQ(tt::roundtrip(c, tt::mailbox_get("one")).status, 200);  // frees the only id
+  EXPECT_EQ(tt::roundtrip(c, tt::mailbox_post("two", "2")).status, 202);
 }
 
 TEST(Mailbox, MaxWaitersPerIdGives503) {
@@ -181,16 +160,16 @@ TEST(Mailbox, MaxWaitersPerIdGives503) {
   o.mailbox_max_waiters_per_id = 2;
   tt::TestServer srv(o, demo_routes);
   tt::Client w1(srv.port()), w2(srv.port()), w3(srv.port()), poster(srv.port());
-  ASSERT_TRUE(w1.send(get_req("busy", 10000)));
+  ASSERT_TRUE(w1.send(tt::mailbox_get("busy", 10000)));
   ASSERT_TRUE(srv.wait_for([](const tether::ServerStats& s) { return s.mailbox_waiters == 1; }));
-  ASSERT_TRUE(w2.send(get_req("busy", 10000)));
+  ASSERT_TRUE(w2.send(tt::mailbox_get("busy", 10000)));
   ASSERT_TRUE(srv.wait_for([](const tether::ServerStats& s) { return s.mailbox_waiters == 2; }));
-  auto r = roundtrip(w3, get_req("busy", 10000), 3000);
+  auto r = tt::roundtrip(w3, tt::mailbox_get("busy", 10000), 3000);
   EXPECT_EQ(r.status, 503);
 
   // The two parked ones are served in arrival order.
-  EXPECT_EQ(roundtrip(poster, post_req("busy", "v1")).status, 200);
-  EXPECT_EQ(roundtrip(poster, post_req("busy", "v2")).status, 200);
+  EXPECT_EQ(tt::roundtrip(poster, tt::mailbox_post("busy", "v1")).status, 200);
+  EXPECT_EQ(tt::roundtrip(poster, tt::mailbox_post("busy", "v2")).status, 200);
   auto a = w1.read_response();
   auto b = w2.read_response();
   ASSERT_TRUE(a && b);
@@ -201,20 +180,21 @@ TEST(Mailbox, MaxWaitersPerIdGives503) {
 TEST(Mailbox, BadWaitMsIs400) {
   tt::TestServer srv(opts(), demo_routes);
   tt::Client c(srv.port());
-  EXPECT_EQ(roundtrip(c, "GET /mailbox/a?wait_ms=abc HTTP/1.1\r\nHost: t\r\n\r\n").status, 400);
+  EXPECT_EQ(tt::roundtrip(c, "GET /mailbox/a?wait_ms=abc HTTP/1.1\r\nHost: t\r\n\r\n").status, 400);
   EXPECT_EQ(srv.stats().mailbox_waiters, 0u);
 }
 
 TEST(Mailbox, DeleteDropsStoredValue) {
   tt::TestServer srv(opts(), demo_routes);
   tt::Client c(srv.port());
-  EXPECT_EQ(roundtrip(c, del_req("d")).status, 404);
-  EXPECT_EQ(roundtrip(c, post_req("d", "v")).status, 202);
-  EXPECT_EQ(roundtrip(c, del_req("d")).status, 204);
-  EXPECT_EQ(roundtrip(c, del_req("d")).status, 404);
-  EXPECT_EQ(roundtrip(c, get_req("d")).status, 404);
+  EXPECT_EQ(tt::roundtrip(c, tt::mailbox_delete("d")).status, 404);
+  EXPECT_EQ(tt::roundtrip(c, tt::mailbox_post("d", "v")).status, 202);
+  EXPECT_EQ(tt::roundtrip(c, tt::mailbox_delete("d")).status, 204);
+  EXPECT_EQ(tt::roundtrip(c, tt::mailbox_delete("d")).status, 404);
+  EXPECT_EQ(tt::roundtrip(c, tt::mailbox_get("d")).status, 404);
   EXPECT_EQ(srv.stats().mailbox_ids_stored, 0u);
-  EXPECT_EQ(roundtrip(c, post_req("d", "again")).status, 202);  // no conflict after a drop
+  EXPECT_EQ(tt::roundtrip(c, tt::mailbox_post("d", "again")).status,
+            202);  // no conflict after a drop
 }
 
 TEST(Mailbox, WaitIsCappedByMaxWaitMs) {
@@ -223,7 +203,7 @@ TEST(Mailbox, WaitIsCappedByMaxWaitMs) {
   tt::TestServer srv(o, demo_routes);
   tt::Client c(srv.port());
   int64_t t0 = tt::now_ms();
-  auto r = roundtrip(c, get_req("capped", 60000), 3000);
+  auto r = tt::roundtrip(c, tt::mailbox_get("capped", 60000), 3000);
   EXPECT_EQ(r.status, 204);
   EXPECT_LT(tt::now_ms() - t0, 3000);
   EXPECT_TRUE(srv.wait_for([](const tether::ServerStats& s) { return s.mailbox_timed_out == 1; }));
@@ -235,7 +215,7 @@ TEST(Mailbox, WaitersTimeOutAcrossTwoLoops) {
   std::vector<std::unique_ptr<tt::Client>> waiters;
   for (int i = 0; i < kN; ++i) {
     waiters.push_back(std::make_unique<tt::Client>(srv.port()));
-    ASSERT_TRUE(waiters.back()->send(get_req("t-" + std::to_string(i), 150)));
+    ASSERT_TRUE(waiters.back()->send(tt::mailbox_get("t-" + std::to_string(i), 150)));
   }
   for (int i = 0; i < kN; ++i) {
     auto r = waiters[i]->read_response(5000);
@@ -246,7 +226,7 @@ TEST(Mailbox, WaitersTimeOutAcrossTwoLoops) {
     return s.mailbox_timed_out == kN && s.mailbox_waiters == 0;
   })) << srv.stats().mailbox_timed_out;
   tt::Client c(srv.port());
-  EXPECT_EQ(roundtrip(c, post_req("t-0", "late")).status, 202);
+  EXPECT_EQ(tt::roundtrip(c, tt::mailbox_post("t-0", "late")).status, 202);
 }
 
 // A parked wait answers by its own deadline: response_timeout_ms does not cut a long poll
@@ -260,10 +240,10 @@ TEST(Mailbox, LongPollOutlivesResponseDeadline) {
   std::vector<std::unique_ptr<tt::Client>> waiters;
   for (int i = 0; i < kN; ++i) {
     waiters.push_back(std::make_unique<tt::Client>(srv.port()));
-    ASSERT_TRUE(waiters.back()->send(get_req("dl-" + std::to_string(i), 10000)));
+    ASSERT_TRUE(waiters.back()->send(tt::mailbox_get("dl-" + std::to_string(i), 10000)));
   }
   tt::Client short_wait(srv.port());
-  ASSERT_TRUE(short_wait.send(get_req("dl-short", 400)));
+  ASSERT_TRUE(short_wait.send(tt::mailbox_get("dl-short", 400)));
   ASSERT_TRUE(
       srv.wait_for([](const tether::ServerStats& s) { return s.mailbox_waiters == kN + 1; }));
 
@@ -275,7 +255,8 @@ TEST(Mailbox, LongPollOutlivesResponseDeadline) {
 
   tt::Client c(srv.port());
   for (int i = 0; i < kN; ++i) {
-    auto p = roundtrip(c, post_req("dl-" + std::to_string(i), "late-" + std::to_string(i)));
+    auto p =
+        tt::roundtrip(c, tt::mailbox_post("dl-" + std::to_string(i), "late-" + std::to_string(i)));
     EXPECT_EQ(p.status, 200) << i;
     EXPECT_EQ(p.body, kDelivered) << i;
   }
@@ -294,7 +275,7 @@ TEST(Mailbox, LongPollOutlivesResponseDeadline) {
 TEST(Mailbox, PipelinedWaitThenPostOnOneConnection) {
   tt::TestServer srv(opts(), demo_routes);
   tt::Client c(srv.port());
-  ASSERT_TRUE(c.send(get_req("pipe", 3000) + post_req("pipe", "self")));
+  ASSERT_TRUE(c.send(tt::mailbox_get("pipe", 3000) + tt::mailbox_post("pipe", "self")));
   auto a = c.read_response(5000);
   auto b = c.read_response(5000);
   ASSERT_TRUE(a && b);
@@ -315,7 +296,7 @@ TEST(Mailbox, ShutdownWithParkedWaiters) {
     tt::TestServer srv(o, demo_routes);
     for (int i = 0; i < kN; ++i) {
       waiters.push_back(std::make_unique<tt::Client>(srv.port()));
-      ASSERT_TRUE(waiters.back()->send(get_req("sd-" + std::to_string(i), 10000)));
+      ASSERT_TRUE(waiters.back()->send(tt::mailbox_get("sd-" + std::to_string(i), 10000)));
     }
     ASSERT_TRUE(srv.wait_for([](const tether::ServerStats& s) { return s.mailbox_waiters == kN; }));
     int64_t t0 = tt::now_ms();
@@ -346,7 +327,7 @@ void thousand_waiters(unsigned loops) {
   for (int i = 0; i < kWaiters; ++i) {
     waiters.push_back(std::make_unique<tt::Client>(srv.port()));
     ASSERT_TRUE(waiters.back()->connected()) << "waiter " << i;
-    ASSERT_TRUE(waiters.back()->send(get_req("id-" + std::to_string(i), 10000))) << i;
+    ASSERT_TRUE(waiters.back()->send(tt::mailbox_get("id-" + std::to_string(i), 10000))) << i;
   }
   ASSERT_TRUE(srv.wait_for(
       [](const tether::ServerStats& s) { return s.mailbox_waiters == kWaiters; }, 8000))
@@ -370,7 +351,8 @@ void thousand_waiters(unsigned loops) {
       }
       for (int k = p; k < kWaiters; k += kPosters) {
         int i = order[k];
-        auto r = roundtrip(c, post_req("id-" + std::to_string(i), "value-" + std::to_string(i)));
+        auto r = tt::roundtrip(
+            c, tt::mailbox_post("id-" + std::to_string(i), "value-" + std::to_string(i)));
         if (r.status == 200 && r.body == kDelivered) {
           ++delivered;
         } else if (failures[p].empty()) {
@@ -424,14 +406,14 @@ TEST(Mailbox, WaitersOnOneIdAreServedInArrivalOrderAcrossTwoLoops) {
   std::vector<std::unique_ptr<tt::Client>> waiters;
   for (int i = 0; i < kN; ++i) {
     waiters.push_back(std::make_unique<tt::Client>(srv.port()));
-    ASSERT_TRUE(waiters.back()->send(get_req("fifo", 10000)));
+    ASSERT_TRUE(waiters.back()->send(tt::mailbox_get("fifo", 10000)));
     ASSERT_TRUE(srv.wait_for([i](const tether::ServerStats& s) {
       return s.mailbox_waiters == static_cast<uint64_t>(i + 1);
     }));
   }
   tt::Client c(srv.port());
   for (int i = 0; i < kN; ++i) {
-    EXPECT_EQ(roundtrip(c, post_req("fifo", "n" + std::to_string(i))).status, 200) << i;
+    EXPECT_EQ(tt::roundtrip(c, tt::mailbox_post("fifo", "n" + std::to_string(i))).status, 200) << i;
   }
   for (int i = 0; i < kN; ++i) {
     auto r = waiters[i]->read_response(5000);
@@ -450,7 +432,7 @@ void departed_waiters(unsigned loops, int n) {
   for (int i = 0; i < n; ++i) {
     waiters.push_back(std::make_unique<tt::Client>(srv.port()));
     ASSERT_TRUE(waiters.back()->connected());
-    ASSERT_TRUE(waiters.back()->send(get_req("gone-" + std::to_string(i), 10000)));
+    ASSERT_TRUE(waiters.back()->send(tt::mailbox_get("gone-" + std::to_string(i), 10000)));
   }
   ASSERT_TRUE(srv.wait_for([n](const tether::ServerStats& s) {
     return s.mailbox_waiters == static_cast<uint64_t>(n);
@@ -468,10 +450,10 @@ void departed_waiters(unsigned loops, int n) {
   tt::Client c(srv.port());
   for (int i : {0, 1, n / 2, n - 1}) {
     std::string id = "gone-" + std::to_string(i);
-    auto r = roundtrip(c, post_req(id, "v" + std::to_string(i)));
+    auto r = tt::roundtrip(c, tt::mailbox_post(id, "v" + std::to_string(i)));
     EXPECT_EQ(r.status, 202) << id;
     EXPECT_EQ(r.body, kStored) << id;
-    r = roundtrip(c, get_req(id));
+    r = tt::roundtrip(c, tt::mailbox_get(id));
     EXPECT_EQ(r.status, 200) << id;
     EXPECT_EQ(r.body, "v" + std::to_string(i)) << id;
   }
@@ -503,7 +485,7 @@ TEST(Mailbox, WaitersLeavingWhileEnrollingAreRemoved) {
   for (int i = 0; i < kN; ++i) {
     tt::Client c(srv.port());
     ASSERT_TRUE(c.connected());
-    ASSERT_TRUE(c.send(get_req("hasty-" + std::to_string(i), 10000)));
+    ASSERT_TRUE(c.send(tt::mailbox_get("hasty-" + std::to_string(i), 10000)));
     c.close(/*reset=*/i % 2 == 0);
   }
   ASSERT_TRUE(srv.wait_for([](const tether::ServerStats& s) {
@@ -512,7 +494,7 @@ TEST(Mailbox, WaitersLeavingWhileEnrollingAreRemoved) {
       << srv.stats().mailbox_waiters << " connections: " << srv.stats().connections_active;
   tt::Client c(srv.port());
   for (int i = 0; i < kN; i += 37) {
-    auto r = roundtrip(c, post_req("hasty-" + std::to_string(i), "v"));
+    auto r = tt::roundtrip(c, tt::mailbox_post("hasty-" + std::to_string(i), "v"));
     EXPECT_EQ(r.status, 202) << i;
   }
   EXPECT_EQ(srv.stats().mailbox_delivered, 0u);
@@ -531,7 +513,7 @@ TEST(Mailbox, StoredValuesExpireBackToEmpty) {
   constexpr int kBatch = 50;
   for (int b = 0; b < kN; b += kBatch) {
     std::string batch;
-    for (int i = b; i < b + kBatch; ++i) batch += post_req("exp-" + std::to_string(i), "v");
+    for (int i = b; i < b + kBatch; ++i) batch += tt::mailbox_post("exp-" + std::to_string(i), "v");
     ASSERT_TRUE(c.send(batch));
     for (int i = b; i < b + kBatch; ++i) {
       auto r = c.read_response();
@@ -546,9 +528,10 @@ TEST(Mailbox, StoredValuesExpireBackToEmpty) {
       5000))
       << "stored " << srv.stats().mailbox_ids_stored << " expired " << srv.stats().mailbox_expired;
   EXPECT_EQ(srv.stats().mailbox_delivered, 0u);
-  EXPECT_EQ(roundtrip(c, get_req("exp-0")).status, 404);
-  EXPECT_EQ(roundtrip(c, get_req("exp-499")).status, 404);
-  EXPECT_EQ(roundtrip(c, post_req("exp-0", "fresh")).status, 202);  // no conflict left behind
+  EXPECT_EQ(tt::roundtrip(c, tt::mailbox_get("exp-0")).status, 404);
+  EXPECT_EQ(tt::roundtrip(c, tt::mailbox_get("exp-499")).status, 404);
+  EXPECT_EQ(tt::roundtrip(c, tt::mailbox_post("exp-0", "fresh")).status,
+            202);  // no conflict left behind
 }
 
 }  // namespace

@@ -83,15 +83,6 @@ std::function<void(tether::Server&)> job_routes(const std::shared_ptr<Shared>& s
   };
 }
 
-bool eventually(const std::function<bool()>& pred, int timeout_ms = 5000) {
-  int64_t deadline = tt::now_ms() + timeout_ms;
-  while (!pred()) {
-    if (tt::now_ms() >= deadline) return false;
-    std::this_thread::sleep_for(2ms);
-  }
-  return true;
-}
-
 // ---------------------------------------------------------------- results
 
 struct Threads {
@@ -531,7 +522,7 @@ TEST(Offload, FullQueueAnswers503WithRetryAfter) {
   EXPECT_LT(tt::now_ms() - t0, 2000) << "shedding must not wait for the queue";
   EXPECT_EQ(rc->status, 503);
   EXPECT_EQ(rc->header("retry-after"), "1");
-  EXPECT_TRUE(eventually([&] { return sh->refused.load() == 1; }));
+  EXPECT_TRUE(tt::eventually([&] { return sh->refused.load() == 1; }));
   EXPECT_EQ(srv.stats().jobs_shed, 1u);
   tt::expect_plaintext_ok(c);  // a 503 for load does not close the connection
 
@@ -707,7 +698,7 @@ TEST(Offload, StatsCanBeReadWhileTheServerStops) {
       if (s.queue_capacity > 0) ++reads;
     }
   });
-  ASSERT_TRUE(eventually([&] { return reads.load() > 0; }));
+  ASSERT_TRUE(tt::eventually([&] { return reads.load() > 0; }));
   srv.server().stop();
   sh->release.open();
   auto r = a.read_response(3000);

@@ -37,6 +37,7 @@
 #include "support/expectations.hpp"
 #include "support/gate.hpp"
 #include "support/http_client.hpp"
+#include "support/mailbox_requests.hpp"
 #include "support/probes.hpp"
 #include "support/test_server.hpp"
 #include "tetherd/demo_routes.hpp"
@@ -60,25 +61,6 @@ tether::ServerOptions local_opts(unsigned loops = 1) {
   return o;
 }
 
-std::string post_req(const std::string& id, const std::string& value) {
-  return "POST /mailbox/" + id +
-         " HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(value.size()) + "\r\n\r\n" +
-         value;
-}
-
-std::string wait_req(const std::string& id, std::optional<uint32_t> wait_ms = std::nullopt) {
-  std::string target = "/mailbox/" + id;
-  if (wait_ms) target += "?wait_ms=" + std::to_string(*wait_ms);
-  return tt::get_request(target);
-}
-
-/// One request on `c`, one response back (status 0 when none came within the timeout).
-tt::HttpResponse roundtrip(tt::Client& c, const std::string& req, int timeout_ms = 5000) {
-  if (!c.send(req)) return {};
-  auto r = c.read_response(timeout_ms);
-  return r ? *r : tt::HttpResponse{};
-}
-
 /// The server ends the exchange on `c` within `timeout_ms`: answers it, or closes the
 /// connection.
 bool ended(tt::Client& c, int timeout_ms = 3000) {
@@ -87,19 +69,9 @@ bool ended(tt::Client& c, int timeout_ms = 3000) {
   return c.wait_closed(static_cast<int>(std::max<int64_t>(0, deadline - tt::now_ms())));
 }
 
-/// Polls `pred` every 2 ms until it holds or `timeout_ms` passes; returns whether it held.
-bool eventually(const std::function<bool()>& pred, int timeout_ms = 5000) {
-  int64_t deadline = tt::now_ms() + timeout_ms;
-  while (!pred()) {
-    if (tt::now_ms() >= deadline) return false;
-    ::poll(nullptr, 0, 2);  // a condition with no event to wait on: re-check every 2 ms
-  }
-  return true;
-}
-
 bool stats_eventually(const tether::Server& s, const std::function<bool(const ServerStats&)>& pred,
                       int timeout_ms = 5000) {
-  return eventually([&] { return pred(s.stats()); }, timeout_ms);
+  return tt::eventually([&] { return pred(s.stats()); }, timeout_ms);
 }
 
 /// A tag of the calling thread (a loop thread, when called from a handler).
@@ -135,7 +107,7 @@ void add_probe_routes(tether::Server& s) {
 
 /// The first id listed by GET /remote-ids on `c` (a shard owned by another loop than c's).
 std::string first_remote_id(tt::Client& c, const std::string& prefix) {
-  auto r = roundtrip(c, tt::get_request("/remote-ids?prefix=" + prefix + "&n=32"));
+  auto r = tt::roundtrip(c, tt::get_request("/remote-ids?prefix=" + prefix + "&n=32"));
   if (r.status != 200) return {};
   size_t comma = r.body.find(',');
   return comma == std::string::npos ? std::string() : r.body.substr(0, comma);
@@ -155,7 +127,7 @@ bool place(uint16_t port, unsigned loops, size_t per_loop, Placement& out) {
   for (int i = 0; i < 200 && !satisfied(); ++i) {
     auto c = std::make_unique<tt::Client>(port);
     if (!c->connected()) return false;
-    auto r = roundtrip(*c, tt::get_request("/whoami"));
+    auto r = tt::roundtrip(*c, tt::get_request("/whoami"));
     if (r.status != 200) return false;
     auto& v = out[r.body];
     if (v.size() < per_loop) v.push_back(std::move(c));
@@ -194,7 +166,7 @@ void outlive_program_registry(unsigned loops, bool clients_leave_first) {
       clients.push_back(std::make_unique<tt::Client>(server->port()));
       ASSERT_TRUE(clients.back()->send(tt::get_request("/park")));
     }
-    ASSERT_TRUE(eventually([&] {
+    ASSERT_TRUE(tt::eventually([&] {
       std::lock_guard<std::mutex> lock(mu);
       return registry.size() == kParked;
     }));
@@ -257,7 +229,7 @@ TEST(OwnershipOutlive, RegistryCapturedByAHandlerIsDestroyedWithTheServer) {
       clients.push_back(std::make_unique<tt::Client>(server.port()));
       ASSERT_TRUE(clients.back()->send(tt::get_request("/park")));
     }
-    ASSERT_TRUE(eventually([&] { return parked->load() == kParked; }));
+    ASSERT_TRUE(tt::eventually([&] { return parked->load() == kParked; }));
     server.stop();
     for (auto& c : clients) EXPECT_TRUE(ended(*c));
     server.wait();
@@ -326,7 +298,7 @@ void hammer_mailbox(tt::Client& c, int seed, std::atomic<uint64_t>& answered,
       reqs += tt::get_request("/fanpost?n=16");
       ++n;
       if (k % 4 == 0) {
-        reqs += post_req("m" + std::to_string((seed * 7 + batch + k) % 24), "v");
+        reqs += tt::mailbox_post("m" + std::to_string((seed * 7 + batch + k) % 24), "v");
         ++n;
       }
     }
@@ -365,7 +337,7 @@ TEST(OwnershipStop, StoppingATwoLoopServerWithCrossLoopMailboxCallbacksInFlight)
     std::vector<std::unique_ptr<tt::Client>> on_loop0;
     for (int i = 0; i < 100 && on_loop0.size() < kHammers + 2; ++i) {
       auto c = std::make_unique<tt::Client>(server.port());
-      auto r = roundtrip(*c, tt::get_request("/is-local/" + loop0_id));
+      auto r = tt::roundtrip(*c, tt::get_request("/is-local/" + loop0_id));
       ASSERT_EQ(r.status, 200);
       if (r.body == "local") on_loop0.push_back(std::move(c));
     }
@@ -373,7 +345,7 @@ TEST(OwnershipStop, StoppingATwoLoopServerWithCrossLoopMailboxCallbacksInFlight)
     // Cross-loop waits parked on loop 1's shard for the whole cycle (their Responses stay on
     // loop 0), pipelined on one connection.
     std::string waits;
-    for (const std::string& id : ids_owned_by(1, 2, 8, "w-")) waits += wait_req(id, 10000);
+    for (const std::string& id : ids_owned_by(1, 2, 8, "w-")) waits += tt::mailbox_get(id, 10000);
     ASSERT_TRUE(on_loop0[kHammers + 1]->send(waits));
     std::vector<std::thread> clients;
     for (size_t t = 0; t < kHammers; ++t) {
@@ -382,7 +354,7 @@ TEST(OwnershipStop, StoppingATwoLoopServerWithCrossLoopMailboxCallbacksInFlight)
       });
     }
     // Load is on (answers are coming back); stop while loop 0 is busy posting to loop 1.
-    bool loaded = eventually([&] { return answered.load() >= 20; }, 5000);
+    bool loaded = tt::eventually([&] { return answered.load() >= 20; }, 5000);
     tt::Client& poster = *on_loop0[kHammers];
     EXPECT_TRUE(poster.send(tt::get_request("/postloop?ms=30")));  // no ASSERT: threads run
     EXPECT_TRUE(fp->posting.wait());
@@ -427,13 +399,13 @@ TEST(OwnershipOnClose, CallbackCapturingItsResponseIsReleasedWhenAnswered) {
   auto probe = std::make_shared<OnCloseProbe>();
   tt::TestServer srv(local_opts(), [probe](tether::Server& s) { add_on_close_route(s, probe); });
   tt::Client c(srv.port());
-  auto r = roundtrip(c, tt::get_request("/on-close-self"));
+  auto r = tt::roundtrip(c, tt::get_request("/on-close-self"));
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body, "answered");
   EXPECT_EQ(probe->released_after_send.load(), 1)
       << "the on_close callback (holding its Response) still alive after send()";
   // And in any case soon after the answer: nothing keeps the exchange once it is answered.
-  EXPECT_TRUE(eventually(
+  EXPECT_TRUE(tt::eventually(
       [&] {
         std::lock_guard<std::mutex> lock(probe->mu);
         return probe->sentinel.expired();
@@ -473,28 +445,28 @@ int throwing_done_child(ChildLog& log, const std::string& route) {
   // A local id: every id not listed as remote is local to c's loop.
   std::string local;
   {
-    auto r = roundtrip(c, tt::get_request("/remote-ids?prefix=thr&n=32"));
+    auto r = tt::roundtrip(c, tt::get_request("/remote-ids?prefix=thr&n=32"));
     for (int i = 0; i < 32 && local.empty(); ++i) {
       std::string id = "thr-" + std::to_string(i);
       if (r.body.find(id + ",") == std::string::npos) local = id;
     }
   }
   if (local.empty()) return child_fail(log, "no id owned by this loop among 32");
-  auto l = roundtrip(c, tt::get_request(route + local), 5000);
+  auto l = tt::roundtrip(c, tt::get_request(route + local), 5000);
   log.say("local shard (" + local + "): status " + std::to_string(l.status));
   if (l.status != 500) return child_fail(log, "a local throwing done must be answered 500");
   log.say("now a remote shard (" + remote + ")");
-  auto r = roundtrip(c, tt::get_request(route + remote), 5000);
+  auto r = tt::roundtrip(c, tt::get_request(route + remote), 5000);
   log.say("remote shard: status " + std::to_string(r.status));
   if (r.status == 0) return child_fail(log, "a remote throwing done got no answer");
   if (r.status != 500) return child_fail(log, "a remote throwing done must be answered 500");
-  bool counted = eventually([&] { return server.stats().handler_exceptions >= 2; }, 3000);
+  bool counted = tt::eventually([&] { return server.stats().handler_exceptions >= 2; }, 3000);
   if (!counted) {
     return child_fail(log, "handler_exceptions = " +
                                std::to_string(server.stats().handler_exceptions) + ", want 2");
   }
   tt::Client after(server.port());
-  auto p = roundtrip(after, tt::get_request("/plaintext"));
+  auto p = tt::roundtrip(after, tt::get_request("/plaintext"));
   if (p.status != 200) return child_fail(log, "the server stopped serving");
   server.stop();
   server.wait();
@@ -526,7 +498,7 @@ TEST(OwnershipMailboxOutside, PostAndDropFromAThreadThatIsNoLoopAndAfterStop) {
   ASSERT_EQ(f.wait_for(5s), std::future_status::ready);
   EXPECT_EQ(f.get(), tether::MailboxPost::Stored);
   tt::Client c(srv.port());
-  auto r = roundtrip(c, wait_req("outside"));
+  auto r = tt::roundtrip(c, tt::mailbox_get("outside"));
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body, "v");
 
@@ -603,7 +575,7 @@ TEST(OwnershipHandoff, ValueForAWaiterThatLeftWhileItsLoopWasBusyIsNotLost) {
     std::string id = first_remote_id(waiter, "lost" + std::to_string(attempt));
     ASSERT_FALSE(id.empty());
     uint64_t waiters_before = srv.stats().mailbox_waiters;
-    ASSERT_TRUE(waiter.send(wait_req(id, 10000)));
+    ASSERT_TRUE(waiter.send(tt::mailbox_get(id, 10000)));
     ASSERT_TRUE(stats_eventually(srv.server(), [&](const ServerStats& s) {
       return s.mailbox_waiters == waiters_before + 1;
     }));
@@ -615,11 +587,12 @@ TEST(OwnershipHandoff, ValueForAWaiterThatLeftWhileItsLoopWasBusyIsNotLost) {
     // The reset has reached A's socket before B can offer the value: A, once free, sees the
     // client gone before it sees the offer (both wait in its poll queue, in that order). A
     // reset the kernel delivers only after the offer is a waiter A still believes alive.
-    ASSERT_TRUE(eventually([&] { return !tt::tcp_socket_listed(srv.port(), waiter_port); }, 3000))
+    ASSERT_TRUE(
+        tt::eventually([&] { return !tt::tcp_socket_listed(srv.port(), waiter_port); }, 3000))
         << "the reset never reached the server";
     // Two posts for the id on B, pipelined: both are handled by B, in order, before A wakes.
     uint64_t requests_before = srv.stats().requests;
-    ASSERT_TRUE(poster.send(post_req(id, "first") + post_req(id, "second")));
+    ASSERT_TRUE(poster.send(tt::mailbox_post(id, "first") + tt::mailbox_post(id, "second")));
     ASSERT_TRUE(stats_eventually(
         srv.server(), [&](const ServerStats& s) { return s.requests >= requests_before + 2; }));
     blocker->release[attempt].open();
@@ -634,9 +607,9 @@ TEST(OwnershipHandoff, ValueForAWaiterThatLeftWhileItsLoopWasBusyIsNotLost) {
     EXPECT_EQ(second->status, 409) << "the second post must not replace the first value";
     // The first value is in the mailbox (once A has handed back anything it held).
     tt::HttpResponse got;
-    eventually(
+    tt::eventually(
         [&] {
-          got = roundtrip(poster, wait_req(id));
+          got = tt::roundtrip(poster, tt::mailbox_get(id));
           return got.status != 404;
         },
         3000);
@@ -711,7 +684,7 @@ TEST(OwnershipThread, SendFromOffloadWorkIsRefusedAndThenAnswers) {
     });
   });
   tt::Client c(srv.port());
-  auto r = roundtrip(c, tt::get_request("/work-captures"));
+  auto r = tt::roundtrip(c, tt::get_request("/work-captures"));
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body, "then answered") << "the response must come from `then`, on the loop";
   EXPECT_EQ(sh->worker_sent.load(), 0) << "send() from the worker must return false";
@@ -746,7 +719,7 @@ TEST(OwnershipThread, ResponseMovedToAnotherThreadCannotSendAndItsDropIsA500) {
   ASSERT_TRUE(r) << "the client got no answer";
   EXPECT_EQ(r->status, 500) << r->body;
   tt::Client next(srv.port());
-  EXPECT_EQ(roundtrip(next, tt::get_request("/plaintext")).status, 200);
+  EXPECT_EQ(tt::roundtrip(next, tt::get_request("/plaintext")).status, 200);
   EXPECT_GE(srv.stats().responses_misused, 1u);
 }
 
@@ -771,7 +744,7 @@ void second_server_on_port(unsigned loops_first, unsigned loops_second) {
   int by_second = 0, by_first = 0;
   for (int i = 0; i < 32; ++i) {
     tt::Client c(port);
-    auto r = roundtrip(c, tt::get_request("/who"), 3000);
+    auto r = tt::roundtrip(c, tt::get_request("/who"), 3000);
     if (r.body == "second") ++by_second;
     if (r.body == "first") ++by_first;
   }
@@ -850,7 +823,7 @@ TEST(OwnershipLifecycle, StatsFromAMonitoringThreadWhileAnotherThreadStarts) {
         }
       });
       tether::Status st = server.start();
-      bool seen = eventually([&] { return saw_running.load(); }, 3000);
+      bool seen = tt::eventually([&] { return saw_running.load(); }, 3000);
       stop = true;
       monitor.join();
       if (!st.ok()) return child_fail(log, "start failed: " + st.message());
@@ -892,7 +865,7 @@ int wait_from_handler_child(ChildLog& log, unsigned loops) {
   for (auto& [tag, conns] : placed) {
     *kind = 0;
     log.say("GET /wait-self on the loop tagged " + tag);
-    auto r = roundtrip(*conns.front(), tt::get_request("/wait-self"), 3000);
+    auto r = tt::roundtrip(*conns.front(), tt::get_request("/wait-self"), 3000);
     int k = kind->load();
     log.say("status " + std::to_string(r.status) + ", exception kind " + std::to_string(k) +
             " (1 logic_error, 2 other, 3 none, 0 still waiting)");
@@ -938,7 +911,7 @@ int destroy_from_handler_child(ChildLog& log, unsigned loops) {
   auto r = c.read_response(3000);
   log.say(r ? "the client got status " + std::to_string(r->status) : "the client got no answer");
   // The server stops: its port stops accepting.
-  bool refused = eventually(
+  bool refused = tt::eventually(
       [&] {
         tt::Client probe(port);
         return !probe.connected() || probe.wait_closed(200);
@@ -970,7 +943,7 @@ TEST(OwnershipWaitTiming, ParkedWaitAnswersAtItsDeadline) {
   for (uint32_t wait_ms : {20u, 100u, 20u, 100u, 20u}) {
     std::string id = "deadline-" + std::to_string(n++);
     auto t0 = std::chrono::steady_clock::now();
-    auto r = roundtrip(c, wait_req(id, wait_ms), 3000);
+    auto r = tt::roundtrip(c, tt::mailbox_get(id, wait_ms), 3000);
     auto took =
         std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
             .count();
@@ -1091,7 +1064,7 @@ int start_without_fds_child(ChildLog& log, unsigned loops, int spare) {
   }
   log.say("start() succeeded with " + std::to_string(spare) + " spare fds; checking it serves");
   tt::Client c(server.port());
-  auto r = roundtrip(c, tt::get_request("/plaintext"), 3000);
+  auto r = tt::roundtrip(c, tt::get_request("/plaintext"), 3000);
   if (r.status != 200) {
     return child_fail(log, "start() reported success but the server does not serve (status " +
                                std::to_string(r.status) + ")");

@@ -1,11 +1,13 @@
 // Gate: a one-shot event a test waits on, with a bound (tests wait for events, never sleep);
-// and wait_for_stop, the same for a job's stop token.
+// wait_for_stop, the same for a job's stop token; eventually, a bounded poll for a condition.
 #pragma once
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <stop_token>
+#include <thread>
 
 namespace tt {
 
@@ -33,6 +35,17 @@ class Gate {
   std::condition_variable cv_;
   bool open_ = false;
 };
+
+/// Polls `pred` every 2 ms until it holds or `timeout_ms` passes; returns whether it held. For
+/// conditions with no event to wait on (a counter another thread updates).
+inline bool eventually(const std::function<bool()>& pred, int timeout_ms = 5000) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return true;
+}
 
 /// Blocks until `st` is asked to stop (true) or `limit` passes (false).
 inline bool wait_for_stop(std::stop_token st,

@@ -188,4 +188,10 @@ void Client::close(bool reset) {
   fd_ = -1;
 }
 
+HttpResponse roundtrip(Client& c, const std::string& req, int timeout_ms) {
+  if (!c.send(req)) return {};
+  auto r = c.read_response(timeout_ms);
+  return r ? *r : HttpResponse{};
+}
+
 }  // namespace tt

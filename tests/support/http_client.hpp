@@ -58,6 +58,9 @@ class Client {
   bool eof_ = false;
 };
 
+/// Sends `req` on `c` and reads one response (status 0 when none came within the timeout).
+HttpResponse roundtrip(Client& c, const std::string& req, int timeout_ms = 5000);
+
 /// Parses one response from the front of `buf`; on success erases it from `buf`. Returns
 /// nullopt when `buf` does not hold a complete response yet (`eof`: no more bytes will come).
 std::optional<HttpResponse> parse_response(std::string& buf, bool head, bool eof);
