@@ -134,6 +134,27 @@ fi
 kill "$holder" 2>/dev/null
 wait "$holder" 2>/dev/null
 
+# --- two tetherd --loops 2 on one port ------------------------------------------------------
+# Each listens with SO_REUSEPORT, which alone would let the second share the port (and take
+# half the connections): it must fail like any other port in use.
+port=$(free_port)
+"$TETHERD" --host 127.0.0.1 --port "$port" --loops 2 --workers 1 >"$TMP/rp_out" 2>"$TMP/rp_err" &
+rp=$!
+PIDS+=("$rp")
+if wait_listening "$port" "$rp"; then
+  timeout 10 "$TETHERD" --host 127.0.0.1 --port "$port" --loops 2 --workers 1 \
+    >"$TMP/rp_out2" 2>"$TMP/rp_err2"; rc=$?
+  if [[ $rc -eq 1 && $(line_count "$TMP/rp_err2") -eq 1 ]] && grep -q "in use" "$TMP/rp_err2"; then
+    pass "a second tetherd --loops 2 on a --loops 2 port exits 1 (address in use)"
+  else
+    fail "second tetherd --loops 2: rc=$rc stderr='$(cat "$TMP/rp_err2")'"
+  fi
+else
+  fail "tetherd --loops 2 did not start listening on port $port (stderr: '$(cat "$TMP/rp_err")')"
+fi
+kill -TERM "$rp" 2>/dev/null
+wait "$rp" 2>/dev/null
+
 # --- serving and SIGTERM --------------------------------------------------------------------
 port=$(free_port)
 "$TETHERD" --host 127.0.0.1 --port "$port" --workers 1 >"$TMP/srv_out" 2>"$TMP/srv_err" &
