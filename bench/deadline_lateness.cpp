@@ -66,7 +66,7 @@ uint64_t next_random(uint64_t& state) {
 
 // The server's own view, from its /metrics: the cumulative counts of its deadline timer's
 // lateness histogram (tether_deadline_lateness_seconds), by upper bound in ms. Empty when the
-// server has none. Read before and after the run: the difference is this run's firings.
+// server has none. Read before and after the run: the difference is this run's deadlines.
 std::vector<std::pair<double, uint64_t>> server_lateness(uint16_t port) {
   std::vector<std::pair<double, uint64_t>> out;
   int fd = bench::connect_to(port);
@@ -285,15 +285,15 @@ int main(int argc, char** argv) {
 
   const std::vector<int64_t> late = lateness(conns, 0, waits);
   // The server's timer, free of what loopback delivery and this client's own scheduling add
-  // (on a small VM those dominate the tail): the bucket bound its p99 firing falls under.
+  // (on a small VM those dominate the tail): the bucket bound its p99 deadline falls under.
   const auto server_after = server_lateness(port);
   double server_p99_le = -1;
-  uint64_t firings = 0;
+  uint64_t handled = 0;
   if (!server_after.empty() && server_after.size() == server_before.size()) {
-    firings = server_after.back().second - server_before.back().second;
-    for (size_t b = 0; b < server_after.size() && firings > 0; ++b) {
+    handled = server_after.back().second - server_before.back().second;
+    for (size_t b = 0; b < server_after.size() && handled > 0; ++b) {
       const uint64_t upto = server_after[b].second - server_before[b].second;
-      if (static_cast<double>(upto) >= 0.99 * static_cast<double>(firings)) {
+      if (static_cast<double>(upto) >= 0.99 * static_cast<double>(handled)) {
         server_p99_le = server_after[b].first;
         break;
       }
@@ -342,8 +342,8 @@ int main(int argc, char** argv) {
         "p99 lateness ms     deadline during the send pass %.3f (%zu), after it %.3f (%zu)\n",
         pct(during, 0.99), during.size(), pct(after, 0.99), after.size());
   }
-  std::printf("server timer        %llu firings, p99 at most %g ms late\n",
-              static_cast<unsigned long long>(firings), server_p99_le);
+  std::printf("server              %llu deadlines handled, p99 at most %g ms late\n",
+              static_cast<unsigned long long>(handled), server_p99_le);
   std::printf(
       "RESULT waits=%zu parked_at_once=%zu answered=%zu errors=%zu early=%zu p50_late_ms=%.3f "
       "p99_late_ms=%.3f max_late_ms=%.3f server_p99_late_ms_le=%g\n",

@@ -17,7 +17,6 @@ void DeadlineTimer::arm(uint64_t at) {
   if (!open_) return;
   armed_ = at;
   const uint64_t now = uv_now(loop_);
-  due_ = std::max(at, now);  // a deadline already past when scheduled is due from now
   uv_timer_start(&timer_, on_timer, at > now ? at - now : 0, 0);
 }
 
@@ -41,15 +40,9 @@ void DeadlineTimer::fire_if_due() {
 }
 
 void DeadlineTimer::fire() {
-  // The loop's clock counts whole milliseconds (uv_hrtime floored); the deadline was due at
-  // the start of its millisecond.
-  const uint64_t due_us = due_ * 1000;
-  const uint64_t now_us = uv_hrtime() / 1000;
-  const uint64_t late_us = now_us > due_us ? now_us - due_us : 0;
-  unsigned b = 0;
-  while (b < kLateBuckets - 1 && late_us > kLateBoundsUs[b]) ++b;
-  lateness_.buckets[b].add();
-  lateness_.sum_us.add(late_us);
+  // The loop's clock counts whole milliseconds (uv_hrtime floored): a deadline at `ms` was due
+  // at the start of that millisecond, which record() compares with this.
+  fired_us_ = uv_hrtime() / 1000;
   armed_ = kNever;
   // libuv's clock is cached per loop iteration: a timer due "now" may see a time a little
   // short of it, so refresh it before deciding what is due.

@@ -33,9 +33,9 @@ class DeadlineTimer {
   DeadlineTimer(const DeadlineTimer&) = delete;
   DeadlineTimer& operator=(const DeadlineTimer&) = delete;
 
-  /// How late the timer fired for the earliest due deadline, one sample per firing: counts
-  /// per bucket (upper bounds in kLateBoundsUs, the last bucket for anything later) and the
-  /// sum. Written by the owner, read by any thread.
+  /// How late deadlines were handled, one sample per deadline a source reports with
+  /// record(): counts per bucket (upper bounds in kLateBoundsUs, the last bucket for anything
+  /// later) and the sum. Written by the owner, read by any thread.
   static constexpr unsigned kLateBuckets = 8;
   static constexpr uint32_t kLateBoundsUs[kLateBuckets - 1] = {500,   1000,  2000,  5000,
                                                                10000, 50000, 250000};
@@ -44,6 +44,15 @@ class DeadlineTimer {
     Counter sum_us;
   };
   const Lateness& lateness() const { return lateness_; }
+  /// A source handles a deadline that was due at `due_ms` (loop clock), in on_deadline().
+  void record(uint64_t due_ms) {
+    const uint64_t due_us = due_ms * 1000;
+    const uint64_t late_us = fired_us_ > due_us ? fired_us_ - due_us : 0;
+    unsigned b = 0;
+    while (b < kLateBuckets - 1 && late_us > kLateBoundsUs[b]) ++b;
+    lateness_.buckets[b].add();
+    lateness_.sum_us.add(late_us);
+  }
 
   int init(uv_loop_t* loop);
   void add_source(Source* s) { sources_.push_back(s); }
@@ -74,7 +83,7 @@ class DeadlineTimer {
   uv_timer_t timer_{};
   uv_loop_t* loop_ = nullptr;
   uint64_t armed_ = kNever;
-  uint64_t due_ = 0;  // when the armed deadline became due (for the lateness figure)
+  uint64_t fired_us_ = 0;  // when the current firing began (uv_hrtime, microseconds)
   unsigned reads_ = 0;
   Lateness lateness_;
   bool open_ = false;

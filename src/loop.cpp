@@ -295,12 +295,14 @@ void Loop::on_deadline(uint64_t now) {
     auto& list = timeouts_[k];
     while (!list.empty() && list.front()->deadline <= now) {
       Connection* c = list.front();
+      timer_.record(c->deadline);
       arm(c, TimeoutKind::None);
       c->on_timeout(static_cast<TimeoutKind>(k));
     }
   }
   while (!deadlines_.empty() && deadlines_.front()->deadline <= now) {
     Exchange* x = deadlines_.front();
+    timer_.record(x->deadline);
     deadlines_.remove(x);
     stats_.responses_timed_out.add();
     x->conn->expire(x);

@@ -366,6 +366,7 @@ void MailboxPeer::on_deadline(uint64_t now) {
   CorkScope cork(loop_);
   shard_.expire(now);
   while (!wait_deadlines_.empty() && wait_deadlines_.begin()->first <= now) {
+    loop_.deadlines().record(wait_deadlines_.begin()->first);
     PendingWait w;
     if (!detach_wait(wait_deadlines_.begin()->second, w)) {
       wait_deadlines_.erase(wait_deadlines_.begin());

@@ -100,7 +100,7 @@ std::string prometheus_text(const ServerStats& s) {
          "Mailbox values lost because their shard's loop had stopped (only while stopping).",
          s.mailbox_lost);
   family(out, "tether_deadline_lateness_seconds", "histogram",
-         "How late the loops' deadline timers fired for the earliest deadline due.");
+         "How late the loops handled deadlines (timeouts, response deadlines, mailbox waits).");
   uint64_t cumulative = 0;
   for (unsigned b = 0; b < ServerStats::kDeadlineLateBuckets; ++b) {
     cumulative += s.deadline_late[b];

@@ -66,10 +66,10 @@ struct ServerStats {
   uint64_t mailbox_timed_out = 0;
   uint64_t mailbox_lost = 0;
 
-  /// How late the loops' deadline timers fired for the earliest deadline due (connection
-  /// timeouts, response deadlines, mailbox waits and expiries), one sample per firing: the
-  /// number of firings at most kDeadlineLateBoundsUs[i] microseconds late, the last element
-  /// for later ones; and the sum. A loop kept busy by its handlers fires late.
+  /// How late the loops handled their deadlines (connection timeouts, response deadlines,
+  /// mailbox waits), one sample per deadline: the number handled at most
+  /// kDeadlineLateBoundsUs[i] microseconds after they were due, the last element for later
+  /// ones; and the sum. A loop kept busy by its handlers is late.
   static constexpr unsigned kDeadlineLateBuckets = 8;
   static constexpr uint32_t kDeadlineLateBoundsUs[kDeadlineLateBuckets - 1] = {
       500, 1000, 2000, 5000, 10000, 50000, 250000};
