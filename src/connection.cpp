@@ -295,14 +295,30 @@ void Connection::pop_fifo_head() {
 
 void Connection::flush_answered() {
   while (fifo_head_ && fifo_head_->state == ExchangeState::Answered) {
-    loop_.cork(this).append(fifo_head_->out);
-    const bool last = fifo_head_->close;
+    Exchange* x = fifo_head_;
+    write_response(x, x->status, x->out, x->content_type);
     pop_fifo_head();
-    if (last) {
-      abandon_fifo();  // nothing may follow a response that says Connection: close
-      return;
-    }
   }
+}
+
+void Connection::write_response(Exchange* x, int status, std::string_view body,
+                                std::string_view content_type) {
+  // The connection's last response says so: once it takes no more requests, that is the
+  // one at the tail. An earlier one never does, so every response already answered (send()
+  // returned true) still goes out in order before the connection closes.
+  const bool last = close_requested_ && x == fifo_tail_;
+  ResponseParts parts;
+  parts.status = status;
+  parts.body = body;
+  parts.content_type = content_type;
+  parts.extra_headers = x->headers;
+  parts.date_line = x->user_date ? std::string_view() : loop_.date().line();
+  parts.server_line = x->user_server ? std::string_view() : loop_.server_line();
+  parts.head_only = x->head_only;
+  parts.connection = last                ? ConnectionHeader::Close
+                     : x->req.minor == 0 ? ConnectionHeader::KeepAlive
+                                         : ConnectionHeader::None;
+  append_response(loop_.cork(this), parts);
 }
 
 bool Connection::answer(Exchange* x, int status, std::string_view body,
@@ -312,24 +328,7 @@ bool Connection::answer(Exchange* x, int status, std::string_view body,
     return false;
   }
   loop_.disarm_deadline(x);
-  // Stopping: the last response the connection owes says Connection: close (one before it
-  // would have to cut the rest short).
-  if (loop_.draining() && close_requested_ && x == fifo_tail_) x->close = true;
-  if (x->close) close_requested_ = true;
-  const bool at_head = x == fifo_head_;
-  std::string& out = at_head ? loop_.cork(this) : x->out;
-  ResponseParts parts;
-  parts.status = status;
-  parts.body = body;
-  parts.content_type = content_type;
-  parts.extra_headers = x->headers;
-  parts.date_line = x->user_date ? std::string_view() : loop_.date().line();
-  parts.server_line = x->user_server ? std::string_view() : loop_.server_line();
-  parts.head_only = x->head_only;
-  parts.connection = x->close            ? ConnectionHeader::Close
-                     : x->req.minor == 0 ? ConnectionHeader::KeepAlive
-                                         : ConnectionHeader::None;
-  append_response(out, parts);
+  if (x->close) close_requested_ = true;  // no more requests; the last response says close
   x->state = ExchangeState::Answered;
   loop_.stats().responses_by_class[status / 100].add();
   loop_.stats().exchanges_in_flight.sub();
@@ -339,13 +338,17 @@ bool Connection::answer(Exchange* x, int status, std::string_view body,
   std::vector<std::function<void()>> released;
   if (!x->on_close.empty()) [[unlikely]]
     released.swap(x->on_close);
-  if (at_head) {
-    const bool last = x->close;
+  if (x == fifo_head_) {
+    write_response(x, status, body, content_type);
     pop_fifo_head();  // may return `x` to the pool (fail() holds no reference)
-    if (last)
-      abandon_fifo();  // pipelined requests behind it go unanswered: the connection closes
-    else
-      flush_answered();
+    flush_answered();
+  } else {
+    // Written once the exchanges before it are: the handler's views die with this call, so
+    // the body and type are kept; the head is made then, when it is known whether this is
+    // the connection's last response.
+    x->status = static_cast<uint16_t>(status);
+    x->out.assign(body);
+    x->content_type.assign(content_type);
   }
   after_progress();
   return true;

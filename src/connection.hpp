@@ -94,8 +94,10 @@ class Connection {
   void fail(int status, std::string_view text);
   bool can_take_request() const;
   void push_fifo(Exchange* x);
-  /// Every exchange in the FIFO ends unanswered (dead): the connection is closing, or a
-  /// response that says Connection: close went out before them.
+  /// Serializes the response of `x` (at the head of the FIFO) into the cork.
+  void write_response(Exchange* x, int status, std::string_view body,
+                      std::string_view content_type);
+  /// Every exchange in the FIFO ends unanswered (dead): the connection is closing.
   void abandon_fifo();
   void pop_fifo_head();
   void flush_answered();

@@ -27,12 +27,15 @@ void Exchange::reset() {
   parked_waits = 0;
   req.reset();
   headers.clear();
+  status = 0;
   out.clear();
+  content_type.clear();
   on_close.clear();
   deadline = 0;
   trim(req.body_store);
   trim(req.head_store);
   trim(out);
+  trim(content_type);
 }
 
 ExchangePool::~ExchangePool() {

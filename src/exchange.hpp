@@ -45,19 +45,23 @@ struct Exchange {
   ExchangeState state = ExchangeState::Receiving;
   bool in_fifo = false;
   bool head_only = false;
-  /// This response carries `Connection: close` and the connection closes after it.
+  /// The connection takes no request after this one and closes once its responses are out
+  /// (the request asked for it, the handler set `Connection: close`, or the server stops).
   bool close = false;
   bool user_server = false;
   bool user_date = false;
   /// Parked mailbox waits of this exchange: each answers by its own deadline, so while any
   /// is parked the response deadline does not apply; it applies again (from then) once the
   /// last one has ended and the exchange is still owed an answer.
-  uint16_t parked_waits = 0;
+  uint32_t parked_waits = 0;
   RequestData req;
   /// User headers for the coming response, as "Name: value\r\n" lines.
   std::string headers;
-  /// The serialized response while an earlier exchange of the connection is unanswered.
+  /// Answered while an earlier exchange of the connection is not: status, body and type,
+  /// serialized once it reaches the head of the connection's FIFO.
+  uint16_t status = 0;
   std::string out;
+  std::string content_type;
   /// Run when the exchange ends unanswered by the handler (client left, or deadline);
   /// released unrun once it is answered, so a callback that captures the Response cannot
   /// keep the exchange alive.

@@ -2,7 +2,6 @@
 // connection into the loop's lists never allocates.
 #pragma once
 
-#include <cassert>
 #include <cstddef>
 
 namespace tether::detail {
@@ -22,9 +21,11 @@ class IntrusiveList {
   T* front() const { return head_; }
   static T* next(T* t) { return (t->*H).next; }
 
+  /// Appends `t`; one already on the list moves to the back (in every build: linking an
+  /// element twice would make the list point at itself).
   void push_back(T* t) {
     ListHook<T>& h = t->*H;
-    assert(!h.linked);
+    if (h.linked) remove(t);
     h.prev = tail_;
     h.next = nullptr;
     h.linked = true;

@@ -274,6 +274,8 @@ void Loop::arm(Connection* c, TimeoutKind kind) {
 
 void Loop::arm_deadline(Exchange* x) {
   if (options_.response_timeout_ms == 0) return;
+  // From now: an exchange already on the list (armed by a continuation that ran inside its
+  // handler) moves to the back with its new deadline, which keeps the list in order.
   x->deadline = uv_now(&uv_) + options_.response_timeout_ms;
   deadlines_.push_back(x);
   timer_.schedule(x->deadline);
@@ -398,6 +400,9 @@ void Loop::begin_drain() {
   listener_.close();
   {
     CorkScope cork(*this);
+    // Parked waits end now, answered, instead of holding their connections until the drain
+    // deadline cuts them.
+    mailbox_.begin_drain();
     for (Connection* c = connections_.front(); c;) {
       Connection* next = decltype(connections_)::next(c);
       c->begin_drain();

@@ -29,7 +29,7 @@ void run_callback(Loop& loop, const char* where, F&& f) {
 }  // namespace
 
 Loop& MailboxPeer::owner_of(const Group& group, std::string_view id) {
-  return *group[std::hash<std::string_view>{}(id) % group.size()];
+  return *group.loops[std::hash<std::string_view>{}(id) % group.loops.size()];
 }
 
 uint32_t MailboxPeer::index() const {
@@ -37,7 +37,7 @@ uint32_t MailboxPeer::index() const {
 }
 
 Loop& MailboxPeer::loop_at(uint32_t index) const {
-  return group_ ? *(*group_)[index] : loop_;
+  return group_ ? *group_->loops[index] : loop_;
 }
 
 void MailboxPeer::count_lost(const char* where) {
@@ -48,6 +48,10 @@ void MailboxPeer::count_lost(const char* where) {
 // ------------------------------------------------------------------ calls made on this loop
 
 void MailboxPeer::post(std::string id, std::string value, std::function<void(MailboxPost)> done) {
+  if (stopping()) {
+    if (done) run_callback(loop_, "mailbox post callback", [&] { done(MailboxPost::Unavailable); });
+    return;
+  }
   Loop& owner = group_ ? owner_of(*group_, id) : loop_;
   uint64_t token = 0;
   if (done) {
@@ -68,6 +72,10 @@ void MailboxPeer::post(std::string id, std::string value, std::function<void(Mai
 }
 
 void MailboxPeer::drop(std::string id, std::function<void(bool)> done) {
+  if (stopping()) {
+    if (done) run_callback(loop_, "mailbox drop callback", [&] { done(false); });
+    return;
+  }
   Loop& owner = group_ ? owner_of(*group_, id) : loop_;
   uint64_t token = 0;
   if (done) {
@@ -90,12 +98,16 @@ void MailboxPeer::drop(std::string id, std::function<void(bool)> done) {
 void MailboxPeer::wait(Exchange* x, Response res, std::string id, uint64_t wait_ms,
                        std::function<void(Response, MailboxTake, std::string)> then) {
   Loop& owner = group_ ? owner_of(*group_, id) : loop_;
-  const bool park = wait_ms > 0;
+  const bool park = wait_ms > 0 && !stopping();
   const uint64_t token = ++next_token_;
   PendingWait& w = waits_[token];
   w.res = std::move(res);
   w.then = std::move(then);
   w.owner = owner.index();
+  if (stopping()) {
+    finish_wait(token, MailboxTake::Unavailable, {});
+    return;
+  }
   if (park) {
     // The wait ends by its own deadline (204), however long it was allowed to be, so the
     // response deadline does not cut it. Timed from now, not from the loop's cached clock.
@@ -133,7 +145,7 @@ void MailboxPeer::post_from_outside(Loop& owner, std::string id, std::string val
   };
   auto call = std::make_shared<Call>(Call{std::move(id), std::move(value), std::move(done)});
   MailboxPeer* shard = &owner.mailbox();
-  if (owner.post_task([shard, call] {
+  if (!shard->stopping() && owner.post_task([shard, call] {
         uint64_t token = 0;
         if (call->done) {
           token = ++shard->next_token_;
@@ -153,7 +165,7 @@ void MailboxPeer::drop_from_outside(Loop& owner, std::string id, std::function<v
   };
   auto call = std::make_shared<Call>(Call{std::move(id), std::move(done)});
   MailboxPeer* shard = &owner.mailbox();
-  if (owner.post_task([shard, call] {
+  if (!shard->stopping() && owner.post_task([shard, call] {
         uint64_t token = 0;
         if (call->done) {
           token = ++shard->next_token_;
@@ -169,6 +181,10 @@ void MailboxPeer::drop_from_outside(Loop& owner, std::string id, std::function<v
 // ------------------------------------------------------------------ the shard's side
 
 void MailboxPeer::on_post(std::string id, std::string value, CallRef poster) {
+  if (stopping()) {
+    tell_poster({poster, MailboxPost::Unavailable});  // stored now, it would be lost
+    return;
+  }
   MailboxShard::PostResult r = shard_.post(id, std::move(value), loop_.now(), poster);
   loop_.deadlines().schedule(shard_.next_deadline());
   if (r.offer) {
@@ -193,6 +209,10 @@ void MailboxPeer::on_drop(std::string id, CallRef caller) {
 }
 
 void MailboxPeer::on_wait(std::string id, bool park, CallRef waiter) {
+  if (stopping()) {
+    reply_wait(waiter, MailboxTake::Unavailable);
+    return;
+  }
   MailboxShard::WaitResult r = shard_.wait(id, park, waiter, loop_.now());
   if (r.offer) {
     hand_over(std::move(*r.offer));
@@ -206,6 +226,11 @@ void MailboxPeer::on_confirm(uint64_t transit) {
 }
 
 void MailboxPeer::on_refuse(uint64_t transit, std::string value) {
+  if (stopping()) {
+    // Placed again, it would be stored only to be lost with the server: its poster is told.
+    if (auto told = shard_.give_up(transit)) tell_poster(*told);
+    return;
+  }
   MailboxShard::Returned back = shard_.refuse(transit, std::move(value), loop_.now());
   loop_.deadlines().schedule(shard_.next_deadline());
   if (back.told) tell_poster(*back.told);
@@ -374,6 +399,16 @@ void MailboxPeer::on_deadline(uint64_t now) {
     }
     shard_.counters().timed_out.add();
     if (w.res.alive()) run_then(w, MailboxTake::TimedOut, {});
+  }
+}
+
+void MailboxPeer::begin_drain() {
+  std::vector<uint64_t> tokens;
+  tokens.reserve(waits_.size());
+  for (const auto& [token, w] : waits_) tokens.push_back(token);
+  for (uint64_t token : tokens) {
+    PendingWait w;
+    if (detach_wait(token, w) && w.res.alive()) run_then(w, MailboxTake::Unavailable, {});
   }
 }
 

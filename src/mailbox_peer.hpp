@@ -7,6 +7,7 @@
 // the shard's loop sends the value; the waiter's loop confirms it took it or sends it back.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -27,8 +28,13 @@ struct Exchange;
 
 class MailboxPeer final : public DeadlineTimer::Source {
  public:
-  /// The loops of one server, by index; ids are sharded by hash over them.
-  using Group = std::vector<Loop*>;
+  /// The loops of one server, by index (ids are sharded by hash over them), and whether the
+  /// server is stopping: from then on the mailbox answers Unavailable, so that nothing is
+  /// stored or parked that the stop would lose or cut.
+  struct Group {
+    std::vector<Loop*> loops;
+    std::atomic<bool> stopping{false};
+  };
 
   MailboxPeer(Loop& loop, const MailboxLimits& limits) : loop_(loop), shard_(limits) {}
   MailboxPeer(const MailboxPeer&) = delete;
@@ -52,6 +58,9 @@ class MailboxPeer final : public DeadlineTimer::Source {
                                 std::function<void(MailboxPost)> done);
   static void drop_from_outside(Loop& owner, std::string id, std::function<void(bool)> done);
 
+  /// The loop begins to drain: every wait made on it ends now, with Unavailable, rather than
+  /// be cut by the drain deadline.
+  void begin_drain();
   /// The loop is going: forget stored values, and destroy (on its thread) every pending call.
   void clear();
   MailboxShard& shard() { return shard_; }
@@ -96,6 +105,7 @@ class MailboxPeer final : public DeadlineTimer::Source {
   void abandon_wait(uint64_t token);
   void run_then(PendingWait& w, MailboxTake take, std::string value);
   Loop& loop_at(uint32_t index) const;
+  bool stopping() const { return group_ && group_->stopping.load(std::memory_order_acquire); }
   uint32_t index() const;
   void count_lost(const char* where);
 

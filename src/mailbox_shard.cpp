@@ -157,6 +157,20 @@ MailboxShard::Returned MailboxShard::refuse(uint64_t transit, std::string value,
   return r;
 }
 
+std::optional<MailboxShard::Told> MailboxShard::give_up(uint64_t transit) {
+  auto t = transits_.find(transit);
+  if (t == transits_.end()) return std::nullopt;
+  Transit back = std::move(t->second);
+  transits_.erase(t);
+  auto it = slots_.find(back.id);
+  if (it != slots_.end()) {
+    it->second.transit = 0;
+    erase_if_empty(it);
+  }
+  if (back.poster.token == 0) return std::nullopt;
+  return Told{back.poster, MailboxPost::Unavailable};
+}
+
 void MailboxShard::expire(uint64_t now_ms) {
   while (!expiries_.empty() && expiries_.begin()->first <= now_ms) {
     auto it = slots_.find(expiries_.begin()->second);

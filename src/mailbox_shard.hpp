@@ -98,6 +98,9 @@ class MailboxShard {
     std::optional<Told> told;
   };
   Returned refuse(uint64_t transit, std::string value, uint64_t now_ms);
+  /// The server is stopping and the waiter could not take the value: it is not placed again
+  /// (it would be lost with the server); the poster, if any, is to be told Unavailable.
+  std::optional<Told> give_up(uint64_t transit);
 
   /// Expires stored values past their TTL.
   void expire(uint64_t now_ms);

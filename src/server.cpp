@@ -64,7 +64,7 @@ ServerImpl::~ServerImpl() {
   // into still exist (retired: such a handle is dead and inert), before the pool and loops.
   router = Router();
   pool_.reset();
-  group_.clear();
+  group_.loops.clear();
   loops_.clear();
 }
 
@@ -115,8 +115,9 @@ Status ServerImpl::start(bool handle_signals) {
   loops_ = std::move(made);
   pool_ = std::move(pool);
   port_ = bound;
-  group_.clear();
-  for (auto& l : loops_) group_.push_back(l.get());
+  group_.loops.clear();
+  group_.stopping.store(false);
+  for (auto& l : loops_) group_.loops.push_back(l.get());
   undrained_.store(static_cast<unsigned>(loops_.size()));
   for (auto& l : loops_) {
     l->mailbox().join_group(&group_);
@@ -134,7 +135,7 @@ Status ServerImpl::start(bool handle_signals) {
       }
       pool_->shutdown();
       loops_.clear();
-      group_.clear();
+      group_.loops.clear();
       pool_.reset();
       return fail(Status::error(std::string("cannot start the loop threads: ") + e.what()));
     }
@@ -148,6 +149,7 @@ Status ServerImpl::start(bool handle_signals) {
 void ServerImpl::request_stop() {
   if (!stop_requested_.exchange(true)) stop_time_ns_.store(steady_ns());
   if (!published_.load()) return;
+  group_.stopping.store(true, std::memory_order_release);  // before any loop drains
   for (auto& l : loops_) l->request_stop();
 }
 

@@ -1,14 +1,16 @@
 // Freeing a server destroyed from one of its own threads (a handler, a job): that thread cannot
 // wait for the server's threads, itself among them, so a thread of its own does, then frees
 // it. Exit waits for such threads, for a bounded time: otherwise exit would destroy static
-// objects (the program's and ours) while the server still serves with them.
+// objects (the program's and ours) while the server still serves with them. The wait is
+// registered with atexit at every such destruction, so it runs before the destructors of
+// every static object that existed then (exit runs them in reverse order of registration);
+// one first built while the server drains is destroyed before it.
 #include <time.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <mutex>
 #include <system_error>
 #include <thread>
 
@@ -20,7 +22,6 @@ namespace {
 // Nothing here has a destructor: exit may run while a reaper works.
 std::atomic<int> g_reaping{0};
 std::atomic<int64_t> g_reaped_by_ns{0};  // steady clock: when the last one must be done
-std::once_flag g_wait_at_exit;
 
 int64_t steady_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -45,7 +46,7 @@ void free_in_background(std::shared_ptr<ServerImpl> impl) {
   int64_t prev = g_reaped_by_ns.load();
   while (prev < by && !g_reaped_by_ns.compare_exchange_weak(prev, by)) {
   }
-  std::call_once(g_wait_at_exit, [] { std::atexit(wait_for_reapers); });
+  std::atexit(wait_for_reapers);  // again each time: see the top of this file
   g_reaping.fetch_add(1);
   std::shared_ptr<ServerImpl> kept = impl;  // if no thread can be made, it must not die here
   try {

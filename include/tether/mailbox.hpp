@@ -41,7 +41,11 @@ enum class MailboxTake {
 /// calling loop, where the callback waited; callbacks always run on the calling loop's thread
 /// (at once when it owns the shard). Called from a thread that is none of this server's loops,
 /// `post` and `drop` run their callback on the shard's loop thread (so it must not hold a
-/// Response), or at once with Unavailable when the server has stopped.
+/// Response), or at once with Unavailable when the server is stopping.
+///
+/// Once the server is asked to stop, every call answers Unavailable (nothing is stored that
+/// the stop would lose), and the waits parked on a loop end with Unavailable when that loop
+/// begins to drain, rather than be cut by the drain deadline.
 ///
 /// A value handed to a waiter on another loop is in transit until that loop confirms its
 /// continuation took it; if the waiter's client left meanwhile, the value goes to the next

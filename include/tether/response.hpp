@@ -59,8 +59,9 @@ class Response {
 
   /// Adds a response header for the coming `send`. Returns false when the handle is dead, the
   /// name is not a token, the value holds CR, LF or NUL, or the header is one the server owns
-  /// (Content-Length, Transfer-Encoding). `Connection: close` is accepted and closes the
-  /// connection after this response; `Server` and `Date` replace the server's own.
+  /// (Content-Length, Transfer-Encoding). `Connection: close` is accepted: the connection
+  /// takes no more requests and closes once the responses it owes are out, the last of them
+  /// saying `Connection: close`. `Server` and `Date` replace the server's own.
   bool set_header(std::string_view name, std::string_view value);
 
   /// True while the response can still be sent: not yet answered and the client still there.
