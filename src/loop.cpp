@@ -208,8 +208,9 @@ void Loop::settle() {
       closed_running_.clear();
     }
     flush_cork();
-    if (closed_.empty()) return;
+    if (closed_.empty()) break;
   }
+  if (auto hook = after_user_code_.load(std::memory_order_acquire)) hook();
 }
 
 void Loop::drop_cork(Connection* c) {

@@ -129,6 +129,9 @@ class Loop final : DeadlineTimer::Source {
   /// meanwhile (user code runs only at such points, never inside a write or a close) and
   /// flushes the cork, until neither has anything left.
   void settle();
+  /// From now on (any thread), `hook()` runs after each settle: the server's way to learn
+  /// that user code has run on this loop (see server_reaper.cpp).
+  void after_user_code(void (*hook)()) { after_user_code_.store(hook, std::memory_order_release); }
   size_t corked_bytes(const Connection* c) const { return corked_ == c ? cork_.size() : 0; }
 
   /// The shared read buffer: an idle connection owns none.
@@ -207,6 +210,7 @@ class Loop final : DeadlineTimer::Source {
   std::function<void()> signal_cb_;
   std::function<void()> on_drained_;
   std::atomic<bool> stop_requested_{false};
+  std::atomic<void (*)()> after_user_code_{nullptr};
   std::atomic<bool> finish_requested_{false};
   Inbox::Batch batch_;             // loop thread; reused by every drain
   std::vector<Release> releases_;  // loop thread; reused

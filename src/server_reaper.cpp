@@ -1,10 +1,10 @@
 // Freeing a server destroyed from one of its own threads (a handler, a job): that thread cannot
 // wait for the server's threads, itself among them, so a thread of its own does, then frees
 // it. Exit waits for such threads, for a bounded time: otherwise exit would destroy static
-// objects (the program's and ours) while the server still serves with them. The wait is
-// registered with atexit at every such destruction, so it runs before the destructors of
-// every static object that existed then (exit runs them in reverse order of registration);
-// one first built while the server drains is destroyed before it.
+// objects (the program's and ours) while the server still serves with them. Exit runs atexit
+// functions and static destructors in reverse order of registration, so the wait is
+// registered again after every callback that ran user code while the server drains: it then
+// comes before the destructor of any static object that code may have built meanwhile.
 #include <time.h>
 
 #include <atomic>
@@ -38,6 +38,10 @@ void wait_for_reapers() {
   }
 }
 
+void register_wait_at_exit() {
+  std::atexit(wait_for_reapers);
+}
+
 }  // namespace
 
 void free_in_background(std::shared_ptr<ServerImpl> impl) {
@@ -46,7 +50,8 @@ void free_in_background(std::shared_ptr<ServerImpl> impl) {
   int64_t prev = g_reaped_by_ns.load();
   while (prev < by && !g_reaped_by_ns.compare_exchange_weak(prev, by)) {
   }
-  std::atexit(wait_for_reapers);  // again each time: see the top of this file
+  std::atexit(wait_for_reapers);
+  for (const auto& l : impl->loops()) l->after_user_code(register_wait_at_exit);
   g_reaping.fetch_add(1);
   std::shared_ptr<ServerImpl> kept = impl;  // if no thread can be made, it must not die here
   try {
