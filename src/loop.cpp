@@ -207,10 +207,12 @@ void Loop::settle() {
       }
       closed_running_.clear();
     }
+    // Before the flush: nothing this event produced reaches a client before the hook has seen
+    // the user code that produced it.
+    if (auto hook = after_user_code_.load(std::memory_order_acquire)) hook();
     flush_cork();
-    if (closed_.empty()) break;
+    if (closed_.empty()) return;
   }
-  if (auto hook = after_user_code_.load(std::memory_order_acquire)) hook();
 }
 
 void Loop::drop_cork(Connection* c) {
