@@ -184,6 +184,9 @@ void Loop::flush_cork() {
   while (Connection* c = corked_) {
     corked_ = nullptr;
     if (cork_.empty()) continue;
+    // Before any output leaves: no client sees what user code produced before the hook has
+    // seen that code run (a response can leave in the middle of a handler's send()).
+    if (auto hook = after_user_code_.load(std::memory_order_acquire)) hook();
     // Sent from a buffer of its own: a failed write closes `c`, and whatever that close
     // sets off must find an empty cork, not bytes about to be cleared.
     std::string out;
@@ -207,9 +210,6 @@ void Loop::settle() {
       }
       closed_running_.clear();
     }
-    // Before the flush: nothing this event produced reaches a client before the hook has seen
-    // the user code that produced it.
-    if (auto hook = after_user_code_.load(std::memory_order_acquire)) hook();
     flush_cork();
     if (closed_.empty()) return;
   }

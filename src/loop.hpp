@@ -129,8 +129,9 @@ class Loop final : DeadlineTimer::Source {
   /// meanwhile (user code runs only at such points, never inside a write or a close) and
   /// flushes the cork, until neither has anything left.
   void settle();
-  /// From now on (any thread), `hook()` runs after each settle: the server's way to learn
-  /// that user code has run on this loop (see server_reaper.cpp).
+  /// From now on (any thread), `hook()` runs before each flush of output: the server's way to
+  /// learn that user code has run on this loop before anyone can see its result (see
+  /// server_reaper.cpp).
   void after_user_code(void (*hook)()) { after_user_code_.store(hook, std::memory_order_release); }
   size_t corked_bytes(const Connection* c) const { return corked_ == c ? cork_.size() : 0; }
 

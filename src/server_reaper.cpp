@@ -2,9 +2,10 @@
 // wait for the server's threads, itself among them, so a thread of its own does, then frees
 // it. Exit waits for such threads, for a bounded time: otherwise exit would destroy static
 // objects (the program's and ours) while the server still serves with them. Exit runs atexit
-// functions and static destructors in reverse order of registration, so the wait is
-// registered again after every callback that ran user code while the server drains: it then
-// comes before the destructor of any static object that code may have built meanwhile.
+// functions and static destructors in reverse order of registration, so while the server
+// drains the wait is registered again before each flush of its output: it then comes before
+// the destructor of any static object its code built before the program could see a result
+// of that code (and so before main could return because of it).
 #include <time.h>
 
 #include <atomic>
