@@ -417,7 +417,9 @@ void Connection::maybe_resume() {
 
 void Connection::begin_drain() {
   if (closing_) return;
-  bool busy = fifo_count_ > 0 || receiving() || (write_ && write_->active);
+  // A response still in the cork counts: closing now would drop it.
+  bool busy =
+      fifo_count_ > 0 || receiving() || (write_ && write_->active) || loop_.corked_bytes(this) > 0;
   if (!busy) {
     close();
     return;

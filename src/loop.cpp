@@ -403,14 +403,14 @@ void Loop::begin_drain() {
   listener_.close();
   {
     CorkScope cork(*this);
-    // Parked waits end now, answered, instead of holding their connections until the drain
-    // deadline cuts them.
-    mailbox_.begin_drain();
     for (Connection* c = connections_.front(); c;) {
       Connection* next = decltype(connections_)::next(c);
       c->begin_drain();
       c = next;
     }
+    // Then parked waits end, answered (the last response of their connection, so it says
+    // Connection: close), instead of holding their connections until the drain deadline.
+    mailbox_.begin_drain();
   }
   if (!connections_.empty() && timers_open_) {
     uv_timer_start(&drain_timer_, on_drain_deadline, options_.drain_timeout_ms, 0);
