@@ -21,8 +21,9 @@ class IntrusiveList {
   T* front() const { return head_; }
   static T* next(T* t) { return (t->*H).next; }
 
-  /// Appends `t`; one already on the list moves to the back (in every build: linking an
-  /// element twice would make the list point at itself).
+  /// Appends `t`; one already on this list moves to the back (in every build: linking an
+  /// element twice would make the list point at itself). An element on another list that
+  /// uses the same hook must be removed from that one first.
   void push_back(T* t) {
     ListHook<T>& h = t->*H;
     if (h.linked) remove(t);
