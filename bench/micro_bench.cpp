@@ -10,12 +10,12 @@
 #include <string>
 #include <thread>
 
-#include "connection.hpp"
-#include "http_parser.hpp"
-#include "http_writer.hpp"
-#include "loop.hpp"
-#include "mailbox_shard.hpp"
-#include "request_data.hpp"
+#include "core/loop.hpp"
+#include "http/connection.hpp"
+#include "http/http_parser.hpp"
+#include "http/http_writer.hpp"
+#include "http/request_data.hpp"
+#include "mailbox/mailbox_shard.hpp"
 #include "tether/router.hpp"
 
 namespace {

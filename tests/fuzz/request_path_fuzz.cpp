@@ -17,11 +17,11 @@
 #include <string_view>
 #include <vector>
 
-#include "connection.hpp"
-#include "exchange.hpp"
+#include "core/loop.hpp"
 #include "fuzz_routes.hpp"
+#include "http/connection.hpp"
+#include "http/exchange.hpp"
 #include "invariants.hpp"
-#include "loop.hpp"
 #include "plan.hpp"
 
 namespace {

@@ -11,7 +11,7 @@
 #include <chrono>
 #include <cstdlib>
 
-#include "ascii.hpp"
+#include "http/ascii.hpp"
 
 namespace tt {
 

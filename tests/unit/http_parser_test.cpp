@@ -7,8 +7,8 @@
 #include <string>
 #include <string_view>
 
-#include "http_parser.hpp"
-#include "request_data.hpp"
+#include "http/http_parser.hpp"
+#include "http/request_data.hpp"
 
 namespace {
 

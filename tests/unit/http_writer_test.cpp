@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "http_writer.hpp"
+#include "http/http_writer.hpp"
 
 namespace {
 

@@ -3,7 +3,7 @@
 // handoff (in transit until confirmed; a refused value goes to the next waiter or back into
 // storage, and the poster is told the truth), cancel, TTL expiry, bounds, drop, and that no
 // empty slot is left behind.
-#include "mailbox_shard.hpp"
+#include "mailbox/mailbox_shard.hpp"
 
 #include <gtest/gtest.h>
 

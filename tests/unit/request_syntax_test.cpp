@@ -1,6 +1,6 @@
 // request_syntax: RFC 3986 authorities, Host values and request-target forms, byte by byte
 // (the end-to-end rows of conformance_test.cpp cover how the server answers them).
-#include "request_syntax.hpp"
+#include "http/request_syntax.hpp"
 
 #include <gtest/gtest.h>
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "request_data.hpp"
+#include "http/request_data.hpp"
 #include "tether/request.hpp"
 
 namespace {
@@ -218,24 +218,38 @@ TEST_F(RequestTest, BodyFromOwnStorage) {
 
 // --- url_decode -----------------------------------------------------------------------------
 
-TEST(RequestUrlDecode, InvalidEscapeIsKept) { EXPECT_EQ(tether::url_decode("%41b%2x"), "Ab%2x"); }
+TEST(RequestUrlDecode, InvalidEscapeIsKept) {
+  EXPECT_EQ(tether::url_decode("%41b%2x"), "Ab%2x");
+}
 
 TEST(RequestUrlDecode, PercentAtEndIsKept) {
   EXPECT_EQ(tether::url_decode("abc%"), "abc%");
   EXPECT_EQ(tether::url_decode("abc%4"), "abc%4");
 }
 
-TEST(RequestUrlDecode, EscapeAtVeryEndIsDecoded) { EXPECT_EQ(tether::url_decode("x%2F"), "x/"); }
+TEST(RequestUrlDecode, EscapeAtVeryEndIsDecoded) {
+  EXPECT_EQ(tether::url_decode("x%2F"), "x/");
+}
 
-TEST(RequestUrlDecode, LowerAndUpperHex) { EXPECT_EQ(tether::url_decode("%2f%2F%7e"), "//~"); }
+TEST(RequestUrlDecode, LowerAndUpperHex) {
+  EXPECT_EQ(tether::url_decode("%2f%2F%7e"), "//~");
+}
 
-TEST(RequestUrlDecode, PlusStaysPlus) { EXPECT_EQ(tether::url_decode("a+b"), "a+b"); }
+TEST(RequestUrlDecode, PlusStaysPlus) {
+  EXPECT_EQ(tether::url_decode("a+b"), "a+b");
+}
 
-TEST(RequestUrlDecode, MultiByteUtf8) { EXPECT_EQ(tether::url_decode("%E2%82%AC"), "\xE2\x82\xAC"); }
+TEST(RequestUrlDecode, MultiByteUtf8) {
+  EXPECT_EQ(tether::url_decode("%E2%82%AC"), "\xE2\x82\xAC");
+}
 
-TEST(RequestUrlDecode, NulByteIsDecoded) { EXPECT_EQ(tether::url_decode("a%00b"), std::string("a\0b", 3)); }
+TEST(RequestUrlDecode, NulByteIsDecoded) {
+  EXPECT_EQ(tether::url_decode("a%00b"), std::string("a\0b", 3));
+}
 
-TEST(RequestUrlDecode, DoublePercentKeepsFirst) { EXPECT_EQ(tether::url_decode("%%41"), "%A"); }
+TEST(RequestUrlDecode, DoublePercentKeepsFirst) {
+  EXPECT_EQ(tether::url_decode("%%41"), "%A");
+}
 
 TEST(RequestUrlDecode, EmptyAndPlain) {
   EXPECT_EQ(tether::url_decode(""), "");

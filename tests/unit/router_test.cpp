@@ -5,7 +5,7 @@
 #include <string>
 #include <string_view>
 
-#include "request_data.hpp"
+#include "http/request_data.hpp"
 #include "tether/router.hpp"
 
 namespace {
@@ -17,7 +17,9 @@ using tether::Response;
 using tether::RouteMatch;
 using tether::Router;
 
-constexpr uint32_t bit(Method m) { return 1u << static_cast<unsigned>(m); }
+constexpr uint32_t bit(Method m) {
+  return 1u << static_cast<unsigned>(m);
+}
 
 // A router whose handlers record an id, so a test can tell which route matched.
 class RouterTest : public ::testing::Test {
@@ -313,7 +315,9 @@ TEST(RouterAllowHeader, HeadIsListedWheneverGetIs) {
   EXPECT_EQ(Router::allow_header(bit(Method::Head)), "HEAD");
 }
 
-TEST(RouterAllowHeader, EmptyMaskGivesEmptyText) { EXPECT_EQ(Router::allow_header(0), ""); }
+TEST(RouterAllowHeader, EmptyMaskGivesEmptyText) {
+  EXPECT_EQ(Router::allow_header(0), "");
+}
 
 // --- HEAD -----------------------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 // WorkerPool on its own: FIFO order, the bounded queue, all-or-nothing submits, shutdown,
 // throwing tasks, and many producers. Every wait is bounded; nothing sleeps hoping.
-#include "worker_pool.hpp"
+#include "core/worker_pool.hpp"
 
 #include <gtest/gtest.h>
 
@@ -19,7 +19,7 @@
 #include <thread>
 #include <vector>
 
-#include "loop.hpp"
+#include "core/loop.hpp"
 #include "tether/options.hpp"
 #include "tether/router.hpp"
 

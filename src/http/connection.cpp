@@ -1,0 +1,521 @@
+#include "http/connection.hpp"
+
+#include <cstdio>
+#include <exception>
+#include <utility>
+
+#include "core/loop.hpp"
+#include "http/http_writer.hpp"
+#include "tether/request.hpp"
+
+namespace tether::detail {
+namespace {
+
+constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+
+// Splits the target into path and query. Absolute-form ("http://host/p?q") routes on its
+// path; "*" (OPTIONS *) and authority-form (CONNECT) keep the whole target as the path.
+void split_target(RequestData& r) {
+  std::string_view t = r.view(r.target);
+  std::string_view pq = t;
+  if (!t.empty() && t.front() != '/' && t != "*") {
+    size_t scheme = t.find("://");
+    if (scheme != std::string_view::npos) {
+      size_t start = t.find_first_of("/?", scheme + 3);
+      pq = start == std::string_view::npos ? std::string_view() : t.substr(start);
+    }
+  }
+  size_t q = pq.find('?');
+  r.path = pq.substr(0, q);
+  r.query = q == std::string_view::npos ? std::string_view() : pq.substr(q + 1);
+  if (r.path.empty()) r.path = "/";
+}
+
+}  // namespace
+
+Connection::Connection(Loop& loop) : loop_(loop) {
+  tcp_.data = this;
+}
+
+Connection::~Connection() {
+  if (write_) loop_.release_write_state(write_);
+}
+
+int Connection::init() {
+  // With no address family libuv makes no socket here: it only fails on a bad argument.
+  int rc = uv_tcp_init(loop_.uv(), &tcp_);
+  tcp_.data = this;
+  return rc;
+}
+
+void Connection::start(uv_stream_t* server) {
+  if (uv_accept(server, stream()) != 0) {
+    close();
+    return;
+  }
+  uv_tcp_nodelay(&tcp_, 1);  // responses are corked by hand; Nagle would only add latency
+  if (uv_read_start(stream(), on_alloc, on_read) != 0) {
+    close();
+    return;
+  }
+  update_timeout(true, false);
+}
+
+void Connection::start_in_memory() {
+  in_memory_ = true;
+  update_timeout(true, false);
+}
+
+void Connection::feed(const char* data, size_t len) {
+  CorkScope cork(loop_);
+  handle_read(data, len);
+}
+
+// ---------------------------------------------------------------- reading and parsing
+
+void Connection::on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
+  *buf = static_cast<Connection*>(h->data)->loop_.read_buffer();
+}
+
+void Connection::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
+  auto* c = static_cast<Connection*>(s->data);
+  Loop& loop = c->loop_;
+  {
+    CorkScope cork(loop);
+    if (nread > 0) {
+      c->handle_read(buf->base, static_cast<size_t>(nread));
+    } else if (nread < 0) {
+      c->handle_eof(nread);
+    }
+  }
+  loop.deadlines().after_read();  // may close `c`: nothing of it is touched after this
+}
+
+void Connection::handle_read(const char* data, size_t len) {
+  if (closing_) return;
+  // Only a request (or part of one) counts as activity: blank lines between requests, which
+  // llhttp skips, must not hold an idle connection open forever.
+  progressed_ = false;
+  // After the last request (close requested, or lingering) input is read only to be dropped,
+  // so that closing does not reset the connection under the client's feet.
+  if (!close_requested_ && !lingering_) {
+    if (leftover_.empty()) {
+      process(data, data + len, false);
+    } else {
+      leftover_.append(data, len);
+      process(leftover_.data(), leftover_.data() + leftover_.size(), true);
+    }
+  }
+  update_timeout(progressed_ || body_parser_ != nullptr, false);
+}
+
+void Connection::handle_eof(ssize_t status) {
+  if (closing_) return;
+  peer_eof_ = true;
+  if (status != UV_EOF || lingering_ || fifo_count_ > 0 || receiving()) {
+    // Reset, or the client left with requests unanswered: nothing more can reach it.
+    close();
+    return;
+  }
+  close_requested_ = true;
+  after_progress();
+}
+
+void Connection::process(const char* p, const char* end, bool from_leftover) {
+  if (body_parser_) {
+    parse(*body_parser_, p, end, from_leftover);
+    return;
+  }
+  // At a message boundary (or re-parsing a partial head from its first byte): fresh state.
+  if (RequestParser* shared = loop_.borrow_parser()) {
+    struct Return {
+      Loop& loop;
+      ~Return() { loop.return_parser(); }
+    } give_back{loop_};
+    shared->restart();
+    parse(*shared, p, end, from_leftover);
+  } else {
+    RequestParser nested(loop_.limits());
+    parse(nested, p, end, from_leftover);
+  }
+}
+
+void Connection::parse(RequestParser& parser, const char* p, const char* end, bool from_leftover) {
+  in_process_ = true;
+  while (p < end && can_take_request()) {
+    if (!parsing_) parsing_ = loop_.exchanges().acquire();
+    // Always: the shared parser served other connections since this one last used it.
+    parser.set_target(&parsing_->req);
+    ParseStep step = parser.execute(p, end);
+    if (step.event == ParseEvent::Message) {
+      p = step.next;
+      Exchange* x = parsing_;
+      parsing_ = nullptr;
+      dispatch(x);
+      if (loop_.corked_bytes(this) >= loop_.options().write_high_water) loop_.flush_cork();
+      continue;
+    }
+    if (step.event == ParseEvent::Error) {
+      in_process_ = false;
+      fail(parser.error_status(), parser.error_text());
+      return;
+    }
+    p = end;
+  }
+  in_process_ = false;
+  const bool body_under_way = parser.in_message() && parser.headers_done();
+  if (closing_ || close_requested_) {
+    leftover_.clear();
+    return;
+  }
+  if (p < end) {
+    // Held back by backpressure at a message boundary: keep the rest, stop reading.
+    keep_unparsed(p, end, from_leftover);
+    pause_reading();
+    body_parser_.reset();
+    return;
+  }
+  if (!parser.in_message()) {
+    leftover_.clear();
+    body_parser_.reset();
+    return;
+  }
+  if (!body_under_way) {
+    // A partial head is kept as bytes and parsed again once complete, so that every view of
+    // a request points into one contiguous buffer.
+    const char* base = parser.message_base();
+    if (parser.head_cannot_fit(static_cast<size_t>(end - base))) {
+      fail(431, "request head too large");
+      return;
+    }
+    keep_unparsed(base, end, from_leftover);
+    body_parser_.reset();
+    return;
+  }
+  // Head complete, body still coming: the exchange takes its own copy of the head, later body
+  // bytes go straight from the read buffer into it, and the parser state stays with us.
+  parser.detach();
+  leftover_.clear();
+  if (parser.wants_continue() && !continue_sent_ && fifo_count_ == 0) {
+    loop_.cork(this).append(kContinue);
+    continue_sent_ = true;
+  }
+  if (&parser != body_parser_.get()) body_parser_ = parser.clone();
+}
+
+void Connection::keep_unparsed(const char* p, const char* end, bool from_leftover) {
+  if (from_leftover) {
+    leftover_.erase(0, static_cast<size_t>(p - leftover_.data()));
+  } else {
+    leftover_.assign(p, static_cast<size_t>(end - p));
+  }
+}
+
+bool Connection::can_take_request() const {
+  const ServerOptions& o = loop_.options();
+  return !closing_ && !close_requested_ && fifo_count_ < o.max_pipelined &&
+         pending_bytes() < o.write_high_water;
+}
+
+void Connection::dispatch(Exchange* x) {
+  RequestData& r = x->req;
+  x->conn = this;
+  x->state = ExchangeState::Open;
+  push_fifo(x);
+  progressed_ = true;
+  loop_.stats().requests.add();
+  loop_.stats().exchanges_in_flight.add();
+  continue_sent_ = false;
+  x->head_only = r.method == Method::Head;
+  if (!r.keep_alive || loop_.draining()) {
+    x->close = true;
+    close_requested_ = true;
+  }
+  split_target(r);
+  if (!loop_.router().match(r.method, r.path, r.route)) {
+    if (r.route.path_found) {
+      x->headers.append("Allow: ").append(Router::allow_header(r.route.allowed)).append("\r\n");
+      answer_error(x, 405, "method not allowed for this path");
+    } else {
+      answer_error(x, 404, "no route for this path");
+    }
+    return;
+  }
+  ++x->refs;  // the handler's Response may be destroyed inside the call; x must outlive it
+  run_user_code(x, "handler", [&] {
+    Request req(r);
+    (*r.route.handler)(req, ResponseAccess::make(x));
+    if (x->state == ExchangeState::Open && x->conn && x->parked_waits == 0) loop_.arm_deadline(x);
+  });
+  exchange_unref(x);
+}
+
+void Connection::fail(int status, std::string_view text) {
+  if (closing_) return;
+  loop_.stats().bad_requests.add();
+  Exchange* x = parsing_ ? parsing_ : loop_.exchanges().acquire();
+  parsing_ = nullptr;
+  leftover_.clear();
+  close_requested_ = true;
+  x->req.reset();
+  x->conn = this;
+  x->state = ExchangeState::Open;
+  x->close = true;
+  push_fifo(x);
+  loop_.stats().exchanges_in_flight.add();
+  answer_error(x, status, text);
+}
+
+void Connection::reject(int status, std::string_view text) {
+  fail(status, text);
+}
+
+// ---------------------------------------------------------------- answering in order
+
+void Connection::push_fifo(Exchange* x) {
+  x->in_fifo = true;
+  x->next = nullptr;
+  if (fifo_tail_)
+    fifo_tail_->next = x;
+  else
+    fifo_head_ = x;
+  fifo_tail_ = x;
+  ++fifo_count_;
+}
+
+void Connection::pop_fifo_head() {
+  Exchange* x = fifo_head_;
+  fifo_head_ = x->next;
+  if (!fifo_head_) fifo_tail_ = nullptr;
+  x->next = nullptr;
+  x->in_fifo = false;
+  --fifo_count_;
+  if (x->refs == 0) loop_.exchanges().release(x);
+}
+
+void Connection::flush_answered() {
+  while (fifo_head_ && fifo_head_->state == ExchangeState::Answered) {
+    Exchange* x = fifo_head_;
+    write_response(x, x->status, x->out, x->content_type);
+    pop_fifo_head();
+  }
+}
+
+void Connection::write_response(Exchange* x, int status, std::string_view body,
+                                std::string_view content_type) {
+  // The connection's last response says so: once it takes no more requests, that is the
+  // one at the tail. An earlier one never does, so every response already answered (send()
+  // returned true) still goes out in order before the connection closes.
+  const bool last = close_requested_ && x == fifo_tail_;
+  ResponseParts parts;
+  parts.status = status;
+  parts.body = body;
+  parts.content_type = content_type;
+  parts.extra_headers = x->headers;
+  parts.date_line = x->user_date ? std::string_view() : loop_.date().line();
+  parts.server_line = x->user_server ? std::string_view() : loop_.server_line();
+  parts.head_only = x->head_only;
+  parts.connection = last                ? ConnectionHeader::Close
+                     : x->req.minor == 0 ? ConnectionHeader::KeepAlive
+                                         : ConnectionHeader::None;
+  append_response(loop_.cork(this), parts);
+}
+
+bool Connection::answer(Exchange* x, int status, std::string_view body,
+                        std::string_view content_type) {
+  if (!valid_final_status(status)) {
+    answer_error(x, 500, "the handler sent an invalid status code");
+    return false;
+  }
+  loop_.disarm_deadline(x);
+  if (x->close) close_requested_ = true;  // no more requests; the last response says close
+  x->state = ExchangeState::Answered;
+  loop_.stats().responses_by_class[status / 100].add();
+  loop_.stats().exchanges_in_flight.sub();
+  // Answered: its on_close callbacks can never run. They go now, so that one capturing the
+  // Response cannot keep the exchange alive; they die at the end of this call, when nothing
+  // here touches `x` any more (the caller holds a reference).
+  std::vector<std::function<void()>> released;
+  if (!x->on_close.empty()) [[unlikely]]
+    released.swap(x->on_close);
+  if (x == fifo_head_) {
+    write_response(x, status, body, content_type);
+    pop_fifo_head();  // may return `x` to the pool (fail() holds no reference)
+    flush_answered();
+  } else {
+    // Written once the exchanges before it are: the handler's views die with this call, so
+    // the body and type are kept; the head is made then, when it is known whether this is
+    // the connection's last response.
+    x->status = static_cast<uint16_t>(status);
+    x->out.assign(body);
+    x->content_type.assign(content_type);
+  }
+  after_progress();
+  return true;
+}
+
+void Connection::answer_error(Exchange* x, int status, std::string_view text,
+                              std::string_view extra_header) {
+  // The server's own answer replaces whatever the handler had prepared.
+  x->user_server = x->user_date = false;
+  if (status != 405) x->headers.clear();
+  x->headers.append(extra_header);
+  char body[160];
+  int n = std::snprintf(body, sizeof body, "%.*s\n", static_cast<int>(text.size()), text.data());
+  size_t len = n < 0 ? 0 : std::min(static_cast<size_t>(n), sizeof body - 1);
+  answer(x, status, std::string_view(body, len), "text/plain");
+}
+
+void Connection::expire(Exchange* x) {
+  ++x->refs;
+  // Taken before the 504, which releases the callbacks of an answered exchange; run after it,
+  // so that a callback finds the handle dead rather than answering in its place.
+  std::vector<std::function<void()>> callbacks;
+  callbacks.swap(x->on_close);
+  answer_error(x, 504, "the response deadline passed");
+  run_close_callbacks(x, callbacks);
+  exchange_unref(x);
+}
+
+void Connection::after_progress() {
+  if (closing_ || lingering_) return;
+  if (close_requested_ && fifo_count_ == 0) {
+    loop_.flush_cork_if(this);
+    if (closing_) return;
+    if (write_ && write_->active) return;  // on_write comes back here when drained
+    if (peer_eof_) {
+      close();
+      return;
+    }
+    start_linger();
+    return;
+  }
+  maybe_resume();
+  update_timeout(false, false);
+}
+
+// ---------------------------------------------------------------- backpressure
+
+void Connection::pause_reading() {
+  if (read_paused_) return;
+  read_paused_ = true;
+  uv_read_stop(stream());
+}
+
+void Connection::maybe_resume() {
+  if (!read_paused_ || in_process_ || closing_ || close_requested_ || !can_take_request()) return;
+  read_paused_ = false;
+  if (!leftover_.empty()) {
+    process(leftover_.data(), leftover_.data() + leftover_.size(), true);
+    if (closing_ || read_paused_ || close_requested_) return;
+  }
+  // In memory there is no socket to read from (starting one fails): feed() brings the bytes.
+  if (!in_memory_ && uv_read_start(stream(), on_alloc, on_read) != 0) close();
+}
+
+// ---------------------------------------------------------------- closing
+
+void Connection::begin_drain() {
+  if (closing_) return;
+  // A response still in the cork counts: closing now would drop it.
+  bool busy =
+      fifo_count_ > 0 || receiving() || (write_ && write_->active) || loop_.corked_bytes(this) > 0;
+  if (!busy) {
+    close();
+    return;
+  }
+  // A request still arriving is taken (dispatch marks it Connection: close); in-flight ones
+  // are answered; then the connection closes.
+  if (!receiving()) close_requested_ = true;
+  if (fifo_count_ > 0) close_requested_ = true;
+  after_progress();
+}
+
+void Connection::on_timeout(TimeoutKind kind) {
+  LoopStats& s = loop_.stats();
+  switch (kind) {
+    case TimeoutKind::Header:
+      s.header_timeouts.add();
+      fail(408, "request head not received in time");
+      break;
+    case TimeoutKind::Body:
+      s.body_timeouts.add();
+      fail(408, "request body not received in time");
+      break;
+    case TimeoutKind::Idle:
+      s.idle_timeouts.add();
+      close();
+      break;
+    case TimeoutKind::Write:
+      s.write_timeouts.add();
+      close();
+      break;
+    case TimeoutKind::Linger:
+    case TimeoutKind::None:
+      close();
+      break;
+  }
+}
+
+void Connection::close() {
+  if (closing_) return;
+  closing_ = true;
+  loop_.arm(this, TimeoutKind::None);
+  loop_.drop_cork(this);
+  uv_read_stop(stream());
+  abandon_fifo();
+  if (parsing_) {
+    loop_.exchanges().release(parsing_);
+    parsing_ = nullptr;
+  }
+  loop_.connection_closed(this);
+  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), on_closed);
+}
+
+void Connection::abandon_fifo() {
+  while (fifo_head_) {
+    Exchange* x = fifo_head_;
+    fifo_head_ = x->next;
+    x->next = nullptr;
+    x->in_fifo = false;
+    const bool was_open = x->state == ExchangeState::Open;
+    if (was_open) loop_.stats().exchanges_in_flight.sub();
+    x->state = ExchangeState::Dead;
+    x->conn = nullptr;
+    loop_.disarm_deadline(x);
+    // Its on_close callbacks (user code, which may answer other exchanges) run when the loop
+    // settles, never in here: this may be deep inside a write or another exchange's answer.
+    if (was_open) loop_.defer_close_callbacks(x);
+    if (x->refs == 0) loop_.exchanges().release(x);  // else a handle still holds it
+  }
+  fifo_tail_ = nullptr;
+  fifo_count_ = 0;
+}
+
+void Connection::on_closed(uv_handle_t* h) {
+  delete static_cast<Connection*>(h->data);
+}
+
+void Connection::update_timeout(bool read_activity, bool write_activity) {
+  if (closing_) return;
+  TimeoutKind want;
+  if (lingering_) {
+    want = TimeoutKind::Linger;
+  } else if (write_ && write_->active) {
+    want = TimeoutKind::Write;
+  } else if (fifo_count_ > 0) {
+    want = TimeoutKind::None;  // the server owes an answer; the client is not late
+  } else if (receiving()) {
+    want = body_parser_ ? TimeoutKind::Body : TimeoutKind::Header;
+  } else {
+    want = TimeoutKind::Idle;
+  }
+  // Header and linger deadlines run from their start however the client trickles bytes;
+  // idle, body and write deadlines measure a gap, so activity restarts them.
+  bool restart = ((want == TimeoutKind::Idle || want == TimeoutKind::Body) && read_activity) ||
+                 (want == TimeoutKind::Write && write_activity);
+  if (want == timeout_kind && !restart) return;
+  loop_.arm(this, want);
+}
+
+}  // namespace tether::detail

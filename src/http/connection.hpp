@@ -1,0 +1,138 @@
+// Connection: one accepted TCP connection, owned by its loop. Parses requests, keeps the
+// FIFO of exchanges so responses leave in request order, writes, times out, closes.
+//
+// Lifetime: created on accept, destroyed only in the uv_close callback (libuv frees nothing
+// before that). Exchanges outlive it when Response handles still point at them; they are
+// marked dead on close, so nothing is ever written to a closed connection.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "core/intrusive_list.hpp"
+#include "http/exchange.hpp"
+#include "http/http_parser.hpp"
+#include "http/timeout_kind.hpp"
+
+namespace tether::detail {
+
+class Loop;
+
+/// Output that the socket did not take at once. Allocated only while a write is pending.
+struct WriteState {
+  uv_write_t req{};
+  uv_shutdown_t shutdown{};
+  std::string inflight;  // bytes handed to uv_write; untouched until its callback
+  std::string queued;    // bytes produced while a write is pending
+  bool active = false;
+};
+
+class Connection {
+ public:
+  explicit Connection(Loop& loop);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  /// Sets up the handle; on failure (a libuv error code) the connection must be deleted
+  /// as it is, having no handle to close.
+  int init();
+  /// After init(): accepts from `server` and starts reading; on failure the connection
+  /// closes itself.
+  void start(uv_stream_t* server);
+  /// After init(), with no socket: bytes come from feed(), responses go to the loop's output
+  /// sink.
+  void start_in_memory();
+  /// Hands bytes to the connection as if read from its socket (in-memory transport).
+  void feed(const char* data, size_t len);
+  /// Closes now: exchanges die, pending output is dropped. Idempotent.
+  void close();
+  /// Server is stopping: close if idle, else close after the in-flight responses.
+  void begin_drain();
+  /// Writes bytes now (uv_try_write) and queues what the socket does not take. The loop's
+  /// cork flush is the only caller: everything else writes into the cork.
+  void send_bytes(const char* data, size_t len);
+  /// Answers `status` with `text` without a request (connection cap) and closes.
+  void reject(int status, std::string_view text);
+  void on_timeout(TimeoutKind kind);
+
+  /// Serializes the response of `x` (Open, owned by this connection) in request order.
+  bool answer(Exchange* x, int status, std::string_view body, std::string_view content_type);
+  /// Answers `x` with an error status and a short text body (plus `extra_header`, a whole
+  /// "Name: value\r\n" line, if given).
+  void answer_error(Exchange* x, int status, std::string_view text,
+                    std::string_view extra_header = {});
+  /// The response deadline of `x` passed: answer 504 and tell its on_close callbacks.
+  void expire(Exchange* x);
+
+  /// Hooks for the loop's lists (all connections; the current deadline list).
+  ListHook<Connection> all_hook;
+  ListHook<Connection> timeout_hook;
+  uint64_t deadline = 0;
+  TimeoutKind timeout_kind = TimeoutKind::None;
+
+ private:
+  static void on_alloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
+  static void on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
+  static void on_write(uv_write_t* req, int status);
+  static void on_shutdown(uv_shutdown_t* req, int status);
+  static void on_closed(uv_handle_t* h);
+
+  void handle_read(const char* data, size_t len);
+  void handle_eof(ssize_t status);
+  /// Parses [p, end); `from_leftover` when the bytes are leftover_ itself.
+  void process(const char* p, const char* end, bool from_leftover);
+  void keep_unparsed(const char* p, const char* end, bool from_leftover);
+  void parse(RequestParser& parser, const char* p, const char* end, bool from_leftover);
+  /// A request is partly received: a head in leftover_, or a body under way.
+  bool receiving() const { return body_parser_ || !leftover_.empty(); }
+  void dispatch(Exchange* x);
+  void fail(int status, std::string_view text);
+  bool can_take_request() const;
+  void push_fifo(Exchange* x);
+  /// Serializes the response of `x` (at the head of the FIFO) into the cork.
+  void write_response(Exchange* x, int status, std::string_view body,
+                      std::string_view content_type);
+  /// Every exchange in the FIFO ends unanswered (dead): the connection is closing.
+  void abandon_fifo();
+  void pop_fifo_head();
+  void flush_answered();
+  void after_progress();
+  void maybe_resume();
+  void pause_reading();
+  void start_linger();
+  void start_write();
+  size_t pending_bytes() const;
+  void update_timeout(bool read_activity, bool write_activity);
+  uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp_); }
+
+  uv_tcp_t tcp_{};
+  Loop& loop_;
+  /// Parser state carried across reads, only while a request body is arriving; otherwise
+  /// the loop's shared parser serves this connection.
+  std::unique_ptr<RequestParser> body_parser_;
+  /// Bytes received but not parsed yet: a partial request head, or pipelined requests held
+  /// back by backpressure. Empty for an idle connection.
+  std::string leftover_;
+  Exchange* parsing_ = nullptr;
+  Exchange* fifo_head_ = nullptr;
+  Exchange* fifo_tail_ = nullptr;
+  uint32_t fifo_count_ = 0;
+  WriteState* write_ = nullptr;
+  bool closing_ = false;
+  bool in_process_ = false;
+  bool read_paused_ = false;
+  /// No more requests are taken; the connection closes once the FIFO is answered.
+  bool close_requested_ = false;
+  bool lingering_ = false;
+  bool peer_eof_ = false;
+  bool continue_sent_ = false;
+  bool progressed_ = false;  // a request was dispatched during the current read
+  bool in_memory_ = false;   // no socket: fed by feed(), writes to the loop's output sink
+};
+
+}  // namespace tether::detail

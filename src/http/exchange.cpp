@@ -1,0 +1,127 @@
+#include "http/exchange.hpp"
+
+#include <cstdio>
+#include <exception>
+
+#include "core/loop.hpp"
+#include "http/connection.hpp"
+
+namespace tether::detail {
+namespace {
+// Buffers that grew past this (a large body or response) are given back when the exchange
+// returns to the pool, so one big request does not pin memory for the life of the loop.
+constexpr size_t kKeepCapacity = 64 * 1024;
+constexpr size_t kMaxPooled = 4096;
+
+void trim(std::string& s) {
+  if (s.capacity() > kKeepCapacity) std::string().swap(s);
+}
+}  // namespace
+
+void Exchange::reset() {
+  conn = nullptr;
+  next = nullptr;
+  refs = 0;
+  state = ExchangeState::Receiving;
+  in_fifo = head_only = close = user_server = user_date = false;
+  parked_waits = 0;
+  req.reset();
+  headers.clear();
+  status = 0;
+  out.clear();
+  content_type.clear();
+  on_close.clear();
+  deadline = 0;
+  trim(req.body_store);
+  trim(req.head_store);
+  trim(out);
+  trim(content_type);
+}
+
+ExchangePool::~ExchangePool() {
+  for (Exchange* x : free_) delete x;
+}
+
+Exchange* ExchangePool::acquire() {
+  if (free_.empty()) {
+    ++allocated_;
+    return new Exchange(loop_, anchor_);
+  }
+  Exchange* x = free_.back();
+  free_.pop_back();
+  return x;
+}
+
+void ExchangePool::release(Exchange* x) {
+  x->reset();
+  if (free_.size() >= kMaxPooled) {
+    --allocated_;
+    delete x;
+    return;
+  }
+  free_.push_back(x);
+}
+
+void user_code_failed(Exchange* x, const char* where, const char* what) {
+  x->loop->stats().handler_exceptions.add();
+  std::fprintf(stderr, "tether: %s threw: %s\n", where, what);
+  if (x->state == ExchangeState::Open && x->conn)
+    x->conn->answer_error(x, 500, "internal server error");
+}
+
+void exchange_closed(Exchange* x) {
+  std::vector<std::function<void()>> callbacks;
+  callbacks.swap(x->on_close);
+  run_close_callbacks(x, callbacks);
+}
+
+void run_close_callbacks(Exchange* x, std::vector<std::function<void()>>& callbacks) {
+  if (callbacks.empty()) return;
+  ++x->refs;  // a callback may drop the last Response handle
+  for (auto& cb : callbacks) {
+    try {
+      cb();
+    } catch (const std::exception& e) {
+      x->loop->stats().handler_exceptions.add();
+      std::fprintf(stderr, "tether: on_close callback threw: %s\n", e.what());
+    } catch (...) {
+      x->loop->stats().handler_exceptions.add();
+      std::fprintf(stderr, "tether: on_close callback threw\n");
+    }
+  }
+  callbacks.clear();  // what they captured goes before our reference does
+  exchange_unref(x);
+}
+
+namespace {
+void unref_on_owner(void* x) {
+  exchange_unref(static_cast<Exchange*>(x));
+}
+}  // namespace
+
+void exchange_unref_elsewhere(Exchange* x) {
+  bool free_it = false;
+  {
+    Anchor::OffThread off(*x->anchor);
+    if (off.retired()) {
+      free_it = --x->refs == 0;  // dead and out of every list: nothing but memory is left
+    } else {
+      x->anchor->count_misuse("Response", "destroyed");
+      off.forward({unref_on_owner, x});
+    }
+  }
+  if (free_it) delete x;  // after the lock: this may free the anchor
+}
+
+void exchange_unref(Exchange* x) {
+  if (--x->refs > 0) return;
+  if (x->state == ExchangeState::Open && x->conn) {
+    ++x->refs;  // answering may pop it from the FIFO; it must not be recycled under us
+    x->loop->stats().responses_abandoned.add();
+    x->conn->answer_error(x, 500, "the handler dropped the response without sending it");
+    --x->refs;
+  }
+  if (!x->in_fifo && x->state != ExchangeState::Receiving) x->loop->exchanges().release(x);
+}
+
+}  // namespace tether::detail

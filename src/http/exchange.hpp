@@ -1,0 +1,142 @@
+// Exchange: one request and its one response. Pooled per loop; kept alive by the connection's
+// FIFO and by Response handles, so a handle never points at a recycled exchange. An exchange
+// still held by a handle when its loop goes is left behind, dead and inert, and freed by its
+// last handle on whatever thread (under its anchor's lock): see anchor.hpp.
+#pragma once
+
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/anchor.hpp"
+#include "core/intrusive_list.hpp"
+#include "http/request_data.hpp"
+
+namespace tether::detail {
+
+class Loop;
+class Connection;
+
+enum class ExchangeState : uint8_t {
+  Receiving,  // being parsed
+  Open,       // handed to a handler, not answered yet
+  Answered,   // response serialized (maybe waiting in `out` for earlier ones)
+  Dead,       // client left or server gone before an answer; nothing will be written
+};
+
+struct Exchange {
+  Exchange(Loop& l, Anchor* a) : loop(&l), anchor(a) { anchor->retain(); }
+  ~Exchange() { anchor->release(); }
+  Exchange(const Exchange&) = delete;
+  Exchange& operator=(const Exchange&) = delete;
+
+  /// The owning loop; touch it only where anchor->owned_here() (it is gone once retired).
+  Loop* loop;
+  /// Outlives the loop: thread checks and the loop-gone state for handles.
+  Anchor* anchor;
+  /// Owning connection while in its FIFO; null once dead or detached.
+  Connection* conn = nullptr;
+  /// Next exchange of the same connection, in request order.
+  Exchange* next = nullptr;
+  /// Live Response handles (plus the dispatcher's guard during the handler call).
+  uint32_t refs = 0;
+  ExchangeState state = ExchangeState::Receiving;
+  bool in_fifo = false;
+  bool head_only = false;
+  /// The connection takes no request after this one and closes once its responses are out
+  /// (the request asked for it, the handler set `Connection: close`, or the server stops).
+  bool close = false;
+  bool user_server = false;
+  bool user_date = false;
+  /// Parked mailbox waits of this exchange: each answers by its own deadline, so while any
+  /// is parked the response deadline does not apply; it applies again (from then) once the
+  /// last one has ended and the exchange is still owed an answer.
+  uint32_t parked_waits = 0;
+  RequestData req;
+  /// User headers for the coming response, as "Name: value\r\n" lines.
+  std::string headers;
+  /// Answered while an earlier exchange of the connection is not: status, body and type,
+  /// serialized once it reaches the head of the connection's FIFO.
+  uint16_t status = 0;
+  std::string out;
+  std::string content_type;
+  /// Run when the exchange ends unanswered by the handler (client left, or deadline);
+  /// released unrun once it is answered, so a callback that captures the Response cannot
+  /// keep the exchange alive.
+  std::vector<std::function<void()>> on_close;
+  /// On the loop's deadline list while Open after its handler returned.
+  ListHook<Exchange> deadline_hook;
+  uint64_t deadline = 0;
+
+  void reset();
+};
+
+/// Free exchanges of one loop, reused so that steady-state requests allocate nothing.
+class ExchangePool {
+ public:
+  ExchangePool(Loop& loop, Anchor* anchor) : loop_(loop), anchor_(anchor) {}
+  ~ExchangePool();
+  ExchangePool(const ExchangePool&) = delete;
+  ExchangePool& operator=(const ExchangePool&) = delete;
+
+  Exchange* acquire();
+  void release(Exchange* x);
+  /// Exchanges alive (in use or in the free list).
+  size_t allocated() const { return allocated_; }
+
+ private:
+  Loop& loop_;
+  Anchor* anchor_;
+  std::vector<Exchange*> free_;
+  size_t allocated_ = 0;
+};
+
+/// User code for `x` threw: count it, log it, and answer 500 if `x` is still unanswered.
+void user_code_failed(Exchange* x, const char* where, const char* what);
+
+/// Runs user code for `x` (a handler, a continuation) at the boundary where its exceptions
+/// stop: they never cross the loop.
+template <class F>
+void run_user_code(Exchange* x, const char* where, F&& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    user_code_failed(x, where, e.what());
+  } catch (...) {
+    user_code_failed(x, where, "a non-standard exception");
+  }
+}
+
+/// Runs (once) the exchange's on_close callbacks: it ended without the handler's answer.
+void exchange_closed(Exchange* x);
+/// Runs `callbacks` (taken from x->on_close before the server answered for the handler) and
+/// destroys them. A throw is counted and logged.
+void run_close_callbacks(Exchange* x, std::vector<std::function<void()>>& callbacks);
+
+/// Drops one reference (owner thread); at zero, an unanswered exchange is answered 500
+/// (abandoned) and an exchange out of its connection's FIFO goes back to the pool.
+void exchange_unref(Exchange* x);
+
+/// Drops one reference off the owner thread: forwarded to the owner while the loop lives (and
+/// counted as a misuse), done here under the anchor's lock once it is gone.
+void exchange_unref_elsewhere(Exchange* x);
+
+}  // namespace tether::detail
+
+#include "tether/response.hpp"
+
+namespace tether::detail {
+
+/// The one place that turns an exchange into a user-facing handle.
+struct ResponseAccess {
+  static Response make(Exchange* x) { return Response(x); }
+  static Exchange* exchange(const Response& r) { return r.x_; }
+  /// The exchange of a handle that can still answer, called on its loop thread, or nullptr:
+  /// a call on a dead handle does nothing and counts one dropped response; a call off the
+  /// loop thread is refused and counted as a misuse (`operation` names it in the log).
+  static Exchange* open(const Response& r, const char* operation);
+};
+
+}  // namespace tether::detail

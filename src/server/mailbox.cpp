@@ -1,0 +1,73 @@
+#include "tether/mailbox.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+#include <utility>
+
+#include "core/loop.hpp"
+#include "http/exchange.hpp"
+#include "mailbox/mailbox_peer.hpp"
+#include "server/server_impl.hpp"
+
+namespace tether {
+namespace {
+
+using detail::Loop;
+using detail::MailboxPeer;
+
+const MailboxPeer::Group& group_of(const detail::ServerImpl& server, const char* call) {
+  const MailboxPeer::Group* group = server.mailbox_group();
+  if (!group) {
+    throw std::logic_error(std::string("tether: Mailbox::") + call +
+                           " called before Server::start(): the mailbox lives on the server's "
+                           "loops, which exist once it has started");
+  }
+  return *group;
+}
+
+// The calling thread's loop, when it is one of this server's: the call's callback waits
+// there. Null from any other thread.
+MailboxPeer* caller(const MailboxPeer::Group& group) {
+  Loop* here = Loop::current();
+  return here && here->mailbox().in_group(&group) ? &here->mailbox() : nullptr;
+}
+
+}  // namespace
+
+void Mailbox::post(std::string id, std::string value, std::function<void(MailboxPost)> done) {
+  const MailboxPeer::Group& group = group_of(server_, "post");
+  if (MailboxPeer* here = caller(group)) {
+    here->post(std::move(id), std::move(value), std::move(done));
+    return;
+  }
+  Loop& owner = MailboxPeer::owner_of(group, id);
+  MailboxPeer::post_from_outside(owner, std::move(id), std::move(value), std::move(done));
+}
+
+void Mailbox::drop(std::string id, std::function<void(bool)> done) {
+  const MailboxPeer::Group& group = group_of(server_, "drop");
+  if (MailboxPeer* here = caller(group)) {
+    here->drop(std::move(id), std::move(done));
+    return;
+  }
+  Loop& owner = MailboxPeer::owner_of(group, id);
+  MailboxPeer::drop_from_outside(owner, std::move(id), std::move(done));
+}
+
+void Mailbox::wait(Response res, std::string id, std::chrono::milliseconds wait,
+                   std::function<void(Response, MailboxTake, std::string)> then) {
+  const MailboxPeer::Group& group = group_of(server_, "wait");
+  detail::Exchange* x = detail::ResponseAccess::open(res, "Mailbox::wait()");
+  if (!x) return;
+  MailboxPeer& here = x->loop->mailbox();
+  if (!here.in_group(&group)) {
+    throw std::logic_error(
+        "tether: Mailbox::wait with a Response of another server: a server's mailbox waits "
+        "only for its own requests");
+  }
+  const uint64_t wait_ms = static_cast<uint64_t>(std::clamp<int64_t>(
+      wait.count(), 0, static_cast<int64_t>(server_.options.mailbox_max_wait_ms)));
+  here.wait(x, std::move(res), std::move(id), wait_ms, std::move(then));
+}
+
+}  // namespace tether

@@ -1,0 +1,307 @@
+#include "tether/server.hpp"
+
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <stdexcept>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include "core/listener.hpp"
+#include "core/loop.hpp"
+#include "core/worker_pool.hpp"
+#include "server/server_impl.hpp"
+
+namespace tether {
+namespace detail {
+
+namespace {
+
+Status validate(const ServerOptions& o) {
+  if (o.loops == 0 || o.loops > 256) return Status::error("loops must be between 1 and 256");
+  if (o.max_connections == 0) return Status::error("max_connections must be at least 1");
+  if (o.max_pipelined == 0) return Status::error("max_pipelined must be at least 1");
+  if (o.max_head_bytes < 64) return Status::error("max_head_bytes must be at least 64");
+  if (o.max_target_bytes == 0) return Status::error("max_target_bytes must be at least 1");
+  if (o.max_headers == 0) return Status::error("max_headers must be at least 1");
+  if (o.write_high_water == 0) return Status::error("write_high_water must be at least 1");
+  if (o.queue == 0) return Status::error("queue must be at least 1");
+  if (o.workers > 1024) return Status::error("workers must be at most 1024");
+  if (o.server_name.find_first_of("\r\n") != std::string::npos) {
+    return Status::error("server_name must not contain CR or LF");
+  }
+  return {};
+}
+
+void ignore_sigpipe() {
+  // A write to a socket the peer has reset must come back as EPIPE, not kill the process.
+  struct sigaction old {};
+  if (sigaction(SIGPIPE, nullptr, &old) == 0 && old.sa_handler == SIG_DFL) {
+    std::signal(SIGPIPE, SIG_IGN);
+  }
+}
+
+int64_t steady_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// Closes the port reservation of a multi-loop server once its loops listen (or failed to).
+struct ReservedPort {
+  int fd = -1;
+  ~ReservedPort() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+}  // namespace
+
+ServerImpl::~ServerImpl() {
+  // Routes hold user closures, which may hold Responses: they go while the loops they point
+  // into still exist (retired: such a handle is dead and inert), before the pool and loops.
+  router = Router();
+  pool_.reset();
+  group_.loops.clear();
+  loops_.clear();
+}
+
+Status ServerImpl::start(bool handle_signals) {
+  if (starting_.exchange(true)) return Status::error("server already started");
+  if (Status s = validate(options); !s) {
+    starting_ = false;
+    return s;
+  }
+  stop_requested_.store(false);  // a stop() before start() is forgotten
+  ignore_sigpipe();
+  auto fail = [this](Status s) {
+    starting_ = false;
+    return s;
+  };
+
+  // Several loops share the port through SO_REUSEPORT, which would also let them share it
+  // with anyone else doing the same: claim it first without SO_REUSEPORT, so a port in use
+  // fails here as it does for one loop.
+  const bool reuseport = options.loops > 1;
+  ReservedPort reserved;
+  uint16_t port = options.port;
+  if (reuseport) {
+    if (Status s = reserve_port(options.host, options.port, &reserved.fd, &port); !s) {
+      return fail(s);
+    }
+  }
+  std::unique_ptr<WorkerPool> pool;
+  try {
+    pool = std::make_unique<WorkerPool>(options.workers, options.queue);
+  } catch (const std::system_error& e) {
+    return fail(Status::error(std::string("cannot start the worker threads: ") + e.what()));
+  }
+  std::vector<std::unique_ptr<Loop>> made;
+  uint16_t bound = 0;
+  for (unsigned i = 0; i < options.loops; ++i) {
+    made.push_back(std::make_unique<Loop>(options, router, pool.get(), i));
+    Loop& l = *made.back();
+    if (!l.init_status()) return fail(l.init_status());
+    if (Status s = l.listen(port, reuseport, i == 0 ? &bound : nullptr); !s) return fail(s);
+  }
+  if (handle_signals) {
+    // The signal handle belongs to loop 0, which this object owns: `this` outlives it.
+    if (Status s = made.front()->watch_signals([this] { request_stop(); }); !s) {
+      return fail(s);
+    }
+  }
+  loops_ = std::move(made);
+  pool_ = std::move(pool);
+  port_ = bound;
+  group_.loops.clear();
+  group_.stopping.store(false);
+  for (auto& l : loops_) group_.loops.push_back(l.get());
+  undrained_.store(static_cast<unsigned>(loops_.size()));
+  for (auto& l : loops_) {
+    l->mailbox().join_group(&group_);
+    l->set_on_drained([this] { loop_drained(); });
+  }
+  for (size_t i = 0; i < loops_.size(); ++i) {
+    try {
+      loops_[i]->start();
+    } catch (const std::system_error& e) {
+      // The loops already running have nothing to drain yet: stop, finish and join them.
+      for (size_t k = 0; k < i; ++k) {
+        loops_[k]->request_stop();
+        loops_[k]->request_finish();
+        loops_[k]->join();
+      }
+      pool_->shutdown();
+      loops_.clear();
+      group_.loops.clear();
+      pool_.reset();
+      return fail(Status::error(std::string("cannot start the loop threads: ") + e.what()));
+    }
+  }
+  published_.store(true);
+  // A stop() that raced with start() found nothing published: honour it now.
+  if (stop_requested_.load()) request_stop();
+  return {};
+}
+
+void ServerImpl::request_stop() {
+  if (!stop_requested_.exchange(true)) stop_time_ns_.store(steady_ns());
+  if (!published_.load()) return;
+  group_.stopping.store(true, std::memory_order_release);  // before any loop drains
+  for (auto& l : loops_) l->request_stop();
+}
+
+void ServerImpl::loop_drained() {
+  // Every loop keeps its inbox open until all have drained: a request in flight on one may
+  // still need another's mailbox shard.
+  if (undrained_.fetch_sub(1) != 1) return;
+  for (auto& l : loops_) l->request_finish();
+}
+
+bool ServerImpl::on_own_thread() const {
+  if (!running()) return false;
+  if (Loop* here = Loop::current(); here && here->mailbox().in_group(&group_)) return true;
+  return pool_ && pool_->on_worker_thread();
+}
+
+void ServerImpl::wait() {
+  if (!running()) return;
+  std::lock_guard<std::mutex> lock(wait_mu_);
+  for (auto& l : loops_) l->join();
+  // The loops are done; background jobs queued before the stop get what is left of the
+  // drain timeout, then whatever is still queued is counted and logged.
+  int64_t stopped = stop_time_ns_.load();
+  if (stopped == 0) stopped = steady_ns();
+  const auto deadline = std::chrono::steady_clock::time_point(
+      std::chrono::nanoseconds(stopped) + std::chrono::milliseconds(options.drain_timeout_ms));
+  if (pool_) pool_->finish(deadline);
+}
+
+}  // namespace detail
+
+Server::Server(ServerOptions options) : impl_(std::make_shared<detail::ServerImpl>()) {
+  impl_->options = std::move(options);
+}
+
+Server::~Server() {
+  if (!impl_) return;
+  if (impl_->on_own_thread()) {
+    // Joining its own thread is impossible: the server stops, and is freed by a thread of its
+    // own once its loops and workers are done.
+    std::fprintf(stderr,
+                 "tether: a Server was destroyed from one of its own handlers or jobs; it stops "
+                 "and is freed in the background (destroy it from the thread that started it)\n");
+    std::shared_ptr<detail::ServerImpl> impl = std::move(impl_);
+    impl->request_stop();
+    detail::free_in_background(std::move(impl));
+    return;
+  }
+  impl_->request_stop();
+  impl_->wait();
+}
+
+Server& Server::route(Method method, std::string_view pattern, Handler handler) {
+  if (impl_->begun()) throw std::logic_error("tether: routes cannot change after start()");
+  if (Status s = impl_->router.add(method, pattern, std::move(handler)); !s) {
+    throw std::invalid_argument("tether: " + s.message());
+  }
+  return *this;
+}
+
+Server& Server::any(std::string_view pattern, Handler handler) {
+  if (impl_->begun()) throw std::logic_error("tether: routes cannot change after start()");
+  if (Status s = impl_->router.add(Method::Get, pattern, std::move(handler), true); !s) {
+    throw std::invalid_argument("tether: " + s.message());
+  }
+  return *this;
+}
+
+Status Server::start() {
+  return impl_->start(false);
+}
+
+void Server::stop() {
+  impl_->request_stop();
+}
+
+int Server::wait() {
+  if (impl_->on_own_thread()) {
+    throw std::logic_error(
+        "tether: Server::wait() called from one of the server's own handlers or jobs: it would "
+        "wait for itself. Call stop() there, and wait() from the thread that started it");
+  }
+  impl_->wait();
+  return 0;
+}
+
+Mailbox& Server::mailbox() {
+  return impl_->mailbox;
+}
+
+bool Server::background(std::function<void(std::stop_token)> work) {
+  if (!impl_->running() || !work) return false;
+  return impl_->pool()->submit_background(std::move(work));
+}
+
+int Server::run() {
+  // A handler may destroy this Server while run() blocks: from here on only `impl` is used.
+  std::shared_ptr<detail::ServerImpl> impl = impl_;
+  if (impl->on_own_thread()) {
+    throw std::logic_error("tether: Server::run() called from one of the server's own threads");
+  }
+  if (Status s = impl->start(true); !s) {
+    std::fprintf(stderr, "tether: %s\n", s.message().c_str());
+    return 1;
+  }
+  impl->wait();
+  return 0;
+}
+
+uint16_t Server::port() const {
+  return impl_->port();
+}
+
+const ServerOptions& Server::options() const {
+  return impl_->options;
+}
+
+ServerStats Server::stats() const {
+  ServerStats s;
+  if (!impl_->running()) return s;
+  for (const auto& l : impl_->loops()) {
+    l->stats().add_to(s);
+    s.responses_misused += l->anchor().misused();
+    s.responses_dropped += l->anchor().dropped();
+    const detail::MailboxCounters& m = l->mailbox().counters();
+    s.mailbox_ids_stored += m.stored.get();
+    s.mailbox_waiters += m.waiters.get();
+    s.mailbox_delivered += m.delivered.get();
+    s.mailbox_expired += m.expired.get();
+    s.mailbox_refused += m.refused.get();
+    s.mailbox_timed_out += m.timed_out.get();
+    s.mailbox_lost += m.lost.get();
+    const detail::DeadlineTimer::Lateness& late = l->deadlines().lateness();
+    for (unsigned b = 0; b < ServerStats::kDeadlineLateBuckets; ++b) {
+      s.deadline_late[b] += late.buckets[b].get();
+    }
+    s.deadline_late_sum_us += late.sum_us.get();
+  }
+  if (const detail::WorkerPool* p = impl_->pool()) {
+    const detail::PoolStats& ps = p->stats();
+    s.workers = p->threads();
+    s.workers_busy = p->busy();
+    s.jobs_queued = p->queued();
+    s.queue_capacity = p->capacity();
+    s.jobs_completed = ps.completed.load(std::memory_order_relaxed);
+    s.jobs_cancelled = ps.cancelled.load(std::memory_order_relaxed);
+    s.jobs_failed = ps.failed.load(std::memory_order_relaxed);
+    s.jobs_shed = ps.shed.load(std::memory_order_relaxed);
+    s.background_completed = ps.background_completed.load(std::memory_order_relaxed);
+    s.background_dropped = ps.background_dropped.load(std::memory_order_relaxed);
+  }
+  return s;
+}
+
+}  // namespace tether
