@@ -12,6 +12,7 @@
 
 #include "core/loop.hpp"
 #include "http/connection.hpp"
+#include "http/http_loop.hpp"
 #include "http/http_parser.hpp"
 #include "http/http_writer.hpp"
 #include "http/request_data.hpp"
@@ -74,9 +75,10 @@ struct InMemoryServer {
     (void)router.add(tether::Method::Get, "/plaintext", [](tether::Request&, tether::Response res) {
       res.send(200, "Hello, World!", "text/plain");
     });
-    loop = std::make_unique<tether::detail::Loop>(options, router, nullptr, 0);
-    loop->set_output_sink(&Sink::write, &sink);
-    conn = loop->open_in_memory();
+    loop = std::make_unique<tether::detail::Loop>(0, options.drain_timeout_ms);
+    auto& http = tether::detail::HttpLoop::attach(*loop, options, router, nullptr);
+    http.set_output_sink(&Sink::write, &sink);
+    conn = http.open_in_memory();
   }
   ~InMemoryServer() { conn->close(); }
 };
@@ -169,9 +171,7 @@ BENCHMARK(BM_RouterLookup50);
 // A message from another thread to a running loop and back: what every offload completion
 // pays (inbox push + uv_async wake-up + drain).
 void BM_InboxRoundTrip(benchmark::State& state) {
-  tether::ServerOptions options;
-  tether::Router router;
-  tether::detail::Loop loop(options, router, nullptr, 0);
+  tether::detail::Loop loop(0, 1000);
   loop.start();
   std::atomic<uint64_t> done{0};
   uint64_t sent = 0;

@@ -11,7 +11,7 @@
 #include <limits>
 #include <vector>
 
-#include "http/loop_stats.hpp"
+#include "core/counter.hpp"
 
 namespace tether::detail {
 

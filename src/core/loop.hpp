@@ -1,67 +1,113 @@
-// Loop: one event-loop thread and everything it owns: listener, connections, timers, the
-// cork buffer, pools and counters. Another thread reaches a loop only through its inbox
-// (post_task, post_completion, request_stop, request_finish) and its counters; handles into
-// it go through its anchor, which outlives it.
+// Loop: the reactor. One event-loop thread owning a uv_loop_t, its inbox (the only way in
+// from another thread), its deadline timer, a listening socket, the signal handles, and the
+// life cycle every protocol on it shares: run, stop (drain), finish, tear down. It knows no
+// protocol: the HTTP server, the mailbox (and later streams, the load generator's client
+// connections and the Redis backend) attach their per-loop state to it as extensions, the
+// way uSockets knows nothing of uWebSockets' HTTP.
 //
-// Life of a loop: constructed and listening on the server's thread; run on its own thread;
-// asked to stop (close the listener, answer what is in flight, close idle connections);
-// once every loop of its server has drained, asked to finish (close the inbox and the
-// timers); then, on its own thread, it runs what is left in its inbox, destroys every
-// record that holds user code or a handle, and retires its anchor. Its memory goes in the
-// destructor, after the thread is joined.
+// Life of a loop: constructed (and listening) on the server's thread; run on its own thread;
+// asked to stop (close the listener; each extension ends what it can and reports when it has
+// nothing left); once every loop of its server has drained, asked to finish (close the inbox
+// and the handles); then, on its own thread, it runs what is left in its inbox, lets each
+// extension destroy its records that hold user code or a handle, and retires its anchor.
+// Its memory goes in the destructor, after the thread is joined; extensions go last.
 #pragma once
 
 #include <uv.h>
 
+#include <array>
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <stdexcept>
 #include <string>
-#include <string_view>
 #include <thread>
 #include <vector>
 
 #include "core/anchor.hpp"
+#include "core/counter.hpp"
 #include "core/deadline_timer.hpp"
 #include "core/inbox.hpp"
-#include "core/intrusive_list.hpp"
 #include "core/listener.hpp"
-#include "http/connection.hpp"
-#include "http/date_cache.hpp"
-#include "http/exchange.hpp"
-#include "http/http_parser.hpp"
-#include "http/job_table.hpp"
-#include "http/loop_stats.hpp"
-#include "http/timeout_kind.hpp"
-#include "mailbox/mailbox_peer.hpp"
 #include "tether/detail/work.hpp"
-#include "tether/options.hpp"
-#include "tether/router.hpp"
 #include "tether/status.hpp"
 
 namespace tether::detail {
 
-class Connection;
-class WorkerPool;
-struct WriteState;
-
-class Loop final : DeadlineTimer::Source {
+class Loop {
  public:
-  Loop(const ServerOptions& options, const Router& router, WorkerPool* pool, unsigned index);
-  ~Loop() override;
+  /// Per-loop state of a layer above the reactor. Every hook runs on the loop's thread.
+  class Extension {
+   public:
+    virtual ~Extension() = default;
+    /// The loop thread is about to run (its clock is set, its owner bound).
+    virtual void started() {}
+    /// A stop was requested: stop taking new work and end what can end now. Extensions are
+    /// asked in the order they were attached.
+    virtual void begin_drain() {}
+    /// Nothing is left that the drain waits for (call Loop::check_drained() when that
+    /// becomes true).
+    virtual bool drained() const { return true; }
+    /// The drain deadline passed, or a loop that never ran is going: end everything now.
+    virtual void abort() {}
+    /// The end of a callback the reactor ran (inbox, timers, a stop): deliver what user code
+    /// produced meanwhile (for HTTP: on_close callbacks due, then the corked output).
+    virtual void settle() {}
+    /// Close this extension's own libuv handles (the loop is finishing).
+    virtual void close_handles() {}
+    /// Last, on the owner thread, with the inbox drained: destroy every record that holds
+    /// user code or a handle while the loop's state still exists.
+    virtual void teardown() {}
+  };
+
+  /// Where work items finished by the worker pool go on this loop (the layer that offloads).
+  class CompletionSink {
+   public:
+    virtual ~CompletionSink() = default;
+    virtual void complete(std::unique_ptr<WorkItem> item) = 0;
+  };
+
+  /// Counters of the reactor itself, written by the loop thread, read by any.
+  struct Counters {
+    Counter task_exceptions;  // a task (or a callback an extension ran as one) threw
+  };
+
+  Loop(unsigned index, uint32_t drain_timeout_ms);
+  ~Loop();
   Loop(const Loop&) = delete;
   Loop& operator=(const Loop&) = delete;
 
   /// Whether the libuv loop and its handles could be set up; nothing else works otherwise.
   const Status& init_status() const { return init_status_; }
-  /// Binds the listener (before the thread starts). `port` 0 picks one; `bound` gets it.
-  Status listen(uint16_t port, bool reuseport, uint16_t* bound);
+
+  /// Adds `ext` (before start()). One of each type; the loop owns it and destroys it last.
+  template <class T>
+  T& attach(std::unique_ptr<T> ext) {
+    const unsigned slot = slot_of<T>();
+    if (slots_[slot]) throw std::logic_error("tether: a loop extension was attached twice");
+    T& ref = *ext;
+    slots_[slot] = &ref;
+    extensions_.push_back(std::move(ext));
+    return ref;
+  }
+  /// The attached extension of type T, or null. Any thread may ask; use it on the loop's.
+  template <class T>
+  T* find() const {
+    return static_cast<T*>(slots_[slot_of<T>()]);
+  }
+
+  /// Binds the listener (before the thread starts); `on_connection(ctx, server)` accepts.
+  /// `port` 0 picks one; `bound` gets it.
+  Status listen(const std::string& host, uint16_t port, bool reuseport, unsigned backlog,
+                Listener::OnConnection on_connection, void* ctx, uint16_t* bound);
   /// Makes SIGINT/SIGTERM call `on_signal` (on this loop's thread). Before start().
   Status watch_signals(std::function<void()> on_signal);
-  /// Called once, on this loop's thread, when a stop was requested and the loop has no
-  /// connection left; the server then asks every loop to finish. Without it the loop
-  /// finishes by itself. Before start().
+  /// Called once, on this loop's thread, when a stop was requested and every extension has
+  /// drained; the server then asks every loop to finish. Without it the loop finishes by
+  /// itself. Before start().
   void set_on_drained(std::function<void()> cb) { on_drained_ = std::move(cb); }
+  /// Receives the work items that come back from the pool. Before start().
+  void set_completion_sink(CompletionSink* sink) { sink_ = sink; }
   /// Runs the loop on its own thread.
   void start();
   void join();
@@ -79,118 +125,52 @@ class Loop final : DeadlineTimer::Source {
   static Loop* current();
   unsigned index() const { return index_; }
   Anchor& anchor() const { return *anchor_; }
-  MailboxPeer& mailbox() { return mailbox_; }
-  const MailboxPeer& mailbox() const { return mailbox_; }
   /// The thread the loop runs on (joinable until joined).
   std::thread::id thread_id() const { return thread_.get_id(); }
+  const Counters& counters() const { return counters_; }
+  const DeadlineTimer& deadlines() const { return timer_; }
 
   // ---- loop thread only
   bool on_loop_thread() const { return anchor_->owned_here(); }
+  /// A loop with no thread of its own (driven in memory by benchmarks and the fuzzer) is
+  /// owned by the thread that drives it.
+  void adopt_if_threadless() {
+    if (!thread_.joinable()) anchor_->bind_owner();
+  }
   uv_loop_t* uv() { return &uv_; }
   uint64_t now() const { return uv_now(&uv_); }
   DeadlineTimer& deadlines() { return timer_; }
-  const ServerOptions& options() const { return options_; }
-  const Router& router() const { return router_; }
-  const ParseLimits& limits() const { return limits_; }
-  DateCache& date() { return date_; }
-  std::string_view server_line() const { return server_line_; }
-  LoopStats& stats() { return stats_; }
-  const LoopStats& stats() const { return stats_; }
-  ExchangePool& exchanges() { return exchanges_; }
-  JobTable& jobs() { return jobs_; }
+  Counters& counters() { return counters_; }
   bool draining() const { return draining_; }
-
-  /// The loop's request parser, shared by its connections: a head is parsed within one read
-  /// (a partial one is re-parsed once complete), so an idle connection owns no parser.
-  /// Null while in use: a handler may make another connection parse inside this one's parse.
-  RequestParser* borrow_parser() {
-    RequestParser* p = parser_free_ ? &parser_ : nullptr;
-    parser_free_ = false;
-    return p;
-  }
-  void return_parser() { parser_free_ = true; }
-
-  /// The output buffer for `c`: every response produced while handling one event goes into
-  /// one buffer and out in one write. Switching to another connection flushes the first.
-  std::string& cork(Connection* c);
-  void flush_cork();
-  void flush_cork_if(Connection* c) {
-    if (corked_ == c) flush_cork();
-  }
-  /// Forgets `c`'s corked bytes (it is closing).
-  void drop_cork(Connection* c);
-  /// `x` was closed unanswered: its on_close callbacks run when the loop settles (holds a
-  /// reference until then).
-  void defer_close_callbacks(Exchange* x) {
-    ++x->refs;
-    closed_.push_back(x);
-  }
-  /// The end of a libuv callback (CorkScope): runs the on_close callbacks of exchanges closed
-  /// meanwhile (user code runs only at such points, never inside a write or a close) and
-  /// flushes the cork, until neither has anything left.
+  /// Settles every extension (the end of a callback the reactor ran).
   void settle();
-  /// From now on (any thread), `hook()` runs before each flush of output: the server's way to
-  /// learn that user code has run on this loop before anyone can see its result (see
-  /// server_reaper.cpp).
-  void after_user_code(void (*hook)()) { after_user_code_.store(hook, std::memory_order_release); }
-  size_t corked_bytes(const Connection* c) const { return corked_ == c ? cork_.size() : 0; }
-
-  /// The shared read buffer: an idle connection owns none.
-  uv_buf_t read_buffer() {
-    return uv_buf_init(read_buf_.data(), static_cast<unsigned>(read_buf_.size()));
-  }
-
-  /// Puts `c` on the deadline list of `kind` (None: on no list), deadline = now + its timeout.
-  void arm(Connection* c, TimeoutKind kind);
-  void connection_closed(Connection* c);
-
-  /// Response deadline of an exchange left open by its handler.
-  void arm_deadline(Exchange* x);
-  void disarm_deadline(Exchange* x) { deadlines_.remove(x); }
-
-  /// In-memory transport, for benchmarks and the fuzzer: when set, every flushed response byte
-  /// goes to `sink` instead of a socket, with the connection that wrote it (the cork may flush
-  /// one connection's bytes while another is being served). Set before any connection writes.
-  using OutputSink = void (*)(void* ctx, Connection* from, const char* data, size_t len);
-  void set_output_sink(OutputSink sink, void* ctx) {
-    sink_ = sink;
-    sink_ctx_ = ctx;
-  }
-  OutputSink output_sink() const { return sink_; }
-  void* output_sink_ctx() const { return sink_ctx_; }
-  /// A connection with no socket, fed by Connection::feed() (needs set_output_sink); null if
-  /// its handle cannot be set up. When the loop is not running, the calling thread becomes
-  /// its owner thread.
-  Connection* open_in_memory();
-
-  WriteState* acquire_write_state();
-  void release_write_state(WriteState* w);
+  /// An extension may have nothing left to drain: if every one has, the loop has drained.
+  void check_drained();
 
  private:
-  // DeadlineTimer::Source: connection timeouts and response deadlines.
-  uint64_t next_deadline() const override;
-  void on_deadline(uint64_t now) override;
+  static constexpr unsigned kSlots = 8;
+  static unsigned new_slot();
+  template <class T>
+  static unsigned slot_of() {
+    static const unsigned slot = new_slot();
+    return slot;
+  }
 
-  static void on_connection(void* self, uv_stream_t* server);
+  static void on_accept(void* self, uv_stream_t* server);
   static void on_wake(void* self);
   static void wake_for_release(void* self);
-  static void on_date(uv_timer_t* t);
   static void on_drain_deadline(uv_timer_t* t);
   static void on_signal(uv_signal_t* s, int signum);
   void run();
   void drain_inbox();
   void run_releases();
   void begin_drain();
-  void maybe_drained();
+  bool extensions_drained() const;
   void close_handles();
   void teardown();
-  void arm_date_timer();
-  uint32_t timeout_ms(TimeoutKind k) const;
 
-  const ServerOptions& options_;
-  const Router& router_;
-  ParseLimits limits_;
   unsigned index_;
+  uint32_t drain_timeout_ms_;
   Anchor* anchor_;
   Status init_status_;
   uv_loop_t uv_{};
@@ -198,7 +178,8 @@ class Loop final : DeadlineTimer::Source {
   Inbox inbox_;
   DeadlineTimer timer_;
   Listener listener_;
-  uv_timer_t date_timer_{};
+  Listener::OnConnection accept_ = nullptr;
+  void* accept_ctx_ = nullptr;
   uv_timer_t drain_timer_{};
   uv_signal_t sigint_{};
   uv_signal_t sigterm_{};
@@ -210,42 +191,25 @@ class Loop final : DeadlineTimer::Source {
   bool torn_down_ = false;
   std::function<void()> signal_cb_;
   std::function<void()> on_drained_;
+  CompletionSink* sink_ = nullptr;
   std::atomic<bool> stop_requested_{false};
-  std::atomic<void (*)()> after_user_code_{nullptr};
   std::atomic<bool> finish_requested_{false};
   Inbox::Batch batch_;             // loop thread; reused by every drain
   std::vector<Release> releases_;  // loop thread; reused
+  Counters counters_;
   std::thread thread_;
-
-  std::vector<char> read_buf_;
-  std::string cork_;
-  Connection* corked_ = nullptr;
-  std::vector<Exchange*> closed_;          // on_close callbacks due at the next settle()
-  std::vector<Exchange*> closed_running_;  // reused by settle()
-  std::string server_line_;
-  DateCache date_;
-  LoopStats stats_;
-  ExchangePool exchanges_;
-  JobTable jobs_;
-  std::vector<WriteState*> free_writes_;
-  IntrusiveList<Connection, &Connection::all_hook> connections_;
-  IntrusiveList<Exchange, &Exchange::deadline_hook> deadlines_;
-  MailboxPeer mailbox_;
-  RequestParser parser_{limits_};
-  OutputSink sink_ = nullptr;
-  void* sink_ctx_ = nullptr;
-  bool parser_free_ = true;
-  IntrusiveList<Connection, &Connection::timeout_hook> timeouts_[kTimeoutKinds];
+  // Declared last: extensions are destroyed first, while the members above still exist.
+  std::array<Extension*, kSlots> slots_{};
+  std::vector<std::unique_ptr<Extension>> extensions_;
 };
 
-/// Settles the loop (on_close callbacks due, then the cork) when the libuv callback that
-/// created it returns.
-class CorkScope {
+/// Settles the loop when the callback that made it returns.
+class SettleScope {
  public:
-  explicit CorkScope(Loop& loop) : loop_(loop) {}
-  ~CorkScope() { loop_.settle(); }
-  CorkScope(const CorkScope&) = delete;
-  CorkScope& operator=(const CorkScope&) = delete;
+  explicit SettleScope(Loop& loop) : loop_(loop) {}
+  ~SettleScope() { loop_.settle(); }
+  SettleScope(const SettleScope&) = delete;
+  SettleScope& operator=(const SettleScope&) = delete;
 
  private:
   Loop& loop_;

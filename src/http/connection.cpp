@@ -4,7 +4,7 @@
 #include <exception>
 #include <utility>
 
-#include "core/loop.hpp"
+#include "http/http_loop.hpp"
 #include "http/http_writer.hpp"
 #include "tether/request.hpp"
 
@@ -33,7 +33,7 @@ void split_target(RequestData& r) {
 
 }  // namespace
 
-Connection::Connection(Loop& loop) : loop_(loop) {
+Connection::Connection(HttpLoop& loop) : loop_(loop) {
   tcp_.data = this;
 }
 
@@ -79,7 +79,7 @@ void Connection::on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
 
 void Connection::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   auto* c = static_cast<Connection*>(s->data);
-  Loop& loop = c->loop_;
+  HttpLoop& loop = c->loop_;
   {
     CorkScope cork(loop);
     if (nread > 0) {
@@ -129,7 +129,7 @@ void Connection::process(const char* p, const char* end, bool from_leftover) {
   // At a message boundary (or re-parsing a partial head from its first byte): fresh state.
   if (RequestParser* shared = loop_.borrow_parser()) {
     struct Return {
-      Loop& loop;
+      HttpLoop& loop;
       ~Return() { loop.return_parser(); }
     } give_back{loop_};
     shared->restart();
@@ -432,7 +432,7 @@ void Connection::begin_drain() {
 }
 
 void Connection::on_timeout(TimeoutKind kind) {
-  LoopStats& s = loop_.stats();
+  HttpStats& s = loop_.stats();
   switch (kind) {
     case TimeoutKind::Header:
       s.header_timeouts.add();

@@ -20,7 +20,7 @@
 
 namespace tether::detail {
 
-class Loop;
+class HttpLoop;
 
 /// Output that the socket did not take at once. Allocated only while a write is pending.
 struct WriteState {
@@ -33,7 +33,7 @@ struct WriteState {
 
 class Connection {
  public:
-  explicit Connection(Loop& loop);
+  explicit Connection(HttpLoop& loop);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -111,7 +111,7 @@ class Connection {
   uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp_); }
 
   uv_tcp_t tcp_{};
-  Loop& loop_;
+  HttpLoop& loop_;
   /// Parser state carried across reads, only while a request body is arriving; otherwise
   /// the loop's shared parser serves this connection.
   std::unique_ptr<RequestParser> body_parser_;

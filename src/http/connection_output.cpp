@@ -1,8 +1,8 @@
 // The connection's output path: writes (uv_try_write first, uv_write for what the socket
 // did not take, output produced meanwhile queued behind it) and the linger after the last
 // response (half-close, then drain what the client still sends).
-#include "core/loop.hpp"
 #include "http/connection.hpp"
+#include "http/http_loop.hpp"
 
 namespace tether::detail {
 
@@ -14,7 +14,7 @@ size_t Connection::pending_bytes() const {
 
 void Connection::send_bytes(const char* data, size_t len) {
   if (closing_ || len == 0) return;
-  if (Loop::OutputSink sink = loop_.output_sink()) {
+  if (HttpLoop::OutputSink sink = loop_.output_sink()) {
     sink(loop_.output_sink_ctx(), this, data, len);
     return;
   }

@@ -3,8 +3,8 @@
 #include <cstdio>
 #include <exception>
 
-#include "core/loop.hpp"
 #include "http/connection.hpp"
+#include "http/http_loop.hpp"
 
 namespace tether::detail {
 namespace {

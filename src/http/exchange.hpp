@@ -16,7 +16,7 @@
 
 namespace tether::detail {
 
-class Loop;
+class HttpLoop;
 class Connection;
 
 enum class ExchangeState : uint8_t {
@@ -27,13 +27,13 @@ enum class ExchangeState : uint8_t {
 };
 
 struct Exchange {
-  Exchange(Loop& l, Anchor* a) : loop(&l), anchor(a) { anchor->retain(); }
+  Exchange(HttpLoop& l, Anchor* a) : loop(&l), anchor(a) { anchor->retain(); }
   ~Exchange() { anchor->release(); }
   Exchange(const Exchange&) = delete;
   Exchange& operator=(const Exchange&) = delete;
 
   /// The owning loop; touch it only where anchor->owned_here() (it is gone once retired).
-  Loop* loop;
+  HttpLoop* loop;
   /// Outlives the loop: thread checks and the loop-gone state for handles.
   Anchor* anchor;
   /// Owning connection while in its FIFO; null once dead or detached.
@@ -76,7 +76,7 @@ struct Exchange {
 /// Free exchanges of one loop, reused so that steady-state requests allocate nothing.
 class ExchangePool {
  public:
-  ExchangePool(Loop& loop, Anchor* anchor) : loop_(loop), anchor_(anchor) {}
+  ExchangePool(HttpLoop& loop, Anchor* anchor) : loop_(loop), anchor_(anchor) {}
   ~ExchangePool();
   ExchangePool(const ExchangePool&) = delete;
   ExchangePool& operator=(const ExchangePool&) = delete;
@@ -87,7 +87,7 @@ class ExchangePool {
   size_t allocated() const { return allocated_; }
 
  private:
-  Loop& loop_;
+  HttpLoop& loop_;
   Anchor* anchor_;
   std::vector<Exchange*> free_;
   size_t allocated_ = 0;

@@ -2,10 +2,10 @@
 
 #include <algorithm>
 
-#include "core/loop.hpp"
 #include "core/worker_pool.hpp"
 #include "http/connection.hpp"
 #include "http/exchange.hpp"
+#include "http/http_loop.hpp"
 
 namespace tether::detail {
 namespace {
@@ -22,16 +22,16 @@ bool JobTable::start(Exchange* x, std::vector<std::unique_ptr<WorkItem>> items,
   std::stop_source stop;
   const size_t n = items.size();
   for (size_t i = 0; i < n; ++i) {
-    items[i]->home = &loop_;
+    items[i]->home = &loop_.core();
     items[i]->job_id = id;
     items[i]->index = static_cast<uint32_t>(i);
     items[i]->stop = stop;
   }
   if (n == 0) {
     auto none = std::make_unique<NoWork>();
-    none->home = &loop_;
+    none->home = &loop_.core();
     none->job_id = id;
-    loop_.post_completion(std::move(none));
+    loop_.core().post_completion(std::move(none));
   } else if (!pool_ || !pool_->submit(items)) {
     x->conn->answer_error(x, 503, "server busy: the work queue is full", "Retry-After: 1\r\n");
     return false;

@@ -14,13 +14,13 @@
 
 namespace tether::detail {
 
-class Loop;
+class HttpLoop;
 class WorkerPool;
 struct Exchange;
 
 class JobTable {
  public:
-  JobTable(Loop& loop, WorkerPool* pool) : loop_(loop), pool_(pool) {}
+  JobTable(HttpLoop& loop, WorkerPool* pool) : loop_(loop), pool_(pool) {}
   JobTable(const JobTable&) = delete;
   JobTable& operator=(const JobTable&) = delete;
 
@@ -44,7 +44,7 @@ class JobTable {
     std::stop_source stop;
   };
 
-  Loop& loop_;
+  HttpLoop& loop_;
   WorkerPool* pool_;
   std::unordered_map<uint64_t, Job> jobs_;
   uint64_t next_id_ = 0;

@@ -1,9 +1,9 @@
 #include "tether/response.hpp"
 
-#include "core/loop.hpp"
 #include "http/ascii.hpp"
 #include "http/connection.hpp"
 #include "http/exchange.hpp"
+#include "http/http_loop.hpp"
 
 namespace tether {
 namespace {

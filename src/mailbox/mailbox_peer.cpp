@@ -5,7 +5,7 @@
 #include <utility>
 
 #include "core/loop.hpp"
-#include "http/exchange.hpp"
+#include "http/continuation.hpp"
 
 namespace tether::detail {
 namespace {
@@ -18,15 +18,21 @@ void run_callback(Loop& loop, const char* where, F&& f) {
   try {
     f();
   } catch (const std::exception& e) {
-    loop.stats().handler_exceptions.add();
+    loop.counters().task_exceptions.add();
     std::fprintf(stderr, "tether: %s threw: %s\n", where, e.what());
   } catch (...) {
-    loop.stats().handler_exceptions.add();
+    loop.counters().task_exceptions.add();
     std::fprintf(stderr, "tether: %s threw a non-standard exception\n", where);
   }
 }
 
 }  // namespace
+
+MailboxPeer& MailboxPeer::attach(Loop& loop, const MailboxLimits& limits) {
+  MailboxPeer& peer = loop.attach(std::make_unique<MailboxPeer>(loop, limits));
+  loop.deadlines().add_source(&peer);
+  return peer;
+}
 
 Loop& MailboxPeer::owner_of(const Group& group, std::string_view id) {
   return *group.loops[std::hash<std::string_view>{}(id) % group.loops.size()];
@@ -63,7 +69,7 @@ void MailboxPeer::post(std::string id, std::string value, std::function<void(Mai
     on_post(std::move(id), std::move(value), poster);
     return;
   }
-  MailboxPeer* shard = &owner.mailbox();
+  MailboxPeer* shard = owner.find<MailboxPeer>();
   if (!owner.post_task([shard, id = std::move(id), value = std::move(value), poster]() mutable {
         shard->on_post(std::move(id), std::move(value), poster);
       })) {
@@ -87,7 +93,7 @@ void MailboxPeer::drop(std::string id, std::function<void(bool)> done) {
     on_drop(std::move(id), caller);
     return;
   }
-  MailboxPeer* shard = &owner.mailbox();
+  MailboxPeer* shard = owner.find<MailboxPeer>();
   if (!owner.post_task([shard, id = std::move(id), caller]() mutable {
         shard->on_drop(std::move(id), caller);
       })) {
@@ -95,7 +101,7 @@ void MailboxPeer::drop(std::string id, std::function<void(bool)> done) {
   }
 }
 
-void MailboxPeer::wait(Exchange* x, Response res, std::string id, uint64_t wait_ms,
+void MailboxPeer::wait(Response res, std::string id, uint64_t wait_ms,
                        std::function<void(Response, MailboxTake, std::string)> then) {
   Loop& owner = group_ ? owner_of(*group_, id) : loop_;
   const bool park = wait_ms > 0 && !stopping();
@@ -111,8 +117,7 @@ void MailboxPeer::wait(Exchange* x, Response res, std::string id, uint64_t wait_
   if (park) {
     // The wait ends by its own deadline (204), however long it was allowed to be, so the
     // response deadline does not cut it. Timed from now, not from the loop's cached clock.
-    ++x->parked_waits;
-    loop_.disarm_deadline(x);
+    Continuation::park(w.res);
     uv_update_time(loop_.uv());
     const uint64_t at = loop_.now() + wait_ms;
     w.has_deadline = true;
@@ -121,13 +126,13 @@ void MailboxPeer::wait(Exchange* x, Response res, std::string id, uint64_t wait_
   }
   // The client leaves: the wait is forgotten here and at the shard at once. The callback
   // holds the token, never the Response.
-  x->on_close.push_back([this, token] { abandon_wait(token); });
+  w.res.on_close([this, token] { abandon_wait(token); });
   const CallRef waiter{index(), token};
   if (&owner == &loop_) {
     on_wait(std::move(id), park, waiter);
     return;
   }
-  MailboxPeer* shard = &owner.mailbox();
+  MailboxPeer* shard = owner.find<MailboxPeer>();
   if (!owner.post_task([shard, id = std::move(id), park, waiter]() mutable {
         shard->on_wait(std::move(id), park, waiter);
       })) {
@@ -144,7 +149,7 @@ void MailboxPeer::post_from_outside(Loop& owner, std::string id, std::string val
     std::function<void(MailboxPost)> done;
   };
   auto call = std::make_shared<Call>(Call{std::move(id), std::move(value), std::move(done)});
-  MailboxPeer* shard = &owner.mailbox();
+  MailboxPeer* shard = owner.find<MailboxPeer>();
   if (!shard->stopping() && owner.post_task([shard, call] {
         uint64_t token = 0;
         if (call->done) {
@@ -164,7 +169,7 @@ void MailboxPeer::drop_from_outside(Loop& owner, std::string id, std::function<v
     std::function<void(bool)> done;
   };
   auto call = std::make_shared<Call>(Call{std::move(id), std::move(done)});
-  MailboxPeer* shard = &owner.mailbox();
+  MailboxPeer* shard = owner.find<MailboxPeer>();
   if (!shard->stopping() && owner.post_task([shard, call] {
         uint64_t token = 0;
         if (call->done) {
@@ -201,7 +206,7 @@ void MailboxPeer::on_drop(std::string id, CallRef caller) {
     finish_drop(caller.token, dropped);
     return;
   }
-  MailboxPeer* origin = &loop_at(caller.loop).mailbox();
+  MailboxPeer* origin = loop_at(caller.loop).find<MailboxPeer>();
   // Refused: that loop has stopped, and its callback with it.
   loop_at(caller.loop).post_task([origin, token = caller.token, dropped] {
     origin->finish_drop(token, dropped);
@@ -253,7 +258,7 @@ void MailboxPeer::hand_over(MailboxShard::Offer offer) {
   // value is still ours to give to the next waiter or to store.
   auto parcel = std::make_shared<std::string>(std::move(offer.value));
   Loop& to = loop_at(offer.to.loop);
-  MailboxPeer* waiter = &to.mailbox();
+  MailboxPeer* waiter = to.find<MailboxPeer>();
   if (to.post_task([waiter, from = index(), token = offer.to.token, transit = offer.transit,
                     parcel] { waiter->on_offer(from, token, transit, std::move(*parcel)); })) {
     return;
@@ -267,7 +272,7 @@ void MailboxPeer::tell_poster(const MailboxShard::Told& told) {
     finish_post(told.poster.token, told.status);
     return;
   }
-  MailboxPeer* origin = &loop_at(told.poster.loop).mailbox();
+  MailboxPeer* origin = loop_at(told.poster.loop).find<MailboxPeer>();
   // Refused: the poster's loop has stopped, and its callback with it.
   loop_at(told.poster.loop).post_task([origin, token = told.poster.token, status = told.status] {
     origin->finish_post(token, status);
@@ -279,7 +284,7 @@ void MailboxPeer::reply_wait(CallRef waiter, MailboxTake take) {
     finish_wait(waiter.token, take, {});
     return;
   }
-  MailboxPeer* origin = &loop_at(waiter.loop).mailbox();
+  MailboxPeer* origin = loop_at(waiter.loop).find<MailboxPeer>();
   loop_at(waiter.loop).post_task([origin, token = waiter.token, take] {
     origin->finish_wait(token, take, {});
   });
@@ -289,7 +294,7 @@ void MailboxPeer::reply_wait(CallRef waiter, MailboxTake take) {
 
 void MailboxPeer::on_offer(uint32_t from, uint64_t token, uint64_t transit, std::string value) {
   Loop& shard_loop = loop_at(from);
-  MailboxPeer* shard = &shard_loop.mailbox();
+  MailboxPeer* shard = shard_loop.find<MailboxPeer>();
   PendingWait w;
   if (take_wait(token, w)) {
     shard_loop.post_task([shard, transit] { shard->on_confirm(transit); });
@@ -340,8 +345,7 @@ void MailboxPeer::unpark(PendingWait& w) {
   if (!w.has_deadline) return;
   wait_deadlines_.erase(w.deadline);
   w.has_deadline = false;
-  Exchange* x = ResponseAccess::exchange(w.res);
-  if (x && x->parked_waits > 0) --x->parked_waits;
+  Continuation::unpark(w.res);
 }
 
 bool MailboxPeer::detach_wait(uint64_t token, PendingWait& out) {
@@ -356,7 +360,7 @@ bool MailboxPeer::detach_wait(uint64_t token, PendingWait& out) {
   if (out.owner == index()) {
     shard_.cancel(waiter);
   } else {
-    MailboxPeer* shard = &loop_at(out.owner).mailbox();
+    MailboxPeer* shard = loop_at(out.owner).find<MailboxPeer>();
     loop_at(out.owner).post_task([shard, waiter] { shard->shard_.cancel(waiter); });
   }
   return true;
@@ -368,17 +372,9 @@ void MailboxPeer::abandon_wait(uint64_t token) {
 }  // its Response and continuation go here, on this loop
 
 void MailboxPeer::run_then(PendingWait& w, MailboxTake take, std::string value) {
-  Exchange* x = ResponseAccess::exchange(w.res);
-  ++x->refs;  // `then` takes the Response by value: unwinding may drop the last handle
-  run_user_code(x, "mailbox continuation",
-                [&] { w.then(std::move(w.res), take, std::move(value)); });
-  // Still owed an answer with no wait parked (`then` kept the Response, or offloaded): the
-  // response deadline applies again, from now.
-  if (x->parked_waits == 0 && x->state == ExchangeState::Open && x->conn &&
-      !x->deadline_hook.linked) {
-    loop_.arm_deadline(x);
-  }
-  exchange_unref(x);
+  const Response& res = w.res;
+  auto call = [&] { w.then(std::move(w.res), take, std::move(value)); };
+  Continuation::resume(res, "mailbox continuation", call);
 }
 
 uint64_t MailboxPeer::next_deadline() const {
@@ -388,7 +384,7 @@ uint64_t MailboxPeer::next_deadline() const {
 }
 
 void MailboxPeer::on_deadline(uint64_t now) {
-  CorkScope cork(loop_);
+  SettleScope settle(loop_);
   shard_.expire(now);
   while (!wait_deadlines_.empty() && wait_deadlines_.begin()->first <= now) {
     loop_.deadlines().record(wait_deadlines_.begin()->first);

@@ -17,16 +17,14 @@
 #include <vector>
 
 #include "core/deadline_timer.hpp"
+#include "core/loop.hpp"
 #include "mailbox/mailbox_shard.hpp"
 #include "tether/mailbox.hpp"
 #include "tether/response.hpp"
 
 namespace tether::detail {
 
-class Loop;
-struct Exchange;
-
-class MailboxPeer final : public DeadlineTimer::Source {
+class MailboxPeer final : public Loop::Extension, public DeadlineTimer::Source {
  public:
   /// The loops of one server, by index (ids are sharded by hash over them), and whether the
   /// server is stopping: from then on the mailbox answers Unavailable, so that nothing is
@@ -36,6 +34,9 @@ class MailboxPeer final : public DeadlineTimer::Source {
     std::atomic<bool> stopping{false};
   };
 
+  /// Makes the mailbox's part of `loop` and attaches it (after the HTTP layer, so that at a
+  /// stop connections begin to drain before parked waits end).
+  static MailboxPeer& attach(Loop& loop, const MailboxLimits& limits);
   MailboxPeer(Loop& loop, const MailboxLimits& limits) : loop_(loop), shard_(limits) {}
   MailboxPeer(const MailboxPeer&) = delete;
   MailboxPeer& operator=(const MailboxPeer&) = delete;
@@ -49,8 +50,8 @@ class MailboxPeer final : public DeadlineTimer::Source {
   // ---- calls, on this loop's thread (the caller's loop)
   void post(std::string id, std::string value, std::function<void(MailboxPost)> done);
   void drop(std::string id, std::function<void(bool)> done);
-  /// `x` is the open exchange behind `res`.
-  void wait(Exchange* x, Response res, std::string id, uint64_t wait_ms,
+  /// `res` is open, on this loop.
+  void wait(Response res, std::string id, uint64_t wait_ms,
             std::function<void(Response, MailboxTake, std::string)> then);
   // ---- calls from a thread that is no loop of this group: `done` runs on the shard's loop,
   // or at once on the calling thread with Unavailable when that loop has stopped.
@@ -60,9 +61,10 @@ class MailboxPeer final : public DeadlineTimer::Source {
 
   /// The loop begins to drain: every wait made on it ends now, with Unavailable, rather than
   /// be cut by the drain deadline.
-  void begin_drain();
+  void begin_drain() override;
   /// The loop is going: forget stored values, and destroy (on its thread) every pending call.
   void clear();
+  void teardown() override { clear(); }
   MailboxShard& shard() { return shard_; }
   const MailboxShard& shard() const { return shard_; }
   const MailboxCounters& counters() const { return shard_.counters(); }

@@ -17,7 +17,7 @@
 #include <string_view>
 #include <unordered_map>
 
-#include "http/loop_stats.hpp"
+#include "core/counter.hpp"
 #include "tether/mailbox.hpp"
 
 namespace tether::detail {

@@ -1,3 +1,5 @@
+// The public Mailbox: routes each call to the loop that owns the id (through the server
+// that made it), or to the calling loop when the call waits there for its answer.
 #include "tether/mailbox.hpp"
 
 #include <algorithm>
@@ -5,7 +7,7 @@
 #include <utility>
 
 #include "core/loop.hpp"
-#include "http/exchange.hpp"
+#include "http/continuation.hpp"
 #include "mailbox/mailbox_peer.hpp"
 #include "server/server_impl.hpp"
 
@@ -29,7 +31,8 @@ const MailboxPeer::Group& group_of(const detail::ServerImpl& server, const char*
 // there. Null from any other thread.
 MailboxPeer* caller(const MailboxPeer::Group& group) {
   Loop* here = Loop::current();
-  return here && here->mailbox().in_group(&group) ? &here->mailbox() : nullptr;
+  MailboxPeer* peer = here ? here->find<MailboxPeer>() : nullptr;
+  return peer && peer->in_group(&group) ? peer : nullptr;
 }
 
 }  // namespace
@@ -57,17 +60,17 @@ void Mailbox::drop(std::string id, std::function<void(bool)> done) {
 void Mailbox::wait(Response res, std::string id, std::chrono::milliseconds wait,
                    std::function<void(Response, MailboxTake, std::string)> then) {
   const MailboxPeer::Group& group = group_of(server_, "wait");
-  detail::Exchange* x = detail::ResponseAccess::open(res, "Mailbox::wait()");
-  if (!x) return;
-  MailboxPeer& here = x->loop->mailbox();
-  if (!here.in_group(&group)) {
+  Loop* loop = detail::Continuation::open(res, "Mailbox::wait()");
+  if (!loop) return;
+  MailboxPeer* here = loop->find<MailboxPeer>();
+  if (!here || !here->in_group(&group)) {
     throw std::logic_error(
         "tether: Mailbox::wait with a Response of another server: a server's mailbox waits "
         "only for its own requests");
   }
   const uint64_t wait_ms = static_cast<uint64_t>(std::clamp<int64_t>(
       wait.count(), 0, static_cast<int64_t>(server_.options.mailbox_max_wait_ms)));
-  here.wait(x, std::move(res), std::move(id), wait_ms, std::move(then));
+  here->wait(std::move(res), std::move(id), wait_ms, std::move(then));
 }
 
 }  // namespace tether

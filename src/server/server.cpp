@@ -12,6 +12,7 @@
 #include "core/listener.hpp"
 #include "core/loop.hpp"
 #include "core/worker_pool.hpp"
+#include "http/http_loop.hpp"
 #include "server/server_impl.hpp"
 
 namespace tether {
@@ -101,10 +102,17 @@ Status ServerImpl::start(bool handle_signals) {
   std::vector<std::unique_ptr<Loop>> made;
   uint16_t bound = 0;
   for (unsigned i = 0; i < options.loops; ++i) {
-    made.push_back(std::make_unique<Loop>(options, router, pool.get(), i));
+    made.push_back(std::make_unique<Loop>(i, options.drain_timeout_ms));
     Loop& l = *made.back();
     if (!l.init_status()) return fail(l.init_status());
-    if (Status s = l.listen(port, reuseport, i == 0 ? &bound : nullptr); !s) return fail(s);
+    // The order of attaching is the order of stopping: connections begin to drain before
+    // the mailbox ends its parked waits.
+    HttpLoop& http = HttpLoop::attach(l, options, router, pool.get());
+    if (!http.init_status()) return fail(http.init_status());
+    MailboxPeer::attach(l,
+                        MailboxLimits{options.mailbox_max_ids, options.mailbox_max_value_bytes,
+                                      options.mailbox_max_waiters_per_id, options.mailbox_ttl_ms});
+    if (Status s = http.listen(port, reuseport, i == 0 ? &bound : nullptr); !s) return fail(s);
   }
   if (handle_signals) {
     // The signal handle belongs to loop 0, which this object owns: `this` outlives it.
@@ -120,7 +128,7 @@ Status ServerImpl::start(bool handle_signals) {
   for (auto& l : loops_) group_.loops.push_back(l.get());
   undrained_.store(static_cast<unsigned>(loops_.size()));
   for (auto& l : loops_) {
-    l->mailbox().join_group(&group_);
+    l->find<MailboxPeer>()->join_group(&group_);
     l->set_on_drained([this] { loop_drained(); });
   }
   for (size_t i = 0; i < loops_.size(); ++i) {
@@ -162,7 +170,10 @@ void ServerImpl::loop_drained() {
 
 bool ServerImpl::on_own_thread() const {
   if (!running()) return false;
-  if (Loop* here = Loop::current(); here && here->mailbox().in_group(&group_)) return true;
+  if (Loop* here = Loop::current()) {
+    if (const MailboxPeer* peer = here->find<MailboxPeer>(); peer && peer->in_group(&group_))
+      return true;
+  }
   return pool_ && pool_->on_worker_thread();
 }
 
@@ -271,10 +282,11 @@ ServerStats Server::stats() const {
   ServerStats s;
   if (!impl_->running()) return s;
   for (const auto& l : impl_->loops()) {
-    l->stats().add_to(s);
+    l->find<detail::HttpLoop>()->stats().add_to(s);
+    s.handler_exceptions += l->counters().task_exceptions.get();
     s.responses_misused += l->anchor().misused();
     s.responses_dropped += l->anchor().dropped();
-    const detail::MailboxCounters& m = l->mailbox().counters();
+    const detail::MailboxCounters& m = l->find<detail::MailboxPeer>()->counters();
     s.mailbox_ids_stored += m.stored.get();
     s.mailbox_waiters += m.waiters.get();
     s.mailbox_delivered += m.delivered.get();

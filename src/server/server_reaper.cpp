@@ -15,6 +15,7 @@
 #include <system_error>
 #include <thread>
 
+#include "http/http_loop.hpp"
 #include "server/server_impl.hpp"
 
 namespace tether::detail {
@@ -52,7 +53,7 @@ void free_in_background(std::shared_ptr<ServerImpl> impl) {
   while (prev < by && !g_reaped_by_ns.compare_exchange_weak(prev, by)) {
   }
   std::atexit(wait_for_reapers);
-  for (const auto& l : impl->loops()) l->after_user_code(register_wait_at_exit);
+  for (const auto& l : impl->loops()) l->find<HttpLoop>()->after_user_code(register_wait_at_exit);
   g_reaping.fetch_add(1);
   std::shared_ptr<ServerImpl> kept = impl;  // if no thread can be made, it must not die here
   try {

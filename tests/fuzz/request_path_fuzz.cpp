@@ -17,10 +17,10 @@
 #include <string_view>
 #include <vector>
 
-#include "core/loop.hpp"
 #include "fuzz_routes.hpp"
 #include "http/connection.hpp"
 #include "http/exchange.hpp"
+#include "http/http_loop.hpp"
 #include "invariants.hpp"
 #include "plan.hpp"
 
@@ -36,7 +36,8 @@ class Session {
       : plan_(plan),
         n_(plan.connections),
         outputs_(n_),
-        loop_(plan.options, fuzz::router(), nullptr, 0) {
+        core_(0, plan.options.drain_timeout_ms),
+        loop_(tether::detail::HttpLoop::attach(core_, plan.options, fuzz::router(), nullptr)) {
     streams_[0] = stream;
     if (n_ == 2) {
       const size_t split = plan.next() % (stream.size() + 1);
@@ -86,7 +87,8 @@ class Session {
   const size_t n_;
   std::string_view streams_[2];
   std::vector<std::string> outputs_;
-  tether::detail::Loop loop_;
+  tether::detail::Loop core_;
+  tether::detail::HttpLoop& loop_;  // owned by core_
   Connection* conns_[2] = {};
   bool idled_[2] = {};  // closed by its idle timer: no response says so
 };

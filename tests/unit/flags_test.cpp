@@ -21,7 +21,9 @@ ParsedFlags parse(std::vector<std::string> args) {
   return tetherd::parse_flags(static_cast<int>(args.size()), argv.data());
 }
 
-bool one_line(const std::string& s) { return !s.empty() && s.find('\n') == std::string::npos; }
+bool one_line(const std::string& s) {
+  return !s.empty() && s.find('\n') == std::string::npos;
+}
 
 TEST(Flags, NoFlagsRunsWithDefaults) {
   ParsedFlags f = parse({});
@@ -67,19 +69,30 @@ const std::vector<NumericFlag>& numeric_flags() {
       {"loops", [](const tether::ServerOptions& o) -> uint64_t { return o.loops; }},
       {"workers", [](const tether::ServerOptions& o) -> uint64_t { return o.workers; }},
       {"backlog", [](const tether::ServerOptions& o) -> uint64_t { return o.backlog; }},
-      {"max-connections", [](const tether::ServerOptions& o) -> uint64_t { return o.max_connections; }},
-      {"max-head-bytes", [](const tether::ServerOptions& o) -> uint64_t { return o.max_head_bytes; }},
-      {"max-target-bytes", [](const tether::ServerOptions& o) -> uint64_t { return o.max_target_bytes; }},
+      {"max-connections",
+       [](const tether::ServerOptions& o) -> uint64_t { return o.max_connections; }},
+      {"max-head-bytes",
+       [](const tether::ServerOptions& o) -> uint64_t { return o.max_head_bytes; }},
+      {"max-target-bytes",
+       [](const tether::ServerOptions& o) -> uint64_t { return o.max_target_bytes; }},
       {"max-headers", [](const tether::ServerOptions& o) -> uint64_t { return o.max_headers; }},
-      {"max-body-bytes", [](const tether::ServerOptions& o) -> uint64_t { return o.max_body_bytes; }},
+      {"max-body-bytes",
+       [](const tether::ServerOptions& o) -> uint64_t { return o.max_body_bytes; }},
       {"max-pipelined", [](const tether::ServerOptions& o) -> uint64_t { return o.max_pipelined; }},
-      {"write-high-water", [](const tether::ServerOptions& o) -> uint64_t { return o.write_high_water; }},
-      {"header-timeout-ms", [](const tether::ServerOptions& o) -> uint64_t { return o.header_timeout_ms; }},
-      {"body-timeout-ms", [](const tether::ServerOptions& o) -> uint64_t { return o.body_timeout_ms; }},
-      {"idle-timeout-ms", [](const tether::ServerOptions& o) -> uint64_t { return o.idle_timeout_ms; }},
-      {"write-timeout-ms", [](const tether::ServerOptions& o) -> uint64_t { return o.write_timeout_ms; }},
-      {"linger-timeout-ms", [](const tether::ServerOptions& o) -> uint64_t { return o.linger_timeout_ms; }},
-      {"drain-timeout-ms", [](const tether::ServerOptions& o) -> uint64_t { return o.drain_timeout_ms; }},
+      {"write-high-water",
+       [](const tether::ServerOptions& o) -> uint64_t { return o.write_high_water; }},
+      {"header-timeout-ms",
+       [](const tether::ServerOptions& o) -> uint64_t { return o.header_timeout_ms; }},
+      {"body-timeout-ms",
+       [](const tether::ServerOptions& o) -> uint64_t { return o.body_timeout_ms; }},
+      {"idle-timeout-ms",
+       [](const tether::ServerOptions& o) -> uint64_t { return o.idle_timeout_ms; }},
+      {"write-timeout-ms",
+       [](const tether::ServerOptions& o) -> uint64_t { return o.write_timeout_ms; }},
+      {"linger-timeout-ms",
+       [](const tether::ServerOptions& o) -> uint64_t { return o.linger_timeout_ms; }},
+      {"drain-timeout-ms",
+       [](const tether::ServerOptions& o) -> uint64_t { return o.drain_timeout_ms; }},
   };
   return kFlags;
 }
@@ -222,7 +235,9 @@ TEST(Flags, HelpListsEveryNumericFlag) {
   EXPECT_NE(f.message.find("--server-name"), std::string::npos);
 }
 
-TEST(Flags, ShortHelpIsExit0) { EXPECT_EQ(parse({"-h"}).outcome, FlagsOutcome::Exit0); }
+TEST(Flags, ShortHelpIsExit0) {
+  EXPECT_EQ(parse({"-h"}).outcome, FlagsOutcome::Exit0);
+}
 
 TEST(Flags, HelpWinsOverLaterFlags) {
   EXPECT_EQ(parse({"--help", "--bogus"}).outcome, FlagsOutcome::Exit0);

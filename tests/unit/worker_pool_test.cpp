@@ -20,8 +20,6 @@
 #include <vector>
 
 #include "core/loop.hpp"
-#include "tether/options.hpp"
-#include "tether/router.hpp"
 
 namespace {
 
@@ -198,14 +196,12 @@ TEST(WorkerPool, SubmitIsAllOrNothing) {
 // the pool); shutdown asks a running item to stop. The home is a real Loop that is never
 // started: post_completion only queues into its inbox.
 TEST(WorkerPool, SubmittedItemsRunAndGoHomeAndShutdownStopsARunningItem) {
-  tether::ServerOptions options;
-  tether::Router router;
   std::atomic<int> runs{0};
   std::atomic<int> destroyed{0};
   std::atomic<bool> saw_stop{false};
   Tally started;
   {
-    tether::detail::Loop home(options, router, nullptr, 0);
+    tether::detail::Loop home(0, 1000);
     {
       WorkerPool pool(2, 8);
       std::vector<std::unique_ptr<WorkItem>> items;

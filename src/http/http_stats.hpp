@@ -1,31 +1,14 @@
-// LoopStats: counters written by one loop thread, read by any thread.
+// HttpStats: one loop's HTTP counters, written by its thread, read by any thread.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 
+#include "core/counter.hpp"
 #include "tether/stats.hpp"
 
 namespace tether::detail {
 
-/// Single-writer counter: the owning loop updates it with a plain load and store (no locked
-/// instruction on the hot path); other threads read a possibly slightly stale value.
-class Counter {
- public:
-  void add(uint64_t n = 1) {
-    v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-  }
-  void sub(uint64_t n = 1) {
-    v_.store(v_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
-  }
-  void set(uint64_t n) { v_.store(n, std::memory_order_relaxed); }
-  uint64_t get() const { return v_.load(std::memory_order_relaxed); }
-
- private:
-  std::atomic<uint64_t> v_{0};
-};
-
-struct LoopStats {
+struct HttpStats {
   Counter connections_accepted;
   Counter connections_active;
   Counter connections_rejected;

@@ -1,0 +1,200 @@
+// HttpLoop: the HTTP server's state on one reactor loop, attached to it as an extension:
+// its connections and their deadline lists, the exchange pool, the shared parser and read
+// buffer, the cork (every response produced while handling one event leaves in one write),
+// the Date header, the offloaded jobs and the counters.
+//
+// Lifetime: made and attached before the loop runs (HttpLoop::attach); owned by the core
+// loop, which destroys it after tearing down. Touched only on the loop's thread, except
+// stats() (read by any thread).
+#pragma once
+
+#include <uv.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/intrusive_list.hpp"
+#include "core/loop.hpp"
+#include "http/connection.hpp"
+#include "http/date_cache.hpp"
+#include "http/exchange.hpp"
+#include "http/http_parser.hpp"
+#include "http/http_stats.hpp"
+#include "http/job_table.hpp"
+#include "http/timeout_kind.hpp"
+#include "tether/options.hpp"
+#include "tether/router.hpp"
+
+namespace tether::detail {
+
+class WorkerPool;
+struct WriteState;
+
+class HttpLoop final : public Loop::Extension, public Loop::CompletionSink, DeadlineTimer::Source {
+ public:
+  /// Makes the HTTP state of `loop` and attaches it. `options` and `router` outlive the loop;
+  /// `pool` (may be null: no offloading) too.
+  static HttpLoop& attach(Loop& loop, const ServerOptions& options, const Router& router,
+                          WorkerPool* pool);
+  HttpLoop(Loop& loop, const ServerOptions& options, const Router& router, WorkerPool* pool);
+  ~HttpLoop() override;
+  HttpLoop(const HttpLoop&) = delete;
+  HttpLoop& operator=(const HttpLoop&) = delete;
+
+  /// Whether its libuv handles could be set up.
+  const Status& init_status() const { return init_status_; }
+  /// Listens on the options' host and `port` (0 picks one; `bound` gets it).
+  Status listen(uint16_t port, bool reuseport, uint16_t* bound);
+  /// From now on (any thread), `hook()` runs before each flush of output: the server's way to
+  /// learn that user code has run on this loop before anyone can see its result (see
+  /// server_reaper.cpp).
+  void after_user_code(void (*hook)()) { after_user_code_.store(hook, std::memory_order_release); }
+  /// The HTTP state of the loop running on the calling thread, or null.
+  static HttpLoop* current();
+
+  // ---- loop thread only (stats() from any)
+  Loop& core() { return core_; }
+  const Loop& core() const { return core_; }
+  uv_loop_t* uv() { return core_.uv(); }
+  uint64_t now() const { return core_.now(); }
+  DeadlineTimer& deadlines() { return core_.deadlines(); }
+  bool draining() const { return core_.draining(); }
+  const ServerOptions& options() const { return options_; }
+  const Router& router() const { return router_; }
+  const ParseLimits& limits() const { return limits_; }
+  DateCache& date() { return date_; }
+  std::string_view server_line() const { return server_line_; }
+  HttpStats& stats() { return stats_; }
+  const HttpStats& stats() const { return stats_; }
+  ExchangePool& exchanges() { return exchanges_; }
+  JobTable& jobs() { return jobs_; }
+
+  /// The loop's request parser, shared by its connections: a head is parsed within one read
+  /// (a partial one is re-parsed once complete), so an idle connection owns no parser.
+  /// Null while in use: a handler may make another connection parse inside this one's parse.
+  RequestParser* borrow_parser() {
+    RequestParser* p = parser_free_ ? &parser_ : nullptr;
+    parser_free_ = false;
+    return p;
+  }
+  void return_parser() { parser_free_ = true; }
+
+  /// The output buffer for `c`: every response produced while handling one event goes into
+  /// one buffer and out in one write. Switching to another connection flushes the first.
+  std::string& cork(Connection* c);
+  void flush_cork();
+  void flush_cork_if(Connection* c) {
+    if (corked_ == c) flush_cork();
+  }
+  /// Forgets `c`'s corked bytes (it is closing).
+  void drop_cork(Connection* c);
+  /// `x` was closed unanswered: its on_close callbacks run when the loop settles (holds a
+  /// reference until then).
+  void defer_close_callbacks(Exchange* x) {
+    ++x->refs;
+    closed_.push_back(x);
+  }
+  /// The end of a libuv callback (CorkScope): runs the on_close callbacks of exchanges closed
+  /// meanwhile (user code runs only at such points, never inside a write or a close) and
+  /// flushes the cork, until neither has anything left.
+  void settle() override;
+  size_t corked_bytes(const Connection* c) const { return corked_ == c ? cork_.size() : 0; }
+
+  /// The shared read buffer: an idle connection owns none.
+  uv_buf_t read_buffer() {
+    return uv_buf_init(read_buf_.data(), static_cast<unsigned>(read_buf_.size()));
+  }
+
+  /// Puts `c` on the deadline list of `kind` (None: on no list), deadline = now + its timeout.
+  void arm(Connection* c, TimeoutKind kind);
+  void connection_closed(Connection* c);
+
+  /// Response deadline of an exchange left open by its handler.
+  void arm_deadline(Exchange* x);
+  void disarm_deadline(Exchange* x) { deadlines_.remove(x); }
+
+  /// In-memory transport, for benchmarks and the fuzzer: when set, every flushed response byte
+  /// goes to `sink` instead of a socket, with the connection that wrote it (the cork may flush
+  /// one connection's bytes while another is being served). Set before any connection writes.
+  using OutputSink = void (*)(void* ctx, Connection* from, const char* data, size_t len);
+  void set_output_sink(OutputSink sink, void* ctx) {
+    sink_ = sink;
+    sink_ctx_ = ctx;
+  }
+  OutputSink output_sink() const { return sink_; }
+  void* output_sink_ctx() const { return sink_ctx_; }
+  /// A connection with no socket, fed by Connection::feed() (needs set_output_sink); null if
+  /// its handle cannot be set up. When the loop is not running, the calling thread becomes
+  /// its owner thread.
+  Connection* open_in_memory();
+
+  WriteState* acquire_write_state();
+  void release_write_state(WriteState* w);
+
+  // Loop::Extension
+  void started() override;
+  void begin_drain() override;
+  bool drained() const override { return connections_.empty(); }
+  void abort() override;
+  void close_handles() override;
+  void teardown() override { jobs_.clear(); }
+  // Loop::CompletionSink: offloaded work came back.
+  void complete(std::unique_ptr<WorkItem> item) override { jobs_.complete(std::move(item)); }
+
+ private:
+  // DeadlineTimer::Source: connection timeouts and response deadlines.
+  uint64_t next_deadline() const override;
+  void on_deadline(uint64_t now) override;
+
+  static void on_connection(void* self, uv_stream_t* server);
+  static void on_date(uv_timer_t* t);
+  void arm_date_timer();
+  uint32_t timeout_ms(TimeoutKind k) const;
+
+  Loop& core_;
+  const ServerOptions& options_;
+  const Router& router_;
+  ParseLimits limits_;
+  Status init_status_;
+  uv_timer_t date_timer_{};
+  bool date_timer_open_ = false;
+  std::atomic<void (*)()> after_user_code_{nullptr};
+
+  std::vector<char> read_buf_;
+  std::string cork_;
+  Connection* corked_ = nullptr;
+  std::vector<Exchange*> closed_;          // on_close callbacks due at the next settle()
+  std::vector<Exchange*> closed_running_;  // reused by settle()
+  std::string server_line_;
+  DateCache date_;
+  HttpStats stats_;
+  ExchangePool exchanges_;
+  JobTable jobs_;
+  std::vector<WriteState*> free_writes_;
+  IntrusiveList<Connection, &Connection::all_hook> connections_;
+  IntrusiveList<Exchange, &Exchange::deadline_hook> deadlines_;
+  RequestParser parser_{limits_};
+  OutputSink sink_ = nullptr;
+  void* sink_ctx_ = nullptr;
+  bool parser_free_ = true;
+  IntrusiveList<Connection, &Connection::timeout_hook> timeouts_[kTimeoutKinds];
+};
+
+/// Settles the HTTP loop (on_close callbacks due, then the cork) when the libuv callback that
+/// created it returns. The request path's own scope: no other extension has anything to
+/// settle after a socket read.
+class CorkScope {
+ public:
+  explicit CorkScope(HttpLoop& loop) : loop_(loop) {}
+  ~CorkScope() { loop_.settle(); }
+  CorkScope(const CorkScope&) = delete;
+  CorkScope& operator=(const CorkScope&) = delete;
+
+ private:
+  HttpLoop& loop_;
+};
+
+}  // namespace tether::detail
