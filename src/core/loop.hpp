@@ -203,16 +203,20 @@ class Loop {
   std::vector<std::unique_ptr<Extension>> extensions_;
 };
 
-/// Settles the loop when the callback that made it returns.
-class SettleScope {
+/// Settles `T` (a loop, or one extension of it) when the callback that made the scope
+/// returns: user code ran inside the callback, and what it produced goes out at its end.
+template <class T>
+class SettleOnExit {
  public:
-  explicit SettleScope(Loop& loop) : loop_(loop) {}
-  ~SettleScope() { loop_.settle(); }
-  SettleScope(const SettleScope&) = delete;
-  SettleScope& operator=(const SettleScope&) = delete;
+  explicit SettleOnExit(T& t) : t_(t) {}
+  ~SettleOnExit() { t_.settle(); }
+  SettleOnExit(const SettleOnExit&) = delete;
+  SettleOnExit& operator=(const SettleOnExit&) = delete;
 
  private:
-  Loop& loop_;
+  T& t_;
 };
+/// Every extension of the loop settles (callbacks the reactor itself runs).
+using SettleScope = SettleOnExit<Loop>;
 
 }  // namespace tether::detail

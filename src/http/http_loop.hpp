@@ -183,18 +183,8 @@ class HttpLoop final : public Loop::Extension, public Loop::CompletionSink, Dead
   IntrusiveList<Connection, &Connection::timeout_hook> timeouts_[kTimeoutKinds];
 };
 
-/// Settles the HTTP loop (on_close callbacks due, then the cork) when the libuv callback that
-/// created it returns. The request path's own scope: no other extension has anything to
-/// settle after a socket read.
-class CorkScope {
- public:
-  explicit CorkScope(HttpLoop& loop) : loop_(loop) {}
-  ~CorkScope() { loop_.settle(); }
-  CorkScope(const CorkScope&) = delete;
-  CorkScope& operator=(const CorkScope&) = delete;
-
- private:
-  HttpLoop& loop_;
-};
+/// Settles the HTTP loop alone (on_close callbacks due, then the cork): the request path's
+/// scope, since no other extension has anything to settle after a socket read.
+using CorkScope = SettleOnExit<HttpLoop>;
 
 }  // namespace tether::detail

@@ -31,6 +31,7 @@
 #include "support/gate.hpp"
 #include "support/http_client.hpp"
 #include "support/probes.hpp"
+#include "support/self_delete.hpp"
 #include "support/test_server.hpp"
 
 namespace {
@@ -303,12 +304,7 @@ TEST(HostileRegression, SigintWhileARunServerDeletedFromItsHandlerDrainsIsHarmle
               },
               [](Response r, int) { r.send(200, "slow"); });
         });
-        server->get("/die", [server, deleted](Request&, Response res) {
-          res.send(200, "bye");
-          std::shared_ptr<Gate> d = deleted;  // the captures go with the server
-          delete server;  // supported from a handler: it stops and is freed once drained
-          d->open();
-        });
+        tt::add_die_route(server, deleted);               // stops; freed once drained
         std::thread runner([server] { server->run(); });  // start + SIGINT/SIGTERM + wait
         uint16_t port = 0;
         if (!tt::eventually([&] { return (port = server->port()) != 0; })) {
@@ -316,12 +312,8 @@ TEST(HostileRegression, SigintWhileARunServerDeletedFromItsHandlerDrainsIsHarmle
           return child_fail(log, "run() did not start the server");
         }
         tt::Client slow(port);
-        if (!slow.send(tt::get_request("/slow"))) return child_fail(log, "cannot send /slow");
-        if (!job_started->wait(5s)) return child_fail(log, "the /slow job did not start");
-        tt::Client die(port);
-        auto d = tt::roundtrip(die, tt::get_request("/die"), 3000);
-        if (d.status != 200) return child_fail(log, "/die -> " + std::to_string(d.status));
-        if (!deleted->wait(5s)) return child_fail(log, "the handler did not delete the server");
+        if (std::string e = tt::slow_then_die(port, slow, *job_started, *deleted); !e.empty())
+          return child_fail(log, e);
         log.say("the server deleted itself and drains /slow; sending SIGINT");
         ::kill(::getpid(), SIGINT);  // an operator's Ctrl-C during the drain
         sigint_sent->open();
@@ -391,21 +383,12 @@ TEST(HostileRegression, ExitWhileAServerDeletedFromItsHandlerDrainsIsClean) {
               },
               [](Response r, int) { r.send(200, "slow"); });
         });
-        server->get("/die", [server, deleted](Request&, Response res) {
-          res.send(200, "bye");
-          std::shared_ptr<Gate> d = deleted;  // the captures go with the server
-          delete server;  // supported from a handler: it stops and is freed once drained
-          d->open();
-        });
+        tt::add_die_route(server, deleted);  // stops; freed once drained
         if (!server->start().ok()) return child_fail(log, "start failed");
         const uint16_t port = server->port();
         auto* slow = new tt::Client(port);  // read at exit by g_exit_watch
-        if (!slow->send(tt::get_request("/slow"))) return child_fail(log, "cannot send /slow");
-        if (!job_started->wait(5s)) return child_fail(log, "the /slow job did not start");
-        tt::Client die(port);
-        auto d = tt::roundtrip(die, tt::get_request("/die"), 3000);
-        if (d.status != 200) return child_fail(log, "/die -> " + std::to_string(d.status));
-        if (!deleted->wait(5s)) return child_fail(log, "the handler did not delete the server");
+        if (std::string e = tt::slow_then_die(port, *slow, *job_started, *deleted); !e.empty())
+          return child_fail(log, e);
         g_exit_watch.log_fd = log.fd();
         g_exit_watch.client = slow;
         log.say("the server deleted itself and drains /slow; the program exits");
