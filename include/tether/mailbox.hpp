@@ -7,6 +7,7 @@
 #include <functional>
 #include <string>
 
+#include "tether/export.hpp"
 #include "tether/response.hpp"
 
 namespace tether {
@@ -57,7 +58,7 @@ enum class MailboxTake {
 /// logged; a Response it held and did not answer is then answered 500 by the server.
 ///
 /// Every call throws std::logic_error before Server::start().
-class Mailbox {
+class TETHER_EXPORT Mailbox {
  public:
   /// Hands `value` to the oldest live waiter on `id`, or stores it.
   void post(std::string id, std::string value, std::function<void(MailboxPost)> done);

@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "tether/export.hpp"
+
 namespace tether {
 
 /// Request methods a route can name. Requests with any other method that llhttp accepts
@@ -14,6 +16,6 @@ enum class Method : uint8_t { Get, Head, Post, Put, Delete, Patch, Options, Conn
 inline constexpr unsigned kMethodCount = 10;
 
 /// Canonical upper-case name ("GET"); "OTHER" for `Method::Other`.
-std::string_view method_name(Method m);
+TETHER_EXPORT std::string_view method_name(Method m);
 
 }  // namespace tether

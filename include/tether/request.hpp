@@ -7,6 +7,7 @@
 #include <string_view>
 #include <utility>
 
+#include "tether/export.hpp"
 #include "tether/method.hpp"
 
 namespace tether {
@@ -20,7 +21,7 @@ struct RequestData;
 /// Lifetime: every `std::string_view` returned here points into the connection's receive
 /// buffer and is valid only until the handler returns. A handler that answers later
 /// (keeps its `Response`) must copy what it needs first: `std::string(req.param("id"))`.
-class Request {
+class TETHER_EXPORT Request {
  public:
   explicit Request(const detail::RequestData& data) : d_(&data) {}
 
@@ -60,6 +61,6 @@ class Request {
 };
 
 /// Percent-decodes `s` ('+' stays '+'); invalid escapes are kept as they are.
-std::string url_decode(std::string_view s);
+TETHER_EXPORT std::string url_decode(std::string_view s);
 
 }  // namespace tether

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "tether/detail/work.hpp"
+#include "tether/export.hpp"
 
 namespace tether {
 
@@ -39,7 +40,7 @@ struct ResponseAccess;
 ///
 /// If the last copy of an unanswered `Response` is destroyed, the server answers 500 itself
 /// and counts it (`ServerStats::responses_abandoned`): a response is never silently lost.
-class Response {
+class TETHER_EXPORT Response {
  public:
   /// An empty, dead handle.
   Response() = default;

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <utility>
 
+#include "tether/export.hpp"
 #include "tether/method.hpp"
 #include "tether/request.hpp"
 #include "tether/response.hpp"
@@ -44,7 +45,7 @@ struct RouteMatch {
 /// rest of the path, possibly empty, captured as param "*"). Literals win over captures,
 /// captures over catch-alls, with backtracking. HEAD falls back to GET routes.
 /// Not thread-safe to modify; a running server only reads it.
-class Router {
+class TETHER_EXPORT Router {
  public:
   Router();
   ~Router();

@@ -7,6 +7,7 @@
 #include <stop_token>
 #include <string_view>
 
+#include "tether/export.hpp"
 #include "tether/mailbox.hpp"
 #include "tether/options.hpp"
 #include "tether/router.hpp"
@@ -22,7 +23,7 @@ class ServerImpl;
 /// An HTTP/1.1 server. Register routes, then `run()` (blocking, handles SIGINT/SIGTERM) or
 /// `start()` / `stop()` / `wait()` (embedding, tests). Routes cannot change once started.
 /// Several servers may live in one process; they share nothing.
-class Server {
+class TETHER_EXPORT Server {
  public:
   explicit Server(ServerOptions options = {});
   /// Stops (gracefully) and waits, if running. From one of the server's own handlers or

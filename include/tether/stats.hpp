@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <string>
 
+#include "tether/export.hpp"
+
 namespace tether {
 
 /// A snapshot of a server's counters, summed over its loops.
@@ -78,6 +80,6 @@ struct ServerStats {
 };
 
 /// The counters in the Prometheus text exposition format (for a /metrics route).
-std::string prometheus_text(const ServerStats& stats);
+TETHER_EXPORT std::string prometheus_text(const ServerStats& stats);
 
 }  // namespace tether

@@ -10,3 +10,4 @@
 #include "tether/server.hpp"
 #include "tether/stats.hpp"
 #include "tether/status.hpp"
+#include "tether/version.hpp"

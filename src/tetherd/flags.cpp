@@ -7,6 +7,8 @@
 #include <type_traits>
 #include <variant>
 
+#include "tether/version.hpp"
+
 namespace tetherd {
 namespace {
 
@@ -110,7 +112,7 @@ ParsedFlags parse_flags(int argc, char** argv) {
     }
     if (arg == "--version") {
       r.outcome = FlagsOutcome::Exit0;
-      r.message = std::string("tetherd ") + TETHER_VERSION + "\n";
+      r.message = std::string("tetherd ") + tether::version() + "\n";
       return r;
     }
     if (arg.substr(0, 2) != "--") {

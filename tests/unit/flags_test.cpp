@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "tether/version.hpp"
 #include "tetherd/flags.hpp"
 
 namespace {
@@ -246,7 +247,8 @@ TEST(Flags, HelpWinsOverLaterFlags) {
 TEST(Flags, VersionIsExit0WithText) {
   ParsedFlags f = parse({"--version"});
   EXPECT_EQ(f.outcome, FlagsOutcome::Exit0);
-  EXPECT_EQ(f.message, std::string("tetherd ") + TETHER_VERSION + "\n");
+  EXPECT_EQ(f.message, std::string("tetherd ") + TETHER_VERSION_STRING + "\n");
+  EXPECT_STREQ(tether::version(), TETHER_VERSION_STRING) << "headers and library disagree";
 }
 
 }  // namespace

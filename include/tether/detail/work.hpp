@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "tether/export.hpp"
+
 namespace tether {
 class Response;
 }
@@ -75,7 +77,7 @@ struct TypedFinisher final : Finisher {
 
 /// Queues `items` on the server's worker pool for the exchange behind `res`; `fin` runs on
 /// the owning loop when all are done. See Response::offload for the outcomes.
-bool start_job(Response& res, std::vector<std::unique_ptr<WorkItem>> items,
-               std::unique_ptr<Finisher> fin);
+TETHER_EXPORT bool start_job(Response& res, std::vector<std::unique_ptr<WorkItem>> items,
+                             std::unique_ptr<Finisher> fin);
 
 }  // namespace tether::detail

@@ -1,0 +1,73 @@
+# Install rules and packages (TETHER_INSTALL; on by default for a top-level build).
+#   development: headers, the library, the CMake package (tether::tether) and tether.pc
+#   runtime:     tetherd, its man page and systemd unit
+# `cpack -G DEB` in the build directory makes libtether-dev (development) and tetherd
+# (runtime).
+include(CMakePackageConfigHelpers)
+set(TETHER_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/tether)
+
+install(TARGETS tether EXPORT tetherTargets
+  ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT development
+  LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT development
+  INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(DIRECTORY include/tether DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
+  COMPONENT development FILES_MATCHING PATTERN "*.hpp")
+install(FILES ${PROJECT_BINARY_DIR}/include/tether/version.hpp
+  DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/tether COMPONENT development)
+install(EXPORT tetherTargets NAMESPACE tether:: DESTINATION ${TETHER_CMAKE_DIR}
+  COMPONENT development)
+configure_package_config_file(packaging/tetherConfig.cmake.in
+  ${PROJECT_BINARY_DIR}/tetherConfig.cmake INSTALL_DESTINATION ${TETHER_CMAKE_DIR})
+# 0.x: a minor version may break the API, so only the same MAJOR.MINOR is compatible.
+write_basic_package_version_file(${PROJECT_BINARY_DIR}/tetherConfigVersion.cmake
+  COMPATIBILITY SameMinorVersion)
+install(FILES ${PROJECT_BINARY_DIR}/tetherConfig.cmake ${PROJECT_BINARY_DIR}/tetherConfigVersion.cmake
+  DESTINATION ${TETHER_CMAKE_DIR} COMPONENT development)
+
+# tether.pc finds its prefix from where it lies, so the same file serves an install and a
+# package. A static libtether cannot link without libuv, so libuv is a plain requirement
+# there (pkg-config --libs tether works without --static); the shared library records it
+# itself, so there it is only needed for static linking.
+file(RELATIVE_PATH TETHER_PC_UP "/prefix/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/prefix")
+if(TETHER_SHARED)
+  set(TETHER_PC_REQUIRES "Requires.private")
+else()
+  set(TETHER_PC_REQUIRES "Requires")
+endif()
+configure_file(packaging/tether.pc.in ${PROJECT_BINARY_DIR}/tether.pc @ONLY)
+install(FILES ${PROJECT_BINARY_DIR}/tether.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig
+  COMPONENT development)
+
+if(TETHER_TETHERD)
+  install(TARGETS tetherd RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT runtime)
+  install(FILES ${PROJECT_BINARY_DIR}/tetherd.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1
+    COMPONENT runtime)
+  install(FILES packaging/tetherd.service DESTINATION lib/systemd/system COMPONENT runtime)
+endif()
+
+set(CPACK_PACKAGE_NAME tether)
+set(CPACK_PACKAGE_VENDOR "tether")
+set(CPACK_PACKAGE_CONTACT "tether developers <tether@users.noreply.github.com>")
+set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
+set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "${PROJECT_DESCRIPTION}")
+set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
+set(CPACK_GENERATOR DEB)
+set(CPACK_DEB_COMPONENT_INSTALL ON)
+set(CPACK_COMPONENTS_ALL development runtime)
+set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
+set(CPACK_DEBIAN_PACKAGE_HOMEPAGE "${PROJECT_HOMEPAGE_URL}")
+set(CPACK_DEBIAN_DEVELOPMENT_PACKAGE_NAME libtether-dev)
+set(CPACK_DEBIAN_DEVELOPMENT_PACKAGE_SECTION libdevel)
+set(CPACK_DEBIAN_DEVELOPMENT_PACKAGE_DEPENDS "libuv1-dev (>= 1.44)")
+set(CPACK_COMPONENT_DEVELOPMENT_DESCRIPTION
+  "tether: C++20 HTTP/1.1 server library on libuv (development files)
+ Headers, the library (llhttp folded in), the CMake package tether::tether and
+ tether.pc.")
+set(CPACK_DEBIAN_RUNTIME_PACKAGE_NAME tetherd)
+set(CPACK_DEBIAN_RUNTIME_PACKAGE_SECTION httpd)
+set(CPACK_DEBIAN_RUNTIME_PACKAGE_SHLIBDEPS ON)
+set(CPACK_COMPONENT_RUNTIME_DESCRIPTION
+  "tetherd: HTTP/1.1 server built on the tether library
+ With a systemd unit (tetherd.service) that runs it as an unprivileged user and stops
+ it gracefully with SIGTERM.")
+include(CPack)
