@@ -29,6 +29,9 @@ class TETHER_EXPORT Server {
   /// Stops (gracefully) and waits, if running. From one of the server's own handlers or
   /// jobs, where waiting for itself is impossible, it logs that, asks for the stop and
   /// leaves the server to be freed by a thread of its own once its loops and workers end.
+  /// The object itself is gone at once, like any deleted object: handlers still running on
+  /// the server's other loops must not call it (nothing orders them with the delete). A
+  /// `Mailbox&` taken from it before stays valid in those handlers until the loops end.
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
