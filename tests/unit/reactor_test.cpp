@@ -278,9 +278,9 @@ struct SecondRecorder final : Recorder {
 };
 
 TEST(Reactor, ExtensionsAreFoundByTypeAndAttachedOnce) {
-  Loop loop(0, kDrainMs);
-  std::vector<std::string> log;
+  std::vector<std::string> log;  // before the loop: its extensions write here as it goes
   std::mutex mu;
+  Loop loop(0, kDrainMs);
   EXPECT_EQ(loop.find<Recorder>(), nullptr);
   Recorder& r = loop.attach(std::make_unique<Recorder>(loop, &log, &mu, "r"));
   EXPECT_EQ(loop.find<Recorder>(), &r);
@@ -292,9 +292,9 @@ TEST(Reactor, ExtensionsAreFoundByTypeAndAttachedOnce) {
 }
 
 TEST(Reactor, AStopWaitsForEveryExtensionThenFinishesAndTearsDownInAttachOrder) {
-  Loop loop(0, kDrainMs);
-  std::vector<std::string> log;
+  std::vector<std::string> log;  // before the loop: its extensions write here as it goes
   std::mutex mu;
+  Loop loop(0, kDrainMs);
   Recorder& first = loop.attach(std::make_unique<FirstRecorder>(loop, &log, &mu, "first"));
   Recorder& second = loop.attach(std::make_unique<SecondRecorder>(loop, &log, &mu, "second"));
   second.busy = false;
@@ -322,9 +322,9 @@ TEST(Reactor, AStopWaitsForEveryExtensionThenFinishesAndTearsDownInAttachOrder) 
 }
 
 TEST(Reactor, TheDrainDeadlineAbortsWhatIsLeft) {
-  Loop loop(0, /*drain_timeout_ms=*/50);
-  std::vector<std::string> log;
+  std::vector<std::string> log;  // before the loop: its extensions write here as it goes
   std::mutex mu;
+  Loop loop(0, /*drain_timeout_ms=*/50);
   Recorder& stuck = loop.attach(std::make_unique<Recorder>(loop, &log, &mu, "stuck"));
   loop.start();
   loop.request_stop();
