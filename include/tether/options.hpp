@@ -58,6 +58,9 @@ struct ServerOptions {
   uint32_t response_timeout_ms = 30000;
   /// Graceful shutdown: how long in-flight requests may take before connections are cut.
   uint32_t drain_timeout_ms = 10000;
+  /// An idle event stream (EventStream) gets a comment line after this long, so that proxies
+  /// and clients keep the connection. 0: never.
+  uint32_t sse_heartbeat_ms = 15000;
 
   /// Mailbox: ids held at once (stored values plus ids with waiters), bytes per value, parked
   /// waiters per id, how long an untaken value is kept, and the longest wait a GET may ask for

@@ -11,6 +11,7 @@
 
 #include "tether/detail/work.hpp"
 #include "tether/export.hpp"
+#include "tether/stream.hpp"
 
 namespace tether {
 
@@ -65,6 +66,16 @@ class TETHER_EXPORT Response {
   /// saying `Connection: close`. `Server` and `Date` replace the server's own.
   bool set_header(std::string_view name, std::string_view value);
 
+  /// Starts a streamed response: the head (`status`, `Content-Type: content_type`, the
+  /// headers set so far, chunked framing on HTTP/1.1) goes out now, or once the responses to
+  /// earlier pipelined requests have; the body follows through the returned Stream. This
+  /// Response is answered by it (dead from now on). Returns a dead Stream when the handle is
+  /// dead, or when `status` cannot carry a body (1xx, 204, 304, outside 200..599) or
+  /// `content_type` holds a control character; the server then answers 500 instead.
+  Stream stream(int status, std::string_view content_type = "application/octet-stream");
+  /// Starts server-sent events: a 200 stream of `text/event-stream`, `Cache-Control:
+  /// no-cache`. See EventStream.
+  EventStream event_stream();
   /// True while the response can still be sent: not yet answered and the client still there.
   bool alive() const;
 

@@ -40,6 +40,12 @@ struct ServerStats {
   uint64_t responses_timed_out = 0;
   /// Offloaded jobs whose client left (or whose deadline passed) before they finished.
   uint64_t jobs_abandoned = 0;
+  /// Streamed responses (Response::stream, event streams) open now, the body bytes written
+  /// to them, and those that ended without end(): the client left, a write stalled past the
+  /// write timeout, the server stopped, or the last handle was dropped.
+  uint64_t streams_open = 0;
+  uint64_t stream_bytes = 0;
+  uint64_t streams_cut = 0;
 
   /// Worker pool: threads, busy threads, queued jobs and the queue's capacity.
   uint64_t workers = 0;

@@ -10,4 +10,5 @@
 #include "tether/server.hpp"
 #include "tether/stats.hpp"
 #include "tether/status.hpp"
+#include "tether/stream.hpp"
 #include "tether/version.hpp"

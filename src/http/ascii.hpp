@@ -61,4 +61,13 @@ inline bool is_field_value(std::string_view v) {
   return true;
 }
 
+/// A header field name: one or more token characters.
+inline bool is_token(std::string_view name) {
+  if (name.empty()) return false;
+  for (unsigned char c : name) {
+    if (!is_tchar(c)) return false;
+  }
+  return true;
+}
+
 }  // namespace tether::detail

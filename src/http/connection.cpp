@@ -294,10 +294,18 @@ void Connection::pop_fifo_head() {
 }
 
 void Connection::flush_answered() {
-  while (fifo_head_ && fifo_head_->state == ExchangeState::Answered) {
-    Exchange* x = fifo_head_;
-    write_response(x, x->status, x->out, x->content_type);
-    pop_fifo_head();
+  while (Exchange* x = fifo_head_) {
+    if (x->state == ExchangeState::Answered) {
+      write_response(x, x->status, x->out, x->content_type);
+      pop_fifo_head();
+    } else if (x->state == ExchangeState::Streaming) {
+      // A stream holds the head until it ends: what follows waits behind it.
+      if (!x->stream->head_written) write_stream_head(x);
+      if (!x->stream->ended) return;
+      finish_stream(x);
+    } else {
+      return;
+    }
   }
 }
 
@@ -392,6 +400,7 @@ void Connection::after_progress() {
   }
   maybe_resume();
   update_timeout(false, false);
+  maybe_writable();
 }
 
 // ---------------------------------------------------------------- backpressure
@@ -479,13 +488,19 @@ void Connection::abandon_fifo() {
     x->next = nullptr;
     x->in_fifo = false;
     const bool was_open = x->state == ExchangeState::Open;
+    const bool was_streaming = x->state == ExchangeState::Streaming && !x->stream->ended;
     if (was_open) loop_.stats().exchanges_in_flight.sub();
+    if (was_streaming) {
+      loop_.stats().streams_open.sub();
+      loop_.stats().streams_cut.add();
+    }
     x->state = ExchangeState::Dead;
     x->conn = nullptr;
     loop_.disarm_deadline(x);
+    loop_.disarm_heartbeat(x);
     // Its on_close callbacks (user code, which may answer other exchanges) run when the loop
     // settles, never in here: this may be deep inside a write or another exchange's answer.
-    if (was_open) loop_.defer_close_callbacks(x);
+    if (was_open || was_streaming) loop_.defer_close_callbacks(x);
     if (x->refs == 0) loop_.exchanges().release(x);  // else a handle still holds it
   }
   fifo_tail_ = nullptr;

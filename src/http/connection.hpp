@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -17,6 +18,7 @@
 #include "http/exchange.hpp"
 #include "http/http_parser.hpp"
 #include "http/timeout_kind.hpp"
+#include "tether/stream.hpp"
 
 namespace tether::detail {
 
@@ -69,6 +71,20 @@ class Connection {
   /// The response deadline of `x` passed: answer 504 and tell its on_close callbacks.
   void expire(Exchange* x);
 
+  // ---- streamed responses (connection_stream.cpp); `x` is this connection's
+  /// Answers `x` (Open) with a streamed body. False (answered 500) for a status without one.
+  bool start_stream(Exchange* x, int status, std::string_view content_type);
+  /// Queues the next piece of `x`'s body (Streaming, not ended).
+  StreamWrite stream_write(Exchange* x, std::string_view bytes);
+  /// Ends `x`'s body: the last chunk and trailers, after what is buffered.
+  void stream_end(Exchange* x);
+  /// Bytes of `x`'s body not yet taken by the socket (or waiting behind earlier responses).
+  size_t stream_backlog(const Exchange* x) const;
+  /// `cb` runs once the backlog has fallen to half the high-water mark.
+  void stream_on_writable(Exchange* x, std::function<void()> cb);
+  /// Nobody can end `x` any more: close the connection, so its body ends incomplete.
+  void cut_stream(Exchange* x);
+
   /// Hooks for the loop's lists (all connections; the current deadline list).
   ListHook<Connection> all_hook;
   ListHook<Connection> timeout_hook;
@@ -101,6 +117,12 @@ class Connection {
   void abandon_fifo();
   void pop_fifo_head();
   void flush_answered();
+  /// Writes the head of streamed `x` (now at the FIFO head) and the body it buffered.
+  void write_stream_head(Exchange* x);
+  /// The last chunk of ended `x` (at the FIFO head), which then leaves the FIFO.
+  void finish_stream(Exchange* x);
+  /// A stream at the FIFO head waiting for room is told when its backlog is low enough.
+  void maybe_writable();
   void after_progress();
   void maybe_resume();
   void pause_reading();

@@ -32,6 +32,8 @@ void Exchange::reset() {
   content_type.clear();
   on_close.clear();
   deadline = 0;
+  stream.reset();
+  heartbeat_at = 0;
   trim(req.body_store);
   trim(req.head_store);
   trim(out);
@@ -93,33 +95,19 @@ void run_close_callbacks(Exchange* x, std::vector<std::function<void()>>& callba
   exchange_unref(x);
 }
 
-namespace {
-void unref_on_owner(void* x) {
-  exchange_unref(static_cast<Exchange*>(x));
-}
-}  // namespace
-
-void exchange_unref_elsewhere(Exchange* x) {
-  bool free_it = false;
-  {
-    Anchor::OffThread off(*x->anchor);
-    if (off.retired()) {
-      free_it = --x->refs == 0;  // dead and out of every list: nothing but memory is left
-    } else {
-      x->anchor->count_misuse("Response", "destroyed");
-      off.forward({unref_on_owner, x});
-    }
-  }
-  if (free_it) delete x;  // after the lock: this may free the anchor
-}
-
 void exchange_unref(Exchange* x) {
   if (--x->refs > 0) return;
-  if (x->state == ExchangeState::Open && x->conn) {
+  if (x->conn && x->state == ExchangeState::Open) {
     ++x->refs;  // answering may pop it from the FIFO; it must not be recycled under us
     x->loop->stats().responses_abandoned.add();
     x->conn->answer_error(x, 500, "the handler dropped the response without sending it");
     --x->refs;
+  } else if (x->conn && x->state == ExchangeState::Streaming && !x->stream->ended) {
+    // Nobody can end it any more: its body stays incomplete, which only closing the
+    // connection tells the client.
+    ++x->refs;
+    x->conn->cut_stream(x);
+    if (--x->refs > 0) return;  // its on_close callbacks, due at the next settle, hold it
   }
   if (!x->in_fifo && x->state != ExchangeState::Receiving) x->loop->exchanges().release(x);
 }

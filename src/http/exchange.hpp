@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -22,8 +23,20 @@ class Connection;
 enum class ExchangeState : uint8_t {
   Receiving,  // being parsed
   Open,       // handed to a handler, not answered yet
+  Streaming,  // answered with a stream: its body is being written (Response::stream)
   Answered,   // response serialized (maybe waiting in `out` for earlier ones)
   Dead,       // client left or server gone before an answer; nothing will be written
+};
+
+/// A streamed response's state, made when the stream starts (Response::stream).
+struct StreamState {
+  std::function<void()> on_writable;
+  std::string trailers;       // "Name: value\r\n" lines for the last chunk
+  bool chunked = false;       // HTTP/1.1; HTTP/1.0 bodies end with the connection
+  bool head_written = false;  // reached the FIFO head: head and body go straight to output
+  bool ended = false;         // end() called: the last chunk follows what is buffered
+  bool events = false;        // an EventStream: heartbeats, and ended when the server stops
+  bool writable_due = false;  // queued on the loop to run on_writable at the next settle
 };
 
 struct Exchange {
@@ -69,6 +82,12 @@ struct Exchange {
   /// On the loop's deadline list while Open after its handler returned.
   ListHook<Exchange> deadline_hook;
   uint64_t deadline = 0;
+  /// A streamed response (state Streaming, or Answered once ended); null otherwise. Before
+  /// its head is written, its body waits in `out`.
+  std::unique_ptr<StreamState> stream;
+  /// An event stream on the loop's heartbeat list: a comment is due at `heartbeat_at`.
+  ListHook<Exchange> heartbeat_hook;
+  uint64_t heartbeat_at = 0;
 
   void reset();
 };
@@ -118,10 +137,6 @@ void run_close_callbacks(Exchange* x, std::vector<std::function<void()>>& callba
 /// Drops one reference (owner thread); at zero, an unanswered exchange is answered 500
 /// (abandoned) and an exchange out of its connection's FIFO goes back to the pool.
 void exchange_unref(Exchange* x);
-
-/// Drops one reference off the owner thread: forwarded to the owner while the loop lives (and
-/// counted as a misuse), done here under the anchor's lock once it is gone.
-void exchange_unref_elsewhere(Exchange* x);
 
 }  // namespace tether::detail
 

@@ -111,19 +111,63 @@ void HttpLoop::flush_cork() {
 void HttpLoop::settle() {
   // Callbacks first: what they answer joins the output of the event that closed their
   // exchange, and goes out in the same flush. A flush may close another connection whose
-  // callbacks are then due: round again until both are done.
+  // callbacks are then due, or make room for a stream: round again until all are done.
   for (;;) {
-    while (!closed_.empty()) {
+    while (!closed_.empty() || !writable_.empty()) {
       closed_running_.swap(closed_);
       for (Exchange* x : closed_running_) {
         exchange_closed(x);  // stops its jobs, tells the handler's on_close
         exchange_unref(x);
       }
       closed_running_.clear();
+      writable_running_.swap(writable_);
+      for (Exchange* x : writable_running_) {
+        run_writable(x);
+        exchange_unref(x);
+      }
+      writable_running_.clear();
     }
     flush_cork();
-    if (closed_.empty()) return;
+    if (closed_.empty() && writable_.empty()) return;
   }
+}
+
+void HttpLoop::run_writable(Exchange* x) {
+  StreamState& st = *x->stream;
+  st.writable_due = false;
+  if (x->state != ExchangeState::Streaming || !x->conn || st.ended || !st.on_writable) return;
+  std::function<void()> cb = std::move(st.on_writable);
+  st.on_writable = nullptr;
+  run_user_code(x, "on_writable callback", cb);
+}
+
+void HttpLoop::stream_timer(Exchange* x, uint64_t delay_ms, std::function<void()> cb) {
+  ++x->refs;
+  const uint64_t at = core_.now() + delay_ms;
+  stream_timers_.emplace(at, StreamTimer{x, std::move(cb)});
+  core_.deadlines().schedule(at);
+}
+
+void HttpLoop::teardown() {
+  jobs_.clear();
+  // Callbacks that never came due: destroyed here, on the loop thread, with their references.
+  auto timers = std::move(stream_timers_);
+  stream_timers_.clear();
+  for (auto& [at, t] : timers) {
+    t.cb = nullptr;
+    exchange_unref(t.x);
+  }
+}
+
+void HttpLoop::arm_heartbeat(Exchange* x) {
+  if (options_.sse_heartbeat_ms == 0) {
+    heartbeats_.push_back(x);  // listed all the same: a stop ends every event stream
+    x->heartbeat_at = DeadlineTimer::kNever;
+    return;
+  }
+  x->heartbeat_at = core_.now() + options_.sse_heartbeat_ms;
+  heartbeats_.push_back(x);  // to the back: the list stays in order of due time
+  core_.deadlines().schedule(x->heartbeat_at);
 }
 
 void HttpLoop::drop_cork(Connection* c) {
@@ -201,6 +245,8 @@ uint64_t HttpLoop::next_deadline() const {
     if (!timeouts_[k].empty()) next = std::min(next, timeouts_[k].front()->deadline);
   }
   if (!deadlines_.empty()) next = std::min(next, deadlines_.front()->deadline);
+  if (!heartbeats_.empty()) next = std::min(next, heartbeats_.front()->heartbeat_at);
+  if (!stream_timers_.empty()) next = std::min(next, stream_timers_.begin()->first);
   return next;
 }
 
@@ -222,6 +268,23 @@ void HttpLoop::on_deadline(uint64_t now) {
     deadlines_.remove(x);
     stats_.responses_timed_out.add();
     x->conn->expire(x);
+  }
+  // An idle event stream gets a comment line, which clients ignore and proxies see as life.
+  while (!heartbeats_.empty() && heartbeats_.front()->heartbeat_at <= now) {
+    Exchange* x = heartbeats_.front();
+    timer.record(x->heartbeat_at);
+    x->conn->stream_write(x, ":\n\n");  // re-arms it
+  }
+  while (!stream_timers_.empty() && stream_timers_.begin()->first <= now) {
+    auto node = stream_timers_.extract(stream_timers_.begin());
+    StreamTimer& t = node.mapped();
+    timer.record(node.key());
+    Exchange* x = t.x;
+    if (x->state == ExchangeState::Streaming && x->conn && !x->stream->ended) {
+      run_user_code(x, "Stream::after callback", t.cb);
+    }
+    t.cb = nullptr;  // what it captured goes before the exchange may
+    exchange_unref(x);
   }
 }
 
@@ -262,6 +325,13 @@ void HttpLoop::release_write_state(WriteState* w) {
 // ---------------------------------------------------------------- stopping
 
 void HttpLoop::begin_drain() {
+  // Event streams never end by themselves: they end now (a browser reconnects, to another
+  // server), so the drain does not wait its whole timeout for them.
+  while (Exchange* x = heartbeats_.front()) {
+    ++x->refs;
+    x->conn->stream_end(x);  // takes it off the list
+    exchange_unref(x);
+  }
   for (Connection* c = connections_.front(); c;) {
     Connection* next = decltype(connections_)::next(c);
     c->begin_drain();

@@ -11,6 +11,8 @@
 #include <uv.h>
 
 #include <atomic>
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -97,9 +99,23 @@ class HttpLoop final : public Loop::Extension, public Loop::CompletionSink, Dead
     ++x->refs;
     closed_.push_back(x);
   }
+  /// Streamed `x` has room again: its on_writable callback runs when the loop settles (holds
+  /// a reference until then).
+  void defer_writable(Exchange* x) {
+    ++x->refs;
+    x->stream->writable_due = true;
+    writable_.push_back(x);
+  }
+  /// Event stream `x` was just written to (or started): its next heartbeat is due one
+  /// interval from now.
+  void arm_heartbeat(Exchange* x);
+  void disarm_heartbeat(Exchange* x) { heartbeats_.remove(x); }
+  /// `cb` runs `delay_ms` from now if streamed `x` can still be written then (Stream::after).
+  void stream_timer(Exchange* x, uint64_t delay_ms, std::function<void()> cb);
   /// The end of a libuv callback (CorkScope): runs the on_close callbacks of exchanges closed
-  /// meanwhile (user code runs only at such points, never inside a write or a close) and
-  /// flushes the cork, until neither has anything left.
+  /// meanwhile and the on_writable callbacks of streams with room again (user code runs only
+  /// at such points, never inside a write or a close), then flushes the cork, until nothing
+  /// is left.
   void settle() override;
   size_t corked_bytes(const Connection* c) const { return corked_ == c ? cork_.size() : 0; }
 
@@ -140,7 +156,7 @@ class HttpLoop final : public Loop::Extension, public Loop::CompletionSink, Dead
   bool drained() const override { return connections_.empty(); }
   void abort() override;
   void close_handles() override;
-  void teardown() override { jobs_.clear(); }
+  void teardown() override;
   // Loop::CompletionSink: offloaded work came back.
   void complete(std::unique_ptr<WorkItem> item) override { jobs_.complete(std::move(item)); }
 
@@ -149,6 +165,7 @@ class HttpLoop final : public Loop::Extension, public Loop::CompletionSink, Dead
   uint64_t next_deadline() const override;
   void on_deadline(uint64_t now) override;
 
+  void run_writable(Exchange* x);
   static void on_connection(void* self, uv_stream_t* server);
   static void on_date(uv_timer_t* t);
   void arm_date_timer();
@@ -168,6 +185,8 @@ class HttpLoop final : public Loop::Extension, public Loop::CompletionSink, Dead
   Connection* corked_ = nullptr;
   std::vector<Exchange*> closed_;          // on_close callbacks due at the next settle()
   std::vector<Exchange*> closed_running_;  // reused by settle()
+  std::vector<Exchange*> writable_;        // on_writable callbacks due at the next settle()
+  std::vector<Exchange*> writable_running_;
   std::string server_line_;
   DateCache date_;
   HttpStats stats_;
@@ -176,6 +195,15 @@ class HttpLoop final : public Loop::Extension, public Loop::CompletionSink, Dead
   std::vector<WriteState*> free_writes_;
   IntrusiveList<Connection, &Connection::all_hook> connections_;
   IntrusiveList<Exchange, &Exchange::deadline_hook> deadlines_;
+  /// Stream::after callbacks by due time; each holds a reference to its exchange.
+  struct StreamTimer {
+    Exchange* x;
+    std::function<void()> cb;
+  };
+  std::multimap<uint64_t, StreamTimer> stream_timers_;
+  /// Event streams, in the order their heartbeats are due (one interval for all: appending
+  /// keeps it sorted).
+  IntrusiveList<Exchange, &Exchange::heartbeat_hook> heartbeats_;
   RequestParser parser_{limits_};
   OutputSink sink_ = nullptr;
   void* sink_ctx_ = nullptr;

@@ -25,6 +25,9 @@ struct HttpStats {
   Counter exchanges_in_flight;
   Counter responses_timed_out;
   Counter jobs_abandoned;
+  Counter streams_open;
+  Counter stream_bytes;
+  Counter streams_cut;
 
   void add_to(ServerStats& s) const {
     s.connections_accepted += connections_accepted.get();
@@ -43,6 +46,9 @@ struct HttpStats {
     s.exchanges_in_flight += exchanges_in_flight.get();
     s.responses_timed_out += responses_timed_out.get();
     s.jobs_abandoned += jobs_abandoned.get();
+    s.streams_open += streams_open.get();
+    s.stream_bytes += stream_bytes.get();
+    s.streams_cut += streams_cut.get();
   }
 };
 

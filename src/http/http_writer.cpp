@@ -200,4 +200,26 @@ void append_response(std::string& out, const ResponseParts& p) {
   }
 }
 
+void append_stream_head(std::string& out, const ResponseParts& p, bool chunked) {
+  constexpr std::string_view kChunked = "Transfer-Encoding: chunked\r\n";
+  out.append(status_lines().line(p.status));
+  out.append(p.server_line);
+  out.append(p.date_line);
+  if (!p.content_type.empty()) out.append(kContentType).append(p.content_type).append(kCrlf);
+  if (chunked) out.append(kChunked);
+  if (p.connection == ConnectionHeader::Close) out.append(kClose);
+  if (p.connection == ConnectionHeader::KeepAlive) out.append(kKeepAlive);
+  out.append(p.extra_headers);
+  out.append(kCrlf);
+}
+
+void append_chunk(std::string& out, std::string_view data) {
+  char size[20];
+  auto r = std::to_chars(size, size + sizeof size, data.size(), 16);
+  out.append(size, static_cast<size_t>(r.ptr - size));
+  out.append(kCrlf);
+  out.append(data);
+  out.append(kCrlf);
+}
+
 }  // namespace tether::detail

@@ -27,6 +27,12 @@ struct ResponseParts {
 /// Content-Length; every other status is framed by Content-Length.
 void append_response(std::string& out, const ResponseParts& parts);
 
+/// Appends the head of a streamed response (no Content-Length): `Transfer-Encoding: chunked`
+/// when `chunked`, else the body is delimited by the connection's end (HTTP/1.0).
+void append_stream_head(std::string& out, const ResponseParts& parts, bool chunked);
+/// Appends `data` as one chunk (size in hex, CRLF, data, CRLF); `data` must not be empty.
+void append_chunk(std::string& out, std::string_view data);
+
 /// "OK" for 200; "Unknown" for codes without a registered phrase.
 std::string_view reason_phrase(int status);
 

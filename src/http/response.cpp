@@ -3,27 +3,18 @@
 #include "http/ascii.hpp"
 #include "http/connection.hpp"
 #include "http/exchange.hpp"
+#include "http/handle_rules.hpp"
 #include "http/http_loop.hpp"
+#include "http/stream_access.hpp"
 
 namespace tether {
 namespace {
 
-using detail::Anchor;
 using detail::Exchange;
-using detail::iequals;
-using detail::is_tchar;
+constexpr const char* kType = "Response";
 
 bool is_open(const Exchange* x) {
   return x->state == detail::ExchangeState::Open && x->conn != nullptr;
-}
-
-// Off the owner thread a handle may still be copied, moved or queried once its loop is gone
-// (it is then dead and inert); while the loop lives every such call is refused and counted.
-bool usable_elsewhere(Exchange* x, const char* operation) {
-  Anchor::OffThread off(*x->anchor);
-  if (off.retired()) return true;
-  x->anchor->count_misuse("Response", operation);
-  return false;
 }
 
 }  // namespace
@@ -32,30 +23,11 @@ Response::Response(Exchange* x) : x_(x) {
   if (x_) ++x_->refs;  // made by the loop, on its thread
 }
 
-Response::Response(const Response& other) {
-  Exchange* x = other.x_;
-  if (!x) return;
-  if (x->anchor->owned_here()) [[likely]] {
-    ++x->refs;
-    x_ = x;
-    return;
-  }
-  Anchor::OffThread off(*x->anchor);
-  if (!off.retired()) {
-    x->anchor->count_misuse("Response", "copied");
-    return;  // the copy is an empty, dead handle
-  }
-  ++x->refs;  // a retired exchange's count is only ever touched under its anchor's lock
-  x_ = x;
-}
+Response::Response(const Response& other) : x_(detail::handle::copy(other.x_, kType)) {}
 
 Response::Response(Response&& other) noexcept {
-  Exchange* x = other.x_;
-  if (!x) return;
-  // A move touches no count, so a retired handle moves anywhere; a live one only on its
-  // thread (refused, the source keeps it and its destruction is forwarded to the owner).
-  if (!x->anchor->owned_here() && !x->anchor->retired() && !usable_elsewhere(x, "moved")) return;
-  x_ = x;
+  if (!other.x_ || !detail::handle::may_move(other.x_, kType)) return;
+  x_ = other.x_;  // a refused move leaves the source its handle (destroyed, it is forwarded)
   other.x_ = nullptr;
 }
 
@@ -76,21 +48,11 @@ Response& Response::operator=(Response&& other) noexcept {
 }
 
 Response::~Response() {
-  if (!x_) return;
-  if (x_->anchor->owned_here()) [[likely]] {
-    detail::exchange_unref(x_);
-    return;
-  }
-  detail::exchange_unref_elsewhere(x_);
+  if (x_) detail::handle::drop(x_, kType);
 }
 
 bool Response::alive() const {
-  Exchange* x = x_;
-  if (!x) return false;
-  if (x->anchor->owned_here()) [[likely]]
-    return is_open(x);
-  usable_elsewhere(x, "alive()");
-  return false;
+  return x_ && detail::handle::owned(x_, kType, "alive()") && is_open(x_);
 }
 
 bool Response::send(int status, std::string_view body, std::string_view content_type) {
@@ -105,6 +67,27 @@ bool Response::send(int status, std::string_view body, std::string_view content_
   return x->conn->answer(x, status, body, content_type);
 }
 
+Stream Response::stream(int status, std::string_view content_type) {
+  Exchange* x = detail::ResponseAccess::open(*this, "stream()");
+  if (!x) return {};
+  if (!detail::is_field_value(content_type)) [[unlikely]] {
+    x->conn->answer_error(x, 500, "the handler sent an invalid content type");
+    return {};
+  }
+  if (!x->conn->start_stream(x, status, content_type)) return {};
+  return detail::StreamAccess::make(x);
+}
+
+EventStream Response::event_stream() {
+  Exchange* x = detail::ResponseAccess::open(*this, "event_stream()");
+  if (!x) return {};
+  x->headers.append("Cache-Control: no-cache\r\n");
+  if (!x->conn->start_stream(x, 200, "text/event-stream")) return {};
+  x->stream->events = true;
+  x->loop->arm_heartbeat(x);
+  return detail::StreamAccess::make_events(detail::StreamAccess::make(x));
+}
+
 bool Response::on_close(std::function<void()> cb) {
   Exchange* x = detail::ResponseAccess::open(*this, "on_close()");
   if (!x) return false;
@@ -115,16 +98,8 @@ bool Response::on_close(std::function<void()> cb) {
 namespace detail {
 
 Exchange* ResponseAccess::open(const Response& r, const char* operation) {
-  Exchange* x = r.x_;
+  Exchange* x = handle::acting(r.x_, kType, operation);
   if (!x) return nullptr;
-  if (!x->anchor->owned_here()) [[unlikely]] {
-    Anchor::OffThread off(*x->anchor);
-    if (off.retired())
-      x->anchor->count_drop();  // the server is gone: like a client that left
-    else
-      x->anchor->count_misuse("Response", operation);
-    return nullptr;
-  }
   if (!is_open(x)) {
     x->loop->stats().responses_dropped.add();
     return nullptr;
@@ -142,11 +117,8 @@ bool start_job(Response& res, std::vector<std::unique_ptr<WorkItem>> items,
 
 bool Response::set_header(std::string_view name, std::string_view value) {
   Exchange* x = detail::ResponseAccess::open(*this, "set_header()");
-  if (!x || name.empty()) return false;
-  for (unsigned char c : name) {
-    if (!is_tchar(c)) return false;
-  }
-  if (!detail::is_field_value(value)) return false;
+  if (!x || !detail::is_token(name) || !detail::is_field_value(value)) return false;
+  using detail::iequals;
   if (iequals(name, "content-length") || iequals(name, "transfer-encoding")) return false;
   if (iequals(name, "connection")) {
     if (!iequals(value, "close")) return false;

@@ -67,6 +67,12 @@ std::string prometheus_text(const ServerStats& s) {
   metric(out, "tether_timeouts_total", "counter",
          "Connections timed out (header, body, idle, write).",
          s.header_timeouts + s.body_timeouts + s.idle_timeouts + s.write_timeouts);
+  metric(out, "tether_streams_open", "gauge", "Streamed responses open now.", s.streams_open);
+  metric(out, "tether_stream_bytes_total", "counter", "Body bytes written to streamed responses.",
+         s.stream_bytes);
+  metric(out, "tether_streams_cut_total", "counter",
+         "Streams that ended without end() (client left, write stalled, server stopped).",
+         s.streams_cut);
   metric(out, "tether_pool_workers", "gauge", "Worker pool threads.", s.workers);
   metric(out, "tether_pool_workers_busy", "gauge", "Worker pool threads running a job.",
          s.workers_busy);

@@ -8,21 +8,13 @@
 #include <thread>
 #include <vector>
 
+#include "tetherd/query_number.hpp"
+#include "tetherd/stream_routes.hpp"
+
 namespace tetherd {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// Query value as a bounded integer; nullopt when present but not a number in range.
-std::optional<uint32_t> query_number(tether::Request& req, std::string_view key, uint32_t fallback,
-                                     uint32_t max) {
-  auto v = req.query(key);
-  if (!v) return fallback;
-  uint32_t n = 0;
-  auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
-  if (ec != std::errc() || end != v->data() + v->size() || n > max) return std::nullopt;
-  return n;
-}
 
 // About `ms` of CPU on the calling (worker) thread; returns early when stop is requested.
 uint64_t burn_cpu(uint32_t ms, std::stop_token st) {
@@ -53,7 +45,7 @@ void add_demo_routes(tether::Server& server) {
 
   // CPU work of about ms milliseconds on the worker pool; stops early if the client leaves.
   server.get("/work", [](tether::Request& req, tether::Response res) {
-    auto ms = query_number(req, "ms", 10, 60000);
+    auto ms = query_number<uint32_t>(req, "ms", 10, 60000);
     if (!ms) return void(res.send(400, "ms must be an integer 0..60000\n"));
     res.offload([ms = *ms](std::stop_token st) { return burn_cpu(ms, st); },
                 [](tether::Response r, uint64_t rounds) {
@@ -62,7 +54,7 @@ void add_demo_routes(tether::Server& server) {
   });
   // A blocking call of ms milliseconds on the worker pool (a slow database or file read).
   server.get("/sleep", [](tether::Request& req, tether::Response res) {
-    auto ms = query_number(req, "ms", 10, 60000);
+    auto ms = query_number<uint32_t>(req, "ms", 10, 60000);
     if (!ms) return void(res.send(400, "ms must be an integer 0..60000\n"));
     res.offload(
         [ms = *ms](std::stop_token) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); },
@@ -70,8 +62,8 @@ void add_demo_routes(tether::Server& server) {
   });
   // K parallel CPU work items of ms milliseconds, gathered into one JSON answer.
   server.get("/fanout", [](tether::Request& req, tether::Response res) {
-    auto n = query_number(req, "n", 4, 64);
-    auto ms = query_number(req, "ms", 10, 10000);
+    auto n = query_number<uint32_t>(req, "n", 4, 64);
+    auto ms = query_number<uint32_t>(req, "ms", 10, 10000);
     if (!n || !ms) return void(res.send(400, "n must be 0..64 and ms 0..10000\n"));
     auto start = Clock::now();
     std::vector<std::function<uint64_t(std::stop_token)>> works;
@@ -112,7 +104,7 @@ void add_demo_routes(tether::Server& server) {
         });
   });
   server.get("/mailbox/{id}", [&server](tether::Request& req, tether::Response res) {
-    auto wait_ms = query_number(req, "wait_ms", 0, 0xffffffffu);
+    auto wait_ms = query_number<uint32_t>(req, "wait_ms", 0, 0xffffffffu);
     if (!wait_ms) return void(res.send(400, "wait_ms must be a non-negative integer\n"));
     server.mailbox().wait(res, std::string(req.param("id")), std::chrono::milliseconds(*wait_ms),
                           [](tether::Response r, tether::MailboxTake take, std::string value) {
@@ -138,6 +130,7 @@ void add_demo_routes(tether::Server& server) {
         res.send(404, "no value for this id\n");
     });
   });
+  add_stream_routes(server);
   server.get("/metrics", [&server](tether::Request&, tether::Response res) {
     res.send(200, tether::prometheus_text(server.stats()), "text/plain; version=0.0.4");
   });

@@ -5,7 +5,8 @@
 
 namespace tetherd {
 
-/// GET /plaintext, GET /json, GET /healthz, and / under any method (echo).
+/// GET /plaintext, GET /json, GET /healthz, / under any method (echo), the offload and
+/// mailbox routes, the streaming routes (stream_routes.hpp) and GET /metrics.
 void add_demo_routes(tether::Server& server);
 
 }  // namespace tetherd

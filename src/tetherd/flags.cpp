@@ -54,6 +54,8 @@ const Flag kFlags[] = {
     {"response-timeout-ms", &tether::ServerOptions::response_timeout_ms,
      "unanswered request gets 504 after it (0 = never)"},
     {"drain-timeout-ms", &tether::ServerOptions::drain_timeout_ms, "graceful shutdown limit"},
+    {"sse-heartbeat-ms", &tether::ServerOptions::sse_heartbeat_ms,
+     "comment line on an idle event stream after it (0 = never)"},
     {"mailbox-max-ids", &tether::ServerOptions::mailbox_max_ids,
      "mailbox ids held at once (503 past it)"},
     {"mailbox-max-value-bytes", &tether::ServerOptions::mailbox_max_value_bytes,
@@ -78,8 +80,15 @@ bool parse_number(std::string_view s, T& out) {
 std::string help_text() {
   std::string s =
       "usage: tetherd [--flag value | --flag=value]...\n"
-      "HTTP/1.1 server built on tether. Demo routes: GET /plaintext, GET /json, GET /healthz,\n"
-      "any method on / (echoes the request body).\n\nflags:\n";
+      "HTTP/1.1 server built on tether.\n\n"
+      "demo routes:\n"
+      "  GET /plaintext, GET /json, GET /healthz   fixed small answers\n"
+      "  any method on /                          echoes the request body\n"
+      "  GET /work?ms=N, GET /sleep?ms=N, GET /fanout?n=K&ms=N   work on the pool\n"
+      "  POST, GET (?wait_ms=N), DELETE /mailbox/{id}           the mailbox\n"
+      "  GET /stream?bytes=N&chunk=K   N bytes ('a' + i % 26), streamed in pieces of K\n"
+      "  GET /events?n=K&interval_ms=M K server-sent events 'data: <i>' (n=0: endless)\n"
+      "  GET /metrics                  Prometheus text\n\nflags:\n";
   tether::ServerOptions defaults;
   for (const Flag& f : kFlags) {
     std::string def = std::visit(

@@ -78,14 +78,38 @@ std::optional<HttpResponse> parse_response(std::string& buf, bool head, bool eof
     while (true) {
       size_t e = buf.find("\r\n", p);
       if (e == std::string::npos) return std::nullopt;
-      size_t n = std::strtoull(buf.substr(p, e - p).c_str(), nullptr, 16);
+      const std::string size_text = buf.substr(p, e - p);
+      if (size_text.empty() ||
+          size_text.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos) {
+        r.status = -1;  // malformed framing: the test sees it rather than a hang
+        return r;
+      }
+      size_t n = std::strtoull(size_text.c_str(), nullptr, 16);
       if (n == 0) {
-        if (buf.size() < e + 4) return std::nullopt;
-        buf.erase(0, e + 4);
+        // Trailer fields, then the empty line.
+        size_t q = e + 2;
+        std::vector<std::pair<std::string, std::string>> trailers;
+        for (;;) {
+          size_t le = buf.find("\r\n", q);
+          if (le == std::string::npos) return std::nullopt;
+          if (le == q) break;
+          std::string line = buf.substr(q, le - q);
+          size_t colon = line.find(':');
+          std::string value = colon == std::string::npos ? "" : line.substr(colon + 1);
+          while (!value.empty() && value.front() == ' ') value.erase(0, 1);
+          trailers.emplace_back(line.substr(0, colon), value);
+          q = le + 2;
+        }
+        buf.erase(0, q + 2);
         r.body = std::move(body);
+        r.trailers = std::move(trailers);
         return r;
       }
       if (buf.size() < e + 2 + n + 2) return std::nullopt;
+      if (buf.compare(e + 2 + n, 2, "\r\n") != 0) {
+        r.status = -1;
+        return r;
+      }
       body.append(buf, e + 2, n);
       p = e + 2 + n + 2;
     }

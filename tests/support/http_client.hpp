@@ -16,6 +16,8 @@ struct HttpResponse {
   std::string reason;
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
+  /// Trailer fields of a chunked body. `status` is -1 when the chunked framing was malformed.
+  std::vector<std::pair<std::string, std::string>> trailers;
   /// First header with this name (case-insensitive).
   std::optional<std::string> header(std::string_view name) const;
   /// Number of headers with this name.

@@ -1,0 +1,77 @@
+#include "http/handle_rules.hpp"
+
+namespace tether::detail::handle {
+namespace {
+
+// Off the owner thread a handle may still be used once its loop is gone (it is then dead and
+// inert); while the loop lives every such call is refused and counted.
+bool usable_elsewhere(Exchange* x, const char* type, const char* operation) {
+  Anchor::OffThread off(*x->anchor);
+  if (off.retired()) return true;
+  x->anchor->count_misuse(type, operation);
+  return false;
+}
+
+void unref_on_owner(void* x) {
+  exchange_unref(static_cast<Exchange*>(x));
+}
+
+}  // namespace
+
+Exchange* copy(Exchange* x, const char* type) {
+  if (!x) return nullptr;
+  if (x->anchor->owned_here()) [[likely]] {
+    ++x->refs;
+    return x;
+  }
+  Anchor::OffThread off(*x->anchor);
+  if (!off.retired()) {
+    x->anchor->count_misuse(type, "copied");
+    return nullptr;  // the copy is an empty, dead handle
+  }
+  ++x->refs;  // a retired exchange's count is only ever touched under its anchor's lock
+  return x;
+}
+
+bool may_move(Exchange* x, const char* type) {
+  return x->anchor->owned_here() || x->anchor->retired() || usable_elsewhere(x, type, "moved");
+}
+
+void drop(Exchange* x, const char* type) {
+  if (x->anchor->owned_here()) [[likely]] {
+    exchange_unref(x);
+    return;
+  }
+  bool free_it = false;
+  {
+    Anchor::OffThread off(*x->anchor);
+    if (off.retired()) {
+      free_it = --x->refs == 0;  // dead and out of every list: nothing but memory is left
+    } else {
+      x->anchor->count_misuse(type, "destroyed");
+      off.forward({unref_on_owner, x});
+    }
+  }
+  if (free_it) delete x;  // after the lock: this may free the anchor
+}
+
+bool owned(Exchange* x, const char* type, const char* operation) {
+  if (x->anchor->owned_here()) [[likely]]
+    return true;
+  usable_elsewhere(x, type, operation);
+  return false;
+}
+
+Exchange* acting(Exchange* x, const char* type, const char* operation) {
+  if (!x) return nullptr;
+  if (x->anchor->owned_here()) [[likely]]
+    return x;
+  Anchor::OffThread off(*x->anchor);
+  if (off.retired())
+    x->anchor->count_drop();  // the server is gone: like a client that left
+  else
+    x->anchor->count_misuse(type, operation);
+  return nullptr;
+}
+
+}  // namespace tether::detail::handle

@@ -1,0 +1,412 @@
+// Streamed responses and server-sent events over real sockets: byte-exact bodies (chunked,
+// HTTP/1.0, HEAD), order behind and before pipelined requests, backpressure, clients that
+// leave, deadlines, stops, misuse of the handles.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/expectations.hpp"
+#include "support/gate.hpp"
+#include "support/http_client.hpp"
+#include "support/test_server.hpp"
+#include "tetherd/demo_routes.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using tether::EventStream;
+using tether::Request;
+using tether::Response;
+using tether::Stream;
+using tether::StreamWrite;
+
+tether::ServerOptions opts() {
+  tether::ServerOptions o;
+  o.loops = 1;
+  o.workers = 2;
+  return o;
+}
+
+std::string pattern(size_t n) {
+  std::string s(n, '\0');
+  for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + i % 26);
+  return s;
+}
+
+std::string stream_request(size_t bytes, size_t chunk, const char* method = "GET",
+                           const char* version = "HTTP/1.1") {
+  return std::string(method) + " /stream?bytes=" + std::to_string(bytes) +
+         "&chunk=" + std::to_string(chunk) + " " + version + "\r\nHost: t\r\n\r\n";
+}
+
+void demo(tether::Server& s) {
+  tetherd::add_demo_routes(s);
+}
+
+// ---------------------------------------------------------------- framing
+
+TEST(Stream, BodiesAreByteExactAtEveryChunkSize) {
+  tt::TestServer srv(opts(), demo);
+  tt::Client c(srv.port());
+  for (size_t chunk : {size_t{1}, size_t{7}, size_t{4096}, size_t{65536}, size_t{1} << 20}) {
+    for (size_t bytes : {size_t{0}, size_t{1}, size_t{26}, size_t{100000}, size_t{3} << 20}) {
+      if (chunk == 1 && bytes > 100000) continue;  // 3 MiB of 1-byte chunks: slow, says nothing new
+      SCOPED_TRACE("bytes " + std::to_string(bytes) + " chunk " + std::to_string(chunk));
+      ASSERT_TRUE(c.send(stream_request(bytes, chunk)));
+      auto r = c.read_response(20000);
+      ASSERT_TRUE(r);
+      EXPECT_EQ(r->status, 200);
+      EXPECT_EQ(r->header("transfer-encoding"), "chunked");
+      EXPECT_FALSE(r->header("content-length"));
+      EXPECT_EQ(r->body.size(), bytes);
+      EXPECT_TRUE(r->body == pattern(bytes)) << "the body differs from the pattern";
+    }
+  }
+  EXPECT_TRUE(srv.wait_for([](const tether::ServerStats& s) { return s.streams_open == 0; }));
+  EXPECT_EQ(srv.stats().streams_cut, 0u);
+}
+
+TEST(Stream, Http10BodyEndsWithTheConnection) {
+  tt::TestServer srv(opts(), demo);
+  tt::Client c(srv.port());
+  ASSERT_TRUE(c.send(stream_request(100000, 4096, "GET", "HTTP/1.0")));
+  auto r = c.read_response(10000);  // close-delimited: complete once the server closes
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_FALSE(r->header("transfer-encoding"));
+  EXPECT_EQ(r->header("connection"), "close");
+  EXPECT_TRUE(r->body == pattern(100000));
+  EXPECT_TRUE(c.wait_closed(2000));
+}
+
+TEST(Stream, HeadGetsTheHeadAloneAndTheConnectionGoesOn) {
+  tt::TestServer srv(opts(), demo);
+  tt::Client c(srv.port());
+  ASSERT_TRUE(c.send(stream_request(100000, 4096, "HEAD") + tt::get_request("/plaintext")));
+  auto head = c.read_response(5000, /*head=*/true);
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 200);
+  EXPECT_TRUE(head->body.empty());
+  auto next = c.read_response(5000);
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->body, "Hello, World!") << "bytes of the HEAD stream leaked into the next one";
+}
+
+TEST(Stream, PipelinedResponsesKeepTheirOrderAroundStreams) {
+  tt::TestServer srv(opts(), demo);
+  tt::Client c(srv.port());
+  ASSERT_TRUE(c.send(tt::get_request("/plaintext") + stream_request(300000, 1000) +
+                     tt::get_request("/json") + stream_request(50, 7) +
+                     tt::get_request("/plaintext")));
+  auto a = c.read_response(10000);
+  auto b = c.read_response(10000);
+  auto d = c.read_response(10000);
+  auto e = c.read_response(10000);
+  auto f = c.read_response(10000);
+  ASSERT_TRUE(a && b && d && e && f);
+  EXPECT_EQ(a->body, "Hello, World!");
+  EXPECT_TRUE(b->body == pattern(300000));
+  EXPECT_NE(d->body.find("message"), std::string::npos) << d->body;
+  EXPECT_EQ(e->body, pattern(50));
+  EXPECT_EQ(f->body, "Hello, World!");
+}
+
+TEST(Stream, TrailersFollowTheLastChunk) {
+  tt::TestServer srv(opts(), [](tether::Server& s) {
+    s.get("/t", [](Request&, Response res) {
+      Stream st = res.stream(200, "text/plain");
+      st.write("body");
+      EXPECT_TRUE(st.trailer("X-Checksum", "abc"));
+      EXPECT_FALSE(st.trailer("Bad Name", "x"));
+      EXPECT_FALSE(st.trailer("X-Split", "a\r\nInjected: 1"));
+      st.end();
+    });
+  });
+  tt::Client c(srv.port());
+  auto r = tt::roundtrip(c, tt::get_request("/t"));
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "body");
+  ASSERT_EQ(r.trailers.size(), 1u);
+  EXPECT_EQ(r.trailers[0].first, "X-Checksum");
+  EXPECT_EQ(r.trailers[0].second, "abc");
+}
+
+TEST(Stream, AStatusWithoutABodyCannotStream) {
+  tt::TestServer srv(opts(), [](tether::Server& s) {
+    s.get("/nc", [](Request&, Response res) {
+      Stream st = res.stream(204);
+      EXPECT_FALSE(st.alive());
+      EXPECT_EQ(st.write("x"), StreamWrite::Closed);
+    });
+  });
+  tt::Client c(srv.port());
+  EXPECT_EQ(tt::roundtrip(c, tt::get_request("/nc")).status, 500);
+}
+
+// ---------------------------------------------------------------- pace and backpressure
+
+// A producer that writes until the connection is full and resumes on on_writable: with a
+// client that does not read, it stops (bounded memory); once the client reads, it finishes,
+// byte-exact.
+TEST(Stream, AProducerPausesWhileTheClientDoesNotReadAndFinishesWhenItDoes) {
+  struct State {
+    std::atomic<uint64_t> written{0};
+    std::atomic<int> fulls{0};
+    std::atomic<int> resumes{0};
+  };
+  auto st = std::make_shared<State>();
+  constexpr size_t kTotal = 64 << 20;
+  constexpr size_t kChunk = 64 << 10;
+  tether::ServerOptions o = opts();
+  o.write_high_water = 256 << 10;
+  o.write_timeout_ms = 30000;
+  tt::TestServer srv(o, [st](tether::Server& s) {
+    s.get("/big", [st](Request&, Response res) {
+      struct Producer : std::enable_shared_from_this<Producer> {
+        Stream stream;
+        std::shared_ptr<State> st;
+        std::string data = pattern(kChunk + 26);
+        void pump() {
+          while (st->written < kTotal) {
+            const uint64_t off = st->written;
+            auto w = stream.write(std::string_view(data).substr(off % 26, kChunk));
+            if (w == StreamWrite::Closed) return;
+            st->written += kChunk;
+            if (w == StreamWrite::Full && st->written < kTotal) {
+              st->fulls++;
+              stream.on_writable([self = shared_from_this()] {
+                self->st->resumes++;
+                self->pump();
+              });
+              return;
+            }
+          }
+          stream.end();
+        }
+      };
+      auto p = std::make_shared<Producer>();
+      p->st = st;
+      p->stream = res.stream(200);
+      p->pump();
+    });
+  });
+  tt::Client c(srv.port());
+  ASSERT_TRUE(c.send(tt::get_request("/big")));
+  // The producer fills the socket and the high-water mark, then waits for on_writable.
+  ASSERT_TRUE(tt::eventually([&] { return st->fulls.load() >= 1; }));
+  const uint64_t at_pause = st->written.load();
+  EXPECT_LT(at_pause, kTotal / 2) << "the producer ran ahead of a client that reads nothing";
+  EXPECT_EQ(st->resumes.load(), 0) << "on_writable came before the client read anything";
+  auto r = c.read_response(60000);
+  ASSERT_TRUE(r);
+  EXPECT_GT(st->resumes.load(), 0);
+  EXPECT_EQ(r->body.size(), kTotal);
+  EXPECT_TRUE(r->body == pattern(kTotal));
+}
+
+TEST(Stream, OnWritableWhenAlreadyBelowTheMarkRunsAtTheEndOfTheCallback) {
+  auto order = std::make_shared<std::vector<std::string>>();
+  tt::TestServer srv(opts(), [order](tether::Server& s) {
+    s.get("/w", [order](Request&, Response res) {
+      Stream st = res.stream(200);
+      st.on_writable([order, st]() mutable {
+        order->push_back("writable");
+        st.write("second");
+        st.end();
+      });
+      order->push_back("handler returns");
+      st.write("first ");
+    });
+  });
+  tt::Client c(srv.port());
+  auto r = tt::roundtrip(c, tt::get_request("/w"));
+  EXPECT_EQ(r.body, "first second");
+  ASSERT_TRUE(srv.wait_for([](const tether::ServerStats& s) { return s.streams_open == 0; }));
+  ASSERT_EQ(order->size(), 2u);
+  EXPECT_EQ((*order)[0], "handler returns");
+  EXPECT_EQ((*order)[1], "writable");
+}
+
+// ---------------------------------------------------------------- ends that are not end()
+
+TEST(Stream, AClientLeavingMidStreamStopsTheProducerAndIsCounted) {
+  tt::TestServer srv(opts(), demo);
+  {
+    tt::Client c(srv.port());
+    ASSERT_TRUE(c.send(stream_request(size_t{1} << 34, 65536)));  // 16 GiB: never finishes
+    ASSERT_GT(c.read_some(5000), 0u);
+    c.close(/*reset=*/true);
+  }
+  ASSERT_TRUE(srv.wait_for([](const tether::ServerStats& s) { return s.streams_cut == 1; }));
+  EXPECT_EQ(srv.stats().streams_open, 0u);
+  tt::Client again(srv.port());
+  EXPECT_EQ(tt::roundtrip(again, tt::get_request("/plaintext")).status, 200);
+}
+
+TEST(Stream, DroppingEveryHandleWithoutEndClosesTheConnection) {
+  auto closed = std::make_shared<std::atomic<int>>(0);
+  tt::TestServer srv(opts(), [closed](tether::Server& s) {
+    s.get("/drop", [closed](Request&, Response res) {
+      Stream st = res.stream(200);
+      st.on_close([closed] { closed->fetch_add(1); });
+      st.write("partial");
+    });  // the handle dies here, not ended
+  });
+  tt::Client c(srv.port());
+  ASSERT_TRUE(c.send(tt::get_request("/drop")));
+  EXPECT_TRUE(tt::eventually([&] { return c.wait_closed(100); }));
+  EXPECT_EQ(c.buffered().find("0\r\n\r\n"), std::string::npos)
+      << "an abandoned stream must not look complete";
+  ASSERT_TRUE(srv.wait_for([](const tether::ServerStats& s) { return s.streams_cut == 1; }));
+  EXPECT_TRUE(tt::eventually([&] { return closed->load() == 1; }));
+}
+
+TEST(Stream, TheResponseDeadlineDoesNotCutAStreamThatMakesProgress) {
+  tether::ServerOptions o = opts();
+  o.response_timeout_ms = 100;
+  tt::TestServer srv(o, demo);
+  tt::Client c(srv.port());
+  const int64_t t0 = tt::now_ms();
+  ASSERT_TRUE(c.send("GET /events?n=6&interval_ms=60 HTTP/1.1\r\nHost: t\r\n\r\n"));
+  auto r = c.read_response(5000);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_GE(tt::now_ms() - t0, 250) << "the events came faster than their interval";
+  EXPECT_EQ(r->body, "data: 0\n\ndata: 1\n\ndata: 2\n\ndata: 3\n\ndata: 4\n\ndata: 5\n\n");
+  EXPECT_EQ(srv.stats().responses_timed_out, 0u);
+}
+
+TEST(Stream, AStalledReaderIsCutByTheWriteTimeout) {
+  tether::ServerOptions o = opts();
+  o.write_timeout_ms = 300;
+  o.write_high_water = 64 << 10;
+  tt::TestServer srv(o, demo);
+  tt::Client c(srv.port());
+  ASSERT_TRUE(c.send(stream_request(size_t{1} << 34, 65536)));  // never read
+  ASSERT_TRUE(srv.wait_for([](const tether::ServerStats& s) { return s.streams_cut == 1; }, 10000));
+  EXPECT_GE(srv.stats().write_timeouts, 1u);
+}
+
+// ---------------------------------------------------------------- server-sent events
+
+TEST(EventStream, FramesMultiLineDataEventAndIdAndRefusesWhatCannotBeFramed) {
+  tt::TestServer srv(opts(), [](tether::Server& s) {
+    s.get("/sse", [](Request& req, Response res) {
+      EventStream es = res.event_stream();
+      es.retry(1500);
+      es.send("a\nb\r\nc\rd", "update", "7");
+      es.send("", "", std::string(req.header("last-event-id").value_or("none")));
+      es.comment("hi");
+      EXPECT_EQ(es.send("x", "bad\nevent"), StreamWrite::Invalid);
+      EXPECT_EQ(es.send("x", "", "bad\rid"), StreamWrite::Invalid);
+      EXPECT_EQ(es.comment("two\nlines"), StreamWrite::Invalid);
+      es.end();
+      EXPECT_EQ(es.send("late"), StreamWrite::Closed);
+    });
+  });
+  tt::Client c(srv.port());
+  auto r = tt::roundtrip(c, "GET /sse HTTP/1.1\r\nHost: t\r\nLast-Event-ID: 41\r\n\r\n");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("content-type"), "text/event-stream");
+  EXPECT_EQ(r.header("cache-control"), "no-cache");
+  EXPECT_EQ(r.body,
+            "retry: 1500\n\n"
+            "event: update\nid: 7\ndata: a\ndata: b\ndata: c\ndata: d\n\n"
+            "id: 41\ndata: \n\n"
+            ": hi\n\n");
+}
+
+TEST(EventStream, AnIdleStreamGetsHeartbeats) {
+  tether::ServerOptions o = opts();
+  o.sse_heartbeat_ms = 50;
+  auto kept = std::make_shared<std::vector<EventStream>>();  // loop thread only
+  tt::TestServer srv(o, [kept](tether::Server& s) {
+    s.get("/quiet", [kept](Request&, Response res) { kept->push_back(res.event_stream()); });
+  });
+  tt::Client c(srv.port());
+  ASSERT_TRUE(c.send(tt::get_request("/quiet")));
+  // Each heartbeat is a chunk holding one comment line: "3\r\n:\n\n\r\n".
+  auto heartbeats = [&] {
+    size_t n = 0;
+    for (size_t p = c.buffered().find("3\r\n:\n\n\r\n"); p != std::string::npos;
+         p = c.buffered().find("3\r\n:\n\n\r\n", p + 1)) {
+      ++n;
+    }
+    return n;
+  };
+  const int64_t t0 = tt::now_ms();
+  while (heartbeats() < 2 && tt::now_ms() - t0 < 5000) c.read_some(1000);
+  EXPECT_GE(heartbeats(), 2u) << "no two heartbeats in 5 s: [" << c.buffered() << "]";
+}
+
+TEST(EventStream, AStopEndsEventStreamsInsteadOfWaitingForTheDrainTimeout) {
+  tether::ServerOptions o = opts();
+  o.drain_timeout_ms = 5000;
+  o.linger_timeout_ms = 100;  // the client keeps its side open: the close waits this long
+  auto srv = std::make_unique<tt::TestServer>(o, demo);
+  tt::Client c(srv->port());
+  ASSERT_TRUE(c.send("GET /events?n=0&interval_ms=20 HTTP/1.1\r\nHost: t\r\n\r\n"));
+  ASSERT_GT(c.read_some(5000), 0u);
+  const int64_t t0 = tt::now_ms();
+  srv->server().stop();
+  srv->server().wait();
+  EXPECT_LT(tt::now_ms() - t0, 2000) << "the stop waited for an endless event stream";
+  auto r = c.read_response(2000);
+  ASSERT_TRUE(r) << "the event stream was cut, not ended: [" << c.buffered() << "]";
+  EXPECT_EQ(r->body.rfind("data: 0\n\n", 0), 0u);
+  EXPECT_EQ(srv->stats().streams_cut, 0u);
+}
+
+// ---------------------------------------------------------------- misuse
+
+TEST(Stream, UsedFromAnotherThreadItRefusesAndCounts) {
+  auto result = std::make_shared<std::atomic<int>>(-1);
+  tt::TestServer srv(opts(), [result](tether::Server& s) {
+    s.get("/thread", [result](Request&, Response res) {
+      Stream st = res.stream(200);
+      std::thread([st, result]() mutable {  // the copy into the thread runs here: refused
+        (void)st;
+      })
+          .join();
+      Stream* raw = &st;
+      std::thread([raw, result] {
+        result->store(static_cast<int>(raw->write("from elsewhere")));
+      }).join();
+      st.write("ok");
+      st.end();
+    });
+  });
+  tt::Client c(srv.port());
+  auto r = tt::roundtrip(c, tt::get_request("/thread"));
+  EXPECT_EQ(r.body, "ok");
+  EXPECT_EQ(result->load(), static_cast<int>(StreamWrite::Closed));
+  EXPECT_GE(srv.stats().responses_misused, 1u);
+}
+
+TEST(Stream, AHandleKeptPastTheServerIsDeadAndSafe) {
+  auto kept = std::make_shared<std::vector<Stream>>();
+  {
+    tt::TestServer srv(opts(), [kept](tether::Server& s) {
+      s.get("/keep", [kept](Request&, Response res) {
+        Stream st = res.stream(200);
+        st.write("x");
+        kept->push_back(st);
+      });
+    });
+    tt::Client c(srv.port());
+    ASSERT_TRUE(c.send(tt::get_request("/keep")));
+    ASSERT_GT(c.read_some(5000), 0u);
+  }  // the server stops (its drain cuts the stream) and is destroyed
+  ASSERT_EQ(kept->size(), 1u);
+  EXPECT_FALSE((*kept)[0].alive());
+  EXPECT_EQ((*kept)[0].write("y"), StreamWrite::Closed);
+  EXPECT_FALSE((*kept)[0].end());
+  kept->clear();
+}
+
+}  // namespace
