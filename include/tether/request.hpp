@@ -55,6 +55,11 @@ class TETHER_EXPORT Request {
   /// True when the connection stays open after this exchange (HTTP/1.1 default, or HTTP/1.0
   /// with `Connection: keep-alive`), unless the server decides to close it.
   bool keep_alive() const;
+  /// The client's IP address as text ("127.0.0.1", "::1"); empty when there is no socket.
+  /// The peer of the TCP connection: behind a proxy, the proxy's.
+  std::string remote_address() const;
+  /// The client's TCP port; 0 when there is no socket.
+  uint16_t remote_port() const;
 
  private:
   const detail::RequestData* d_;

@@ -1,6 +1,9 @@
 #include "http/connection.hpp"
 
+#include <netinet/in.h>
+
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <utility>
 
@@ -54,11 +57,29 @@ void Connection::start(uv_stream_t* server) {
     return;
   }
   uv_tcp_nodelay(&tcp_, 1);  // responses are corked by hand; Nagle would only add latency
+  remember_peer();
   if (uv_read_start(stream(), on_alloc, on_read) != 0) {
     close();
     return;
   }
   update_timeout(true, false);
+}
+
+void Connection::remember_peer() {
+  sockaddr_storage ss{};
+  int len = sizeof ss;
+  if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return;
+  if (ss.ss_family == AF_INET) {
+    const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
+    peer_.family = AF_INET;
+    peer_.port = ntohs(a->sin_port);
+    std::memcpy(peer_.addr, &a->sin_addr, 4);
+  } else if (ss.ss_family == AF_INET6) {
+    const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
+    peer_.family = AF_INET6;
+    peer_.port = ntohs(a->sin6_port);
+    std::memcpy(peer_.addr, &a->sin6_addr, 16);
+  }
 }
 
 void Connection::start_in_memory() {
@@ -219,6 +240,7 @@ bool Connection::can_take_request() const {
 
 void Connection::dispatch(Exchange* x) {
   RequestData& r = x->req;
+  r.peer = &peer_;
   x->conn = this;
   x->state = ExchangeState::Open;
   push_fifo(x);

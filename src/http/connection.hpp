@@ -131,6 +131,7 @@ class Connection {
   size_t pending_bytes() const;
   void update_timeout(bool read_activity, bool write_activity);
   uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&tcp_); }
+  void remember_peer();
 
   uv_tcp_t tcp_{};
   HttpLoop& loop_;
@@ -145,6 +146,7 @@ class Connection {
   Exchange* fifo_tail_ = nullptr;
   uint32_t fifo_count_ = 0;
   WriteState* write_ = nullptr;
+  PeerAddress peer_;
   bool closing_ = false;
   bool in_process_ = false;
   bool read_paused_ = false;

@@ -1,5 +1,7 @@
 #include "tether/request.hpp"
 
+#include <arpa/inet.h>
+
 #include <llhttp.h>
 
 #include "http/ascii.hpp"
@@ -75,6 +77,18 @@ int Request::version_minor() const {
 }
 bool Request::keep_alive() const {
   return d_->keep_alive;
+}
+
+std::string Request::remote_address() const {
+  const detail::PeerAddress* p = d_->peer;
+  if (!p || p->family == 0) return {};
+  char text[INET6_ADDRSTRLEN] = {};
+  if (!inet_ntop(p->family, p->addr, text, sizeof text)) return {};
+  return text;
+}
+
+uint16_t Request::remote_port() const {
+  return d_->peer ? d_->peer->port : 0;
 }
 
 std::string url_decode(std::string_view s) {

@@ -23,6 +23,14 @@ struct HeaderSpan {
   Span value;
 };
 
+/// The client's address, taken once per connection when it is accepted (family 0: none, as
+/// for an in-memory connection).
+struct PeerAddress {
+  uint8_t family = 0;  // AF_INET or AF_INET6
+  uint16_t port = 0;
+  uint8_t addr[16] = {};
+};
+
 struct RequestData {
   /// Start of the message in the buffer that holds its head: the read buffer, the
   /// connection's leftover bytes, or `head_store` once the request outlived its read. Null
@@ -42,6 +50,8 @@ struct RequestData {
   uint8_t minor = 1;
   bool keep_alive = true;
 
+  /// The connection's client (set at dispatch; outlives the handler call).
+  const PeerAddress* peer = nullptr;
   /// Filled at dispatch: views into the target, and the router's captures.
   std::string_view path;
   std::string_view query;
@@ -55,6 +65,7 @@ struct RequestData {
   /// Back to empty, keeping the capacity of every buffer (no allocation in steady state).
   void reset() {
     base = nullptr;
+    peer = nullptr;
     target = {};
     headers.clear();
     body_view = {};

@@ -1,7 +1,10 @@
 // Streamed responses and server-sent events over real sockets: byte-exact bodies (chunked,
 // HTTP/1.0, HEAD), order behind and before pipelined requests, backpressure, clients that
 // leave, deadlines, stops, misuse of the handles.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <chrono>
@@ -360,6 +363,22 @@ TEST(EventStream, AStopEndsEventStreamsInsteadOfWaitingForTheDrainTimeout) {
   ASSERT_TRUE(r) << "the event stream was cut, not ended: [" << c.buffered() << "]";
   EXPECT_EQ(r->body.rfind("data: 0\n\n", 0), 0u);
   EXPECT_EQ(srv->stats().streams_cut, 0u);
+}
+
+// ---------------------------------------------------------------- the client's address
+
+TEST(Request, RemoteAddressAndPortAreTheClientsSocket) {
+  tt::TestServer srv(opts(), [](tether::Server& s) {
+    s.get("/who", [](Request& req, Response res) {
+      res.send(200, req.remote_address() + " " + std::to_string(req.remote_port()));
+    });
+  });
+  tt::Client c(srv.port());
+  sockaddr_in local{};
+  socklen_t len = sizeof local;
+  ASSERT_EQ(::getsockname(c.fd(), reinterpret_cast<sockaddr*>(&local), &len), 0);
+  auto r = tt::roundtrip(c, tt::get_request("/who"));
+  EXPECT_EQ(r.body, "127.0.0.1 " + std::to_string(ntohs(local.sin_port)));
 }
 
 // ---------------------------------------------------------------- misuse
