@@ -504,9 +504,23 @@ void Connection::close() {
 }
 
 void Connection::abandon_fifo() {
-  while (fifo_head_) {
-    Exchange* x = fifo_head_;
-    fifo_head_ = x->next;
+  Exchange* x = fifo_head_;
+  fifo_head_ = fifo_tail_ = nullptr;
+  fifo_count_ = 0;
+  abandon_chain(x);
+}
+
+void Connection::abandon_after(Exchange* last) {
+  Exchange* x = last->next;
+  last->next = nullptr;
+  fifo_tail_ = last;
+  for (Exchange* y = x; y; y = y->next) --fifo_count_;
+  abandon_chain(x);
+}
+
+void Connection::abandon_chain(Exchange* x) {
+  while (x) {
+    Exchange* next = x->next;
     x->next = nullptr;
     x->in_fifo = false;
     const bool was_open = x->state == ExchangeState::Open;
@@ -524,9 +538,8 @@ void Connection::abandon_fifo() {
     // settles, never in here: this may be deep inside a write or another exchange's answer.
     if (was_open || was_streaming) loop_.defer_close_callbacks(x);
     if (x->refs == 0) loop_.exchanges().release(x);  // else a handle still holds it
+    x = next;
   }
-  fifo_tail_ = nullptr;
-  fifo_count_ = 0;
 }
 
 void Connection::on_closed(uv_handle_t* h) {

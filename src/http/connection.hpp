@@ -115,6 +115,9 @@ class Connection {
                       std::string_view content_type);
   /// Every exchange in the FIFO ends unanswered (dead): the connection is closing.
   void abandon_fifo();
+  /// The exchanges after `last` end unanswered; `last` becomes the FIFO's tail.
+  void abandon_after(Exchange* last);
+  void abandon_chain(Exchange* first);
   void pop_fifo_head();
   void flush_answered();
   /// Writes the head of streamed `x` (now at the FIFO head) and the body it buffered.

@@ -108,7 +108,7 @@ void Connection::stream_end(Exchange* x) {
 
 void Connection::finish_stream(Exchange* x) {
   StreamState& st = *x->stream;
-  if (st.chunked && !x->head_only) {
+  if (st.chunked && !x->head_only && !st.cut) {
     std::string& out = loop_.cork(this);
     out.append(kLastChunk).append(st.trailers).append(kCrlf);
   }
@@ -131,8 +131,27 @@ void Connection::maybe_writable() {
   loop_.defer_writable(x);
 }
 
-void Connection::cut_stream(Exchange*) {
-  close();  // the stream is in this connection's FIFO: closing ends it, counted as cut
+void Connection::cut_stream(Exchange* x) {
+  // Nobody can end it: what it wrote goes out, after what was answered before it, and then
+  // the connection closes without the last chunk, so the client sees the body incomplete.
+  // Nothing may follow a broken body: requests behind it end unanswered.
+  StreamState& st = *x->stream;
+  st.ended = st.cut = true;
+  std::function<void()> writable;
+  writable.swap(st.on_writable);
+  HttpStats& s = loop_.stats();
+  s.streams_open.sub();
+  s.streams_cut.add();
+  loop_.disarm_heartbeat(x);
+  abandon_after(x);
+  x->close = true;
+  close_requested_ = true;
+  if (!x->on_close.empty()) loop_.defer_close_callbacks(x);  // it ended without end()
+  if (st.head_written) {
+    finish_stream(x);
+    flush_answered();
+  }
+  after_progress();
 }
 
 }  // namespace tether::detail

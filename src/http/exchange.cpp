@@ -74,6 +74,10 @@ void user_code_failed(Exchange* x, const char* where, const char* what) {
 void exchange_closed(Exchange* x) {
   std::vector<std::function<void()>> callbacks;
   callbacks.swap(x->on_close);
+  // A stream's pacing callback can never run now. It goes too, here at the settle: it often
+  // holds the Stream, which would keep the exchange (and itself) alive forever.
+  std::function<void()> writable;
+  if (x->stream) writable.swap(x->stream->on_writable);
   run_close_callbacks(x, callbacks);
 }
 

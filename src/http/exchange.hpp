@@ -35,6 +35,7 @@ struct StreamState {
   bool chunked = false;       // HTTP/1.1; HTTP/1.0 bodies end with the connection
   bool head_written = false;  // reached the FIFO head: head and body go straight to output
   bool ended = false;         // end() called: the last chunk follows what is buffered
+  bool cut = false;           // ended without end(): no last chunk, the connection closes
   bool events = false;        // an EventStream: heartbeats, and ended when the server stops
   bool writable_due = false;  // queued on the loop to run on_writable at the next settle
 };

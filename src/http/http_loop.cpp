@@ -111,33 +111,40 @@ void HttpLoop::flush_cork() {
 void HttpLoop::settle() {
   // Callbacks first: what they answer joins the output of the event that closed their
   // exchange, and goes out in the same flush. A flush may close another connection whose
-  // callbacks are then due, or make room for a stream: round again until all are done.
+  // callbacks are then due: round again until none is left. on_writable callbacks run once
+  // per settle: one that asks again at once runs on the next turn of the loop (see
+  // next_deadline), so that I/O and timers go on in between.
+  bool writable_ran = false;
   for (;;) {
-    while (!closed_.empty() || !writable_.empty()) {
+    while (!closed_.empty() || (!writable_.empty() && !writable_ran)) {
       closed_running_.swap(closed_);
       for (Exchange* x : closed_running_) {
         exchange_closed(x);  // stops its jobs, tells the handler's on_close
         exchange_unref(x);
       }
       closed_running_.clear();
-      writable_running_.swap(writable_);
-      for (Exchange* x : writable_running_) {
-        run_writable(x);
-        exchange_unref(x);
+      if (!writable_ran && !writable_.empty()) {
+        writable_ran = true;
+        writable_running_.swap(writable_);
+        for (Exchange* x : writable_running_) {
+          run_writable(x);
+          exchange_unref(x);
+        }
+        writable_running_.clear();
       }
-      writable_running_.clear();
     }
     flush_cork();
-    if (closed_.empty() && writable_.empty()) return;
+    if (closed_.empty()) break;
   }
+  if (!writable_.empty()) core_.deadlines().schedule(core_.now());
 }
 
 void HttpLoop::run_writable(Exchange* x) {
   StreamState& st = *x->stream;
   st.writable_due = false;
-  if (x->state != ExchangeState::Streaming || !x->conn || st.ended || !st.on_writable) return;
   std::function<void()> cb = std::move(st.on_writable);
   st.on_writable = nullptr;
+  if (x->state != ExchangeState::Streaming || !x->conn || st.ended || !cb) return;  // cb dies
   run_user_code(x, "on_writable callback", cb);
 }
 
@@ -247,6 +254,7 @@ uint64_t HttpLoop::next_deadline() const {
   if (!deadlines_.empty()) next = std::min(next, deadlines_.front()->deadline);
   if (!heartbeats_.empty()) next = std::min(next, heartbeats_.front()->heartbeat_at);
   if (!stream_timers_.empty()) next = std::min(next, stream_timers_.begin()->first);
+  if (!writable_.empty()) next = std::min(next, core_.now());  // due at the next turn
   return next;
 }
 
