@@ -13,6 +13,7 @@ install(TARGETS tether EXPORT tetherTargets
 install(DIRECTORY include/tether DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
   COMPONENT development FILES_MATCHING PATTERN "*.hpp")
 install(FILES ${PROJECT_BINARY_DIR}/include/tether/version.hpp
+              ${PROJECT_BINARY_DIR}/include/tether/export.hpp
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/tether COMPONENT development)
 install(EXPORT tetherTargets NAMESPACE tether:: DESTINATION ${TETHER_CMAKE_DIR}
   COMPONENT development)
@@ -29,7 +30,7 @@ install(FILES ${PROJECT_BINARY_DIR}/tetherConfig.cmake ${PROJECT_BINARY_DIR}/tet
 # there (pkg-config --libs tether works without --static); the shared library records it
 # itself, so there it is only needed for static linking.
 file(RELATIVE_PATH TETHER_PC_UP "/prefix/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/prefix")
-if(TETHER_SHARED)
+if(tether_shared)
   set(TETHER_PC_REQUIRES "Requires.private")
 else()
   set(TETHER_PC_REQUIRES "Requires")
@@ -39,10 +40,28 @@ install(FILES ${PROJECT_BINARY_DIR}/tether.pc DESTINATION ${CMAKE_INSTALL_LIBDIR
   COMPONENT development)
 
 if(TETHER_TETHERD)
+  if(tether_shared)
+    # Installed next to its library, wherever the prefix is.
+    file(RELATIVE_PATH tether_bin_to_lib "/prefix/${CMAKE_INSTALL_BINDIR}"
+         "/prefix/${CMAKE_INSTALL_LIBDIR}")
+    set_target_properties(tetherd PROPERTIES INSTALL_RPATH "$ORIGIN/${tether_bin_to_lib}")
+  endif()
   install(TARGETS tetherd RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT runtime)
   install(FILES ${PROJECT_BINARY_DIR}/tetherd.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1
     COMPONENT runtime)
+  # For the package (/usr/bin/tetherd); a prefix install gets it as an example to adapt.
   install(FILES packaging/tetherd.service DESTINATION lib/systemd/system COMPONENT runtime)
+endif()
+
+# Packages only from a top-level static build: a parent's own CPack set-up stays its own, and
+# a shared libtether would need a runtime library package of its own.
+if(NOT PROJECT_IS_TOP_LEVEL)
+  return()
+endif()
+if(tether_shared)
+  message(STATUS "tether: cpack makes the Debian packages from a static build "
+                 "(TETHER_SHARED=OFF); this shared build has none")
+  return()
 endif()
 
 set(CPACK_PACKAGE_NAME tether)
@@ -58,16 +77,17 @@ set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_HOMEPAGE "${PROJECT_HOMEPAGE_URL}")
 set(CPACK_DEBIAN_DEVELOPMENT_PACKAGE_NAME libtether-dev)
 set(CPACK_DEBIAN_DEVELOPMENT_PACKAGE_SECTION libdevel)
-set(CPACK_DEBIAN_DEVELOPMENT_PACKAGE_DEPENDS "libuv1-dev (>= 1.44)")
-set(CPACK_COMPONENT_DEVELOPMENT_DESCRIPTION
-  "tether: C++20 HTTP/1.1 server library on libuv (development files)
- Headers, the library (llhttp folded in), the CMake package tether::tether and
- tether.pc.")
+set(CPACK_DEBIAN_DEVELOPMENT_PACKAGE_DEPENDS "libuv1-dev (>= 1.44), pkgconf | pkg-config")
+# The first line is the package's summary; CPack indents the lines after it.
+set(CPACK_DEBIAN_DEVELOPMENT_DESCRIPTION
+  "C++20 HTTP/1.1 server library on libuv (development files)
+Headers, the static library (llhttp folded in), the CMake package tether::tether
+and tether.pc.")
 set(CPACK_DEBIAN_RUNTIME_PACKAGE_NAME tetherd)
 set(CPACK_DEBIAN_RUNTIME_PACKAGE_SECTION httpd)
 set(CPACK_DEBIAN_RUNTIME_PACKAGE_SHLIBDEPS ON)
-set(CPACK_COMPONENT_RUNTIME_DESCRIPTION
-  "tetherd: HTTP/1.1 server built on the tether library
- With a systemd unit (tetherd.service) that runs it as an unprivileged user and stops
- it gracefully with SIGTERM.")
+set(CPACK_DEBIAN_RUNTIME_DESCRIPTION
+  "HTTP/1.1 server built on the tether library
+With a systemd unit (tetherd.service) that runs it as an unprivileged user and
+stops it gracefully with SIGTERM.")
 include(CPack)

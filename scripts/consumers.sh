@@ -79,6 +79,17 @@ foreign=$(grep -Ev '^(tether::|typeinfo for tether::|typeinfo name for tether::|
 [[ -z $foreign ]] || fail "libtether.so exports symbols outside namespace tether: $(head -5 <<<"$foreign")"
 echo "consumers: soname $so; $total exported symbols, all in namespace tether"
 
+# A program's own shared library that links the static libtether exports none of it.
+plugin=$work/plugin
+mkdir -p "$plugin"
+printf '#include "tether/version.hpp"\nextern "C" const char* plugin_version() { return tether::version(); }\n' \
+  >"$plugin/plugin.cpp"
+g++ -std=c++20 -shared -fPIC -o "$plugin/libplugin.so" "$plugin/plugin.cpp" \
+  -I"$work/prefix-static/include" "$work/prefix-static/$libdir/libtether.a" -luv -pthread
+reexported=$(nm -D --defined-only "$plugin/libplugin.so" | c++filt | grep -c 'tether::' || true)
+[[ $reexported == 0 ]] || fail "a shared library linking libtether.a re-exports $reexported tether symbols"
+echo "consumers: a shared library linking libtether.a exports no tether symbol"
+
 echo "== consumers: find_package"
 cmake_consumer find_package "$work/find_package-static" -DCMAKE_PREFIX_PATH="$work/prefix-static"
 cmake_consumer find_package "$work/find_package-shared" -DCMAKE_PREFIX_PATH="$work/prefix-shared"
