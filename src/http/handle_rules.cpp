@@ -3,27 +3,13 @@
 namespace tether::detail::handle {
 namespace {
 
-// Off the owner thread a handle may still be used once its loop is gone (it is then dead and
-// inert); while the loop lives every such call is refused and counted.
-bool usable_elsewhere(Exchange* x, const char* type, const char* operation) {
-  Anchor::OffThread off(*x->anchor);
-  if (off.retired()) return true;
-  x->anchor->count_misuse(type, operation);
-  return false;
-}
-
 void unref_on_owner(void* x) {
   exchange_unref(static_cast<Exchange*>(x));
 }
 
 }  // namespace
 
-Exchange* copy(Exchange* x, const char* type) {
-  if (!x) return nullptr;
-  if (x->anchor->owned_here()) [[likely]] {
-    ++x->refs;
-    return x;
-  }
+Exchange* copy_elsewhere(Exchange* x, const char* type) {
   Anchor::OffThread off(*x->anchor);
   if (!off.retired()) {
     x->anchor->count_misuse(type, "copied");
@@ -33,15 +19,7 @@ Exchange* copy(Exchange* x, const char* type) {
   return x;
 }
 
-bool may_move(Exchange* x, const char* type) {
-  return x->anchor->owned_here() || x->anchor->retired() || usable_elsewhere(x, type, "moved");
-}
-
-void drop(Exchange* x, const char* type) {
-  if (x->anchor->owned_here()) [[likely]] {
-    exchange_unref(x);
-    return;
-  }
+void drop_elsewhere(Exchange* x, const char* type) {
   bool free_it = false;
   {
     Anchor::OffThread off(*x->anchor);
@@ -55,17 +33,16 @@ void drop(Exchange* x, const char* type) {
   if (free_it) delete x;  // after the lock: this may free the anchor
 }
 
-bool owned(Exchange* x, const char* type, const char* operation) {
-  if (x->anchor->owned_here()) [[likely]]
-    return true;
-  usable_elsewhere(x, type, operation);
+// Off the owner thread a handle may still be used once its loop is gone (it is then dead and
+// inert); while the loop lives every such call is refused and counted.
+bool owned_elsewhere(Exchange* x, const char* type, const char* operation) {
+  Anchor::OffThread off(*x->anchor);
+  if (off.retired()) return true;
+  x->anchor->count_misuse(type, operation);
   return false;
 }
 
-Exchange* acting(Exchange* x, const char* type, const char* operation) {
-  if (!x) return nullptr;
-  if (x->anchor->owned_here()) [[likely]]
-    return x;
+Exchange* acting_elsewhere(Exchange* x, const char* type, const char* operation) {
   Anchor::OffThread off(*x->anchor);
   if (off.retired())
     x->anchor->count_drop();  // the server is gone: like a client that left

@@ -114,6 +114,10 @@ void HttpLoop::settle() {
   // callbacks are then due: round again until none is left. on_writable callbacks run once
   // per settle: one that asks again at once runs on the next turn of the loop (see
   // next_deadline), so that I/O and timers go on in between.
+  if (closed_.empty() && writable_.empty()) [[likely]] {
+    flush_cork();  // the request path: nothing but output
+    if (closed_.empty()) return;
+  }
   bool writable_ran = false;
   for (;;) {
     while (!closed_.empty() || (!writable_.empty() && !writable_ran)) {
