@@ -31,15 +31,22 @@ class TETHER_EXPORT Request {
   std::string_view method_name() const;
   /// Request target exactly as sent: origin-form "/a/b?x=1", absolute-form, or "*".
   std::string_view target() const;
-  /// Path of the target without the query; not percent-decoded.
+  /// Path of the target without the query, exactly as sent (not percent-decoded: routes match
+  /// it as sent; param() decodes captures).
   std::string_view path() const;
   /// Raw query string after '?', without the '?'; empty when absent.
   std::string_view query_string() const;
-  /// Raw (not percent-decoded) value of the first `key=value` pair of the query with this
-  /// key; "" for a key given without '='; nullopt when the key is absent.
+  /// Value of the first `key=value` pair of the query whose key is `key`, both decoded as a
+  /// form would be (`%XX` escapes, and '+' for a space); "" for a key given without '=';
+  /// nullopt when the key is absent. Invalid escapes are kept as they are.
   std::optional<std::string_view> query(std::string_view key) const;
-  /// Value of the route's `{name}` capture (or "*" for a catch-all); "" when no such capture.
+  /// The same pair's value exactly as sent, and matched on the key exactly as sent.
+  std::optional<std::string_view> query_raw(std::string_view key) const;
+  /// Value of the route's `{name}` capture (or "*" for a catch-all), percent-decoded ('+'
+  /// stays '+', as in a path); "" when no such capture.
   std::string_view param(std::string_view name) const;
+  /// The capture exactly as it appears in the path.
+  std::string_view param_raw(std::string_view name) const;
   /// Value of the first header with this name, compared case-insensitively; nullopt if absent.
   /// Leading and trailing whitespace is trimmed.
   std::optional<std::string_view> header(std::string_view name) const;

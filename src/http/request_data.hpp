@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <list>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -57,6 +58,10 @@ struct RequestData {
   std::string_view query;
   RouteMatch route;
 
+  /// Percent-decoded query values and route captures handed out during the handler call
+  /// (only those that needed decoding); each keeps its place, so earlier views stay valid.
+  mutable std::list<std::string> decoded;
+
   std::string_view view(Span s) const { return {base + s.off, s.len}; }
   std::string_view body() const {
     return body_copied ? std::string_view(body_store) : view(body_view);
@@ -66,6 +71,7 @@ struct RequestData {
   void reset() {
     base = nullptr;
     peer = nullptr;
+    decoded.clear();
     target = {};
     headers.clear();
     body_view = {};

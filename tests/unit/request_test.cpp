@@ -116,9 +116,48 @@ TEST_F(RequestTest, QueryKeyMustMatchWholeName) {
   EXPECT_EQ(req.query("ab"), "x");
 }
 
-TEST_F(RequestTest, QueryValueIsNotDecoded) {
+TEST_F(RequestTest, QueryValueIsDecodedAndQueryRawIsNot) {
   Request req(d_);
-  EXPECT_EQ(req.query("enc"), "%41%20b");
+  EXPECT_EQ(req.query("enc"), "A b");
+  EXPECT_EQ(req.query_raw("enc"), "%41%20b");
+  EXPECT_EQ(req.query_raw("a"), "1");
+  EXPECT_FALSE(req.query_raw("missing").has_value());
+}
+
+// Form decoding: '+' is a space, keys are decoded too, invalid escapes stay, and every view
+// handed out stays valid while others are decoded after it.
+TEST(RequestDecoding, QueryDecodesLikeAFormAndEarlierViewsStayValid) {
+  std::string raw = "/s?q=a+b%2Bc&na%6De=x%2&bad=%zz&%E2%9C%93=ok&p=%";
+  tether::detail::RequestData d;
+  d.base = raw.data();
+  d.target = {0, static_cast<uint32_t>(raw.size())};
+  std::string_view t = d.view(d.target);
+  d.path = t.substr(0, 2);
+  d.query = t.substr(3);
+  Request req(d);
+  std::string_view first = *req.query("q");
+  EXPECT_EQ(first, "a b+c");
+  EXPECT_EQ(req.query("name"), "x%2");
+  EXPECT_EQ(req.query("bad"), "%zz");
+  EXPECT_EQ(req.query("\xE2\x9C\x93"), "ok");
+  EXPECT_EQ(req.query("p"), "%");
+  for (int i = 0; i < 100; ++i) (void)req.query("q");  // more decoded views after `first`
+  EXPECT_EQ(first, "a b+c") << "an earlier view moved";
+  EXPECT_EQ(req.query_raw("q"), "a+b%2Bc");
+}
+
+TEST(RequestDecoding, ParamIsPercentDecodedAndPlusStays) {
+  std::string raw = "/files/a%20b+c%2Fd";
+  tether::detail::RequestData d;
+  d.base = raw.data();
+  d.target = {0, static_cast<uint32_t>(raw.size())};
+  d.path = d.view(d.target);
+  d.route.params[0] = {"name", d.path.substr(7)};
+  d.route.param_count = 1;
+  Request req(d);
+  EXPECT_EQ(req.param("name"), "a b+c/d");
+  EXPECT_EQ(req.param_raw("name"), "a%20b+c%2Fd");
+  EXPECT_EQ(req.param("missing"), "");
 }
 
 TEST_F(RequestTest, QueryLastPairWithoutTrailingAmpersand) {
