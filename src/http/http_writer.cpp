@@ -191,12 +191,16 @@ void append_response(std::string& out, const ResponseParts& p) {
   w = put(w, connection);
   w = put(w, p.extra_headers);
   w = put(w, kCrlf);
-  if (with_body) {
+  if (!with_body) {
+    out.append(head, head_size);
+  } else if (head == stack && head_size + p.body.size() <= sizeof stack) {
+    // A small response leaves in one append: each costs a capacity check and a call.
+    std::memcpy(w, p.body.data(), p.body.size());
+    out.append(head, head_size + p.body.size());
+  } else {
     out.reserve(out.size() + head_size + p.body.size());
     out.append(head, head_size);
     out.append(p.body.data(), p.body.size());
-  } else {
-    out.append(head, head_size);
   }
 }
 
