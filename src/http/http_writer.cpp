@@ -195,7 +195,7 @@ void append_response(std::string& out, const ResponseParts& p) {
     out.append(head, head_size);
   } else if (head == stack && head_size + p.body.size() <= sizeof stack) {
     // A small response leaves in one append: each costs a capacity check and a call.
-    std::memcpy(w, p.body.data(), p.body.size());
+    put(w, p.body);  // (an empty body may have no data pointer: put copies nothing then)
     out.append(head, head_size + p.body.size());
   } else {
     out.reserve(out.size() + head_size + p.body.size());
