@@ -128,7 +128,6 @@ class Loop {
   /// The thread the loop runs on (joinable until joined).
   std::thread::id thread_id() const { return thread_.get_id(); }
   const Counters& counters() const { return counters_; }
-  const DeadlineTimer& deadlines() const { return timer_; }
 
   // ---- loop thread only
   bool on_loop_thread() const { return anchor_->owned_here(); }

@@ -331,15 +331,14 @@ void Connection::flush_answered() {
   }
 }
 
-void Connection::write_response(Exchange* x, int status, std::string_view body,
-                                std::string_view content_type) {
+ResponseParts Connection::head_parts(const Exchange* x, int status,
+                                     std::string_view content_type) const {
   // The connection's last response says so: once it takes no more requests, that is the
   // one at the tail. An earlier one never does, so every response already answered (send()
   // returned true) still goes out in order before the connection closes.
   const bool last = close_requested_ && x == fifo_tail_;
   ResponseParts parts;
   parts.status = status;
-  parts.body = body;
   parts.content_type = content_type;
   parts.extra_headers = x->headers;
   parts.date_line = x->user_date ? std::string_view() : loop_.date().line();
@@ -348,6 +347,13 @@ void Connection::write_response(Exchange* x, int status, std::string_view body,
   parts.connection = last                ? ConnectionHeader::Close
                      : x->req.minor == 0 ? ConnectionHeader::KeepAlive
                                          : ConnectionHeader::None;
+  return parts;
+}
+
+void Connection::write_response(Exchange* x, int status, std::string_view body,
+                                std::string_view content_type) {
+  ResponseParts parts = head_parts(x, status, content_type);
+  parts.body = body;
   append_response(loop_.cork(this), parts);
 }
 
@@ -526,14 +532,10 @@ void Connection::abandon_chain(Exchange* x) {
     const bool was_open = x->state == ExchangeState::Open;
     const bool was_streaming = x->state == ExchangeState::Streaming && !x->stream->ended;
     if (was_open) loop_.stats().exchanges_in_flight.sub();
-    if (was_streaming) {
-      loop_.stats().streams_open.sub();
-      loop_.stats().streams_cut.add();
-    }
+    if (was_streaming) stream_ended(x, /*cut=*/true);
     x->state = ExchangeState::Dead;
     x->conn = nullptr;
     loop_.disarm_deadline(x);
-    loop_.disarm_heartbeat(x);
     // Its on_close callbacks (user code, which may answer other exchanges) run when the loop
     // settles, never in here: this may be deep inside a write or another exchange's answer.
     if (was_open || was_streaming) loop_.defer_close_callbacks(x);

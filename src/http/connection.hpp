@@ -17,6 +17,7 @@
 #include "core/intrusive_list.hpp"
 #include "http/exchange.hpp"
 #include "http/http_parser.hpp"
+#include "http/http_writer.hpp"
 #include "http/timeout_kind.hpp"
 #include "tether/stream.hpp"
 
@@ -120,6 +121,11 @@ class Connection {
   void abandon_chain(Exchange* first);
   void pop_fifo_head();
   void flush_answered();
+  /// The head fields of `x`'s response (Connection: close on the connection's last one).
+  ResponseParts head_parts(const Exchange* x, int status, std::string_view content_type) const;
+  /// `x`'s stream is over (end(), a cut, or its connection closing): counted, and off the
+  /// heartbeat list.
+  void stream_ended(Exchange* x, bool cut);
   /// Writes the head of streamed `x` (now at the FIFO head) and the body it buffered.
   void write_stream_head(Exchange* x);
   /// The last chunk of ended `x` (at the FIFO head), which then leaves the FIFO.

@@ -45,21 +45,20 @@ bool Connection::start_stream(Exchange* x, int status, std::string_view content_
 
 void Connection::write_stream_head(Exchange* x) {
   StreamState& st = *x->stream;
-  ResponseParts parts;
-  parts.status = x->status;
-  parts.content_type = x->content_type;
-  parts.extra_headers = x->headers;
-  parts.date_line = x->user_date ? std::string_view() : loop_.date().line();
-  parts.server_line = x->user_server ? std::string_view() : loop_.server_line();
-  const bool last = close_requested_ && x == fifo_tail_;
-  parts.connection = last                ? ConnectionHeader::Close
-                     : x->req.minor == 0 ? ConnectionHeader::KeepAlive
-                                         : ConnectionHeader::None;
   std::string& out = loop_.cork(this);
-  append_stream_head(out, parts, st.chunked);
+  append_stream_head(out, head_parts(x, x->status, x->content_type), st.chunked);
   out.append(x->out);
   st.head_written = true;
   x->out.clear();
+}
+
+void Connection::stream_ended(Exchange* x, bool cut) {
+  x->stream->ended = true;
+  x->stream->cut = cut;
+  HttpStats& s = loop_.stats();
+  s.streams_open.sub();
+  if (cut) s.streams_cut.add();
+  loop_.disarm_heartbeat(x);
 }
 
 StreamWrite Connection::stream_write(Exchange* x, std::string_view bytes) {
@@ -91,10 +90,8 @@ size_t Connection::stream_backlog(const Exchange* x) const {
 
 void Connection::stream_end(Exchange* x) {
   StreamState& st = *x->stream;
-  st.ended = true;
+  stream_ended(x, /*cut=*/false);
   st.on_writable = nullptr;
-  loop_.stats().streams_open.sub();
-  loop_.disarm_heartbeat(x);
   // Ended: its on_close callbacks can never run; they go at the end of this call (the caller
   // holds a reference), so that one capturing the Stream does not keep the exchange alive.
   std::vector<std::function<void()>> released;
@@ -136,13 +133,9 @@ void Connection::cut_stream(Exchange* x) {
   // the connection closes without the last chunk, so the client sees the body incomplete.
   // Nothing may follow a broken body: requests behind it end unanswered.
   StreamState& st = *x->stream;
-  st.ended = st.cut = true;
+  stream_ended(x, /*cut=*/true);
   std::function<void()> writable;
   writable.swap(st.on_writable);
-  HttpStats& s = loop_.stats();
-  s.streams_open.sub();
-  s.streams_cut.add();
-  loop_.disarm_heartbeat(x);
   abandon_after(x);
   x->close = true;
   close_requested_ = true;

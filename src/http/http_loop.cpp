@@ -54,11 +54,6 @@ Status HttpLoop::listen(uint16_t port, bool reuseport, uint16_t* bound) {
   return core_.listen(options_.host, port, reuseport, options_.backlog, on_connection, this, bound);
 }
 
-HttpLoop* HttpLoop::current() {
-  Loop* l = Loop::current();
-  return l ? l->find<HttpLoop>() : nullptr;
-}
-
 uint32_t HttpLoop::timeout_ms(TimeoutKind k) const {
   switch (k) {
     case TimeoutKind::Header:

@@ -54,8 +54,6 @@ class HttpLoop final : public Loop::Extension, public Loop::CompletionSink, Dead
   /// learn that user code has run on this loop before anyone can see its result (see
   /// server_reaper.cpp).
   void after_user_code(void (*hook)()) { after_user_code_.store(hook, std::memory_order_release); }
-  /// The HTTP state of the loop running on the calling thread, or null.
-  static HttpLoop* current();
 
   // ---- loop thread only (stats() from any)
   Loop& core() { return core_; }

@@ -12,7 +12,6 @@ struct StreamAccess {
   /// The exchange of a stream that can still be written, called on its loop thread, or
   /// nullptr (counted: a dead handle as dropped, another thread as a misuse).
   static Exchange* open(const Stream& s, const char* operation);
-  static Exchange* exchange(const Stream& s) { return s.x_; }
 };
 
 }  // namespace tether::detail
