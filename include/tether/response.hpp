@@ -86,6 +86,31 @@ class TETHER_EXPORT Response {
   /// when the handle is already dead. A throw from `cb` is counted and logged.
   bool on_close(std::function<void()> cb);
 
+  /// Reads the body of a request on a `stream_body` route as it arrives. `on_data(chunk)` runs
+  /// on the loop thread for each piece (a view valid during the call) and returns true for
+  /// more, or false to pause reading until resume_body(): say while the piece is processed on
+  /// a worker. The client is then held back by TCP, and memory stays bounded by one read.
+  /// `on_end()` runs once, after the last piece (after resume_body() when that piece paused).
+  ///
+  /// Until read_body() is called, reading waits, so the handler may first decide (offload an
+  /// authorization check, say). While the body waits for its reader (not yet called, or
+  /// paused), the response deadline applies to that wait; while it waits for the client, the
+  /// body timeout does.
+  ///
+  /// The response may be sent at any time. Sent before the body has ended, the rest of the
+  /// body is not delivered and the connection closes after the response. If the body fails
+  /// (the client left, the body timeout, malformed chunking, more than the route's limit),
+  /// neither callback runs again: the server answers 400/408/413 if the response is still
+  /// owed, and the on_close callbacks run. Both callbacks are destroyed when the body has
+  /// ended or failed, so they may capture this Response. A throw from either is answered 500.
+  ///
+  /// Returns false (and never calls them) when the handle is dead, the route does not stream
+  /// its body, or read_body() was already called.
+  bool read_body(std::function<bool(std::string_view)> on_data, std::function<void()> on_end);
+  /// Resumes a body paused by `on_data` returning false. Its next piece (or `on_end`) comes
+  /// at the end of the current callback, never from inside this call. False when the handle
+  /// is dead or the body is not paused.
+  bool resume_body();
   /// Runs `work(std::stop_token) -> R` on the server's worker pool, then `then(Response, R)`
   /// (or `then(Response)` for void work) on this loop thread with this response.
   ///

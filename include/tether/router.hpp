@@ -22,6 +22,22 @@ namespace tether {
 /// An exception escaping the handler is caught and answered with 500.
 using Handler = std::function<void(Request& req, Response res)>;
 
+/// Per-route settings, given with the route (`server.post("/upload", {.max_body_bytes = 1 << 30,
+/// .stream_body = true}, handler)`). The route is found as soon as a request's head is
+/// complete, before any of its body is read: a request for no route (404), a method the path
+/// does not serve (405) or a declared `Content-Length` over the route's limit (413) is answered
+/// at once, without reading the body, and `100 Continue` goes out only to a request that its
+/// route will take.
+struct RouteOptions {
+  /// Largest request body this route takes, in bytes (after de-chunking); 0 means
+  /// `ServerOptions::max_body_bytes`. May be larger than that default, for uploads.
+  uint64_t max_body_bytes = 0;
+  /// Deliver the body as it arrives instead of buffering it whole: the handler runs when the
+  /// head is complete (`req.body()` is then empty) and reads the body with
+  /// `Response::read_body()`. Memory per upload stays bounded by one read, whatever its size.
+  bool stream_body = false;
+};
+
 /// Result of `Router::match`.
 struct RouteMatch {
   /// Most captures a route may have.
@@ -29,6 +45,8 @@ struct RouteMatch {
 
   /// The handler to call; null when no route matched (see `path_found`).
   const Handler* handler = nullptr;
+  /// The matched route's settings (with `handler`).
+  const RouteOptions* options = nullptr;
   /// True when some route matches the path: a null `handler` then means 405.
   bool path_found = false;
   /// Bitmask (1 << Method) of the methods routed for this path, for the `Allow` header.
@@ -56,6 +74,8 @@ class TETHER_EXPORT Router {
   /// malformed pattern, too many captures, conflicting capture names at one position, or a
   /// duplicate route.
   Status add(Method method, std::string_view pattern, Handler handler, bool any = false);
+  Status add(Method method, std::string_view pattern, RouteOptions options, Handler handler,
+             bool any = false);
 
   /// Finds the route for `method` and `path`. Returns true when a handler was found.
   bool match(Method method, std::string_view path, RouteMatch& out) const;

@@ -39,6 +39,8 @@ class TETHER_EXPORT Server {
   /// Adds a route; throws std::invalid_argument for a malformed or duplicate pattern or when
   /// the server is already started (a programming error, found at start-up).
   Server& route(Method method, std::string_view pattern, Handler handler);
+  /// The same, with per-route settings: a body limit of its own, a streamed body.
+  Server& route(Method method, std::string_view pattern, RouteOptions options, Handler handler);
   Server& get(std::string_view pattern, Handler h) {
     return route(Method::Get, pattern, std::move(h));
   }
@@ -48,8 +50,14 @@ class TETHER_EXPORT Server {
   Server& post(std::string_view pattern, Handler h) {
     return route(Method::Post, pattern, std::move(h));
   }
+  Server& post(std::string_view pattern, RouteOptions o, Handler h) {
+    return route(Method::Post, pattern, o, std::move(h));
+  }
   Server& put(std::string_view pattern, Handler h) {
     return route(Method::Put, pattern, std::move(h));
+  }
+  Server& put(std::string_view pattern, RouteOptions o, Handler h) {
+    return route(Method::Put, pattern, o, std::move(h));
   }
   Server& del(std::string_view pattern, Handler h) {
     return route(Method::Delete, pattern, std::move(h));
@@ -62,6 +70,7 @@ class TETHER_EXPORT Server {
   }
   /// A route that accepts every method.
   Server& any(std::string_view pattern, Handler h);
+  Server& any(std::string_view pattern, RouteOptions o, Handler h);
 
   /// Binds and starts the loop threads; returns once they accept connections. Fails (with a
   /// one-line message) when the options are invalid, the address cannot be bound (a port in

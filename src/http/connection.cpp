@@ -14,8 +14,6 @@
 namespace tether::detail {
 namespace {
 
-constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-
 // Splits the target into path and query. Absolute-form ("http://host/p?q") routes on its
 // path; "*" (OPTIONS *) and authority-form (CONNECT) keep the whole target as the path.
 void split_target(RequestData& r) {
@@ -157,23 +155,35 @@ void Connection::process(const char* p, const char* end, bool from_leftover) {
     parse(*shared, p, end, from_leftover);
   } else {
     RequestParser nested(loop_.limits());
+    nested.set_route_at_head(true);
     parse(nested, p, end, from_leftover);
   }
 }
 
 void Connection::parse(RequestParser& parser, const char* p, const char* end, bool from_leftover) {
   in_process_ = true;
-  while (p < end && can_take_request()) {
+  while (p < end && can_read()) {
     if (!parsing_) parsing_ = loop_.exchanges().acquire();
     // Always: the shared parser served other connections since this one last used it.
     parser.set_target(&parsing_->req);
     ParseStep step = parser.execute(p, end);
+    if (!parser.piece().empty()) deliver_body(parser);
     if (step.event == ParseEvent::Message) {
       p = step.next;
       Exchange* x = parsing_;
+      if (!x) continue;  // a streamed body answered early: its connection is closing
       parsing_ = nullptr;
-      dispatch(x);
+      if (x->body) {
+        end_body(x);
+      } else {
+        dispatch(x);
+      }
       if (loop_.corked_bytes(this) >= loop_.options().write_high_water) loop_.flush_cork();
+      continue;
+    }
+    if (step.event == ParseEvent::Head) {
+      p = step.next;
+      route_head(parser, p < end);
       continue;
     }
     if (step.event == ParseEvent::Error) {
@@ -187,21 +197,23 @@ void Connection::parse(RequestParser& parser, const char* p, const char* end, bo
   const bool body_under_way = parser.in_message() && parser.headers_done();
   if (closing_ || close_requested_) {
     leftover_.clear();
+    body_parser_.reset();  // `parser` may be it: not used past this point
     return;
   }
   if (p < end) {
-    // Held back by backpressure at a message boundary: keep the rest, stop reading.
+    // Held back at a message boundary by backpressure, or within a body by its reader: keep
+    // the rest, stop reading.
     keep_unparsed(p, end, from_leftover);
     pause_reading();
-    body_parser_.reset();
-    return;
-  }
-  if (!parser.in_message()) {
+    if (!body_under_way) {
+      body_parser_.reset();
+      return;
+    }
+  } else if (!parser.in_message()) {
     leftover_.clear();
     body_parser_.reset();
     return;
-  }
-  if (!body_under_way) {
+  } else if (!body_under_way) {
     // A partial head is kept as bytes and parsed again once complete, so that every view of
     // a request points into one contiguous buffer.
     const char* base = parser.message_base();
@@ -212,15 +224,12 @@ void Connection::parse(RequestParser& parser, const char* p, const char* end, bo
     keep_unparsed(base, end, from_leftover);
     body_parser_.reset();
     return;
+  } else {
+    leftover_.clear();
   }
   // Head complete, body still coming: the exchange takes its own copy of the head, later body
   // bytes go straight from the read buffer into it, and the parser state stays with us.
   parser.detach();
-  leftover_.clear();
-  if (parser.wants_continue() && !continue_sent_ && fifo_count_ == 0) {
-    loop_.cork(this).append(kContinue);
-    continue_sent_ = true;
-  }
   if (&parser != body_parser_.get()) body_parser_ = parser.clone();
 }
 
@@ -232,29 +241,46 @@ void Connection::keep_unparsed(const char* p, const char* end, bool from_leftove
   }
 }
 
+bool Connection::can_read() const {
+  if (closing_ || close_requested_) return false;
+  if (parsing_ && parsing_->req.routed) {
+    // Within a body: only its reader may hold it back (an answer owed by others does not).
+    return !body_waiting();
+  }
+  return can_take_request();
+}
+
 bool Connection::can_take_request() const {
   const ServerOptions& o = loop_.options();
   return !closing_ && !close_requested_ && fifo_count_ < o.max_pipelined &&
          pending_bytes() < o.write_high_water;
 }
 
-void Connection::dispatch(Exchange* x) {
+void Connection::route(Exchange* x) {
   RequestData& r = x->req;
-  r.peer = &peer_;
+  split_target(r);
+  loop_.router().match(r.method, r.path, r.route);
+  r.routed = true;
+}
+
+void Connection::admit(Exchange* x) {
+  x->req.peer = &peer_;
   x->conn = this;
   x->state = ExchangeState::Open;
   push_fifo(x);
   progressed_ = true;
   loop_.stats().requests.add();
   loop_.stats().exchanges_in_flight.add();
-  continue_sent_ = false;
-  x->head_only = r.method == Method::Head;
-  if (!r.keep_alive || loop_.draining()) {
-    x->close = true;
-    close_requested_ = true;
-  }
-  split_target(r);
-  if (!loop_.router().match(r.method, r.path, r.route)) {
+  x->head_only = x->req.method == Method::Head;
+  if (!x->req.keep_alive || loop_.draining()) x->close = true;
+}
+
+void Connection::dispatch(Exchange* x) {
+  if (!x->req.routed) route(x);
+  admit(x);
+  if (x->close) close_requested_ = true;
+  RequestData& r = x->req;
+  if (!r.route.handler) {
     if (r.route.path_found) {
       x->headers.append("Allow: ").append(Router::allow_header(r.route.allowed)).append("\r\n");
       answer_error(x, 405, "method not allowed for this path");
@@ -263,18 +289,32 @@ void Connection::dispatch(Exchange* x) {
     }
     return;
   }
+  call_handler(x);
+}
+
+void Connection::call_handler(Exchange* x) {
   ++x->refs;  // the handler's Response may be destroyed inside the call; x must outlive it
   run_user_code(x, "handler", [&] {
-    Request req(r);
-    (*r.route.handler)(req, ResponseAccess::make(x));
-    if (x->state == ExchangeState::Open && x->conn && x->parked_waits == 0) loop_.arm_deadline(x);
+    Request req(x->req);
+    (*x->req.route.handler)(req, ResponseAccess::make(x));
   });
+  if (x->state == ExchangeState::Open && x->conn && x->parked_waits == 0) {
+    if (!x->body) {
+      loop_.arm_deadline(x);
+    } else {
+      body_wait_changed(x);
+    }
+  }
   exchange_unref(x);
 }
 
 void Connection::fail(int status, std::string_view text) {
   if (closing_) return;
   loop_.stats().bad_requests.add();
+  if (parsing_ && parsing_->in_fifo) {
+    fail_body(status, text);
+    return;
+  }
   Exchange* x = parsing_ ? parsing_ : loop_.exchanges().acquire();
   parsing_ = nullptr;
   leftover_.clear();
@@ -312,6 +352,8 @@ void Connection::pop_fifo_head() {
   x->next = nullptr;
   x->in_fifo = false;
   --fifo_count_;
+  if (x == parsing_) [[unlikely]]
+    parsing_ = nullptr;  // answered while its body still arrives (see abandon_body)
   if (x->refs == 0) loop_.exchanges().release(x);
 }
 
@@ -364,6 +406,9 @@ bool Connection::answer(Exchange* x, int status, std::string_view body,
     return false;
   }
   loop_.disarm_deadline(x);
+  BodyCallbacks unread;
+  if (x->body && !x->body->over) [[unlikely]]
+    unread = abandon_body(x);
   if (x->close) close_requested_ = true;  // no more requests; the last response says close
   x->state = ExchangeState::Answered;
   loop_.stats().responses_by_class[status / 100].add();
@@ -440,7 +485,7 @@ void Connection::pause_reading() {
 }
 
 void Connection::maybe_resume() {
-  if (!read_paused_ || in_process_ || closing_ || close_requested_ || !can_take_request()) return;
+  if (!read_paused_ || in_process_ || closing_ || close_requested_ || !can_read()) return;
   read_paused_ = false;
   if (!leftover_.empty()) {
     process(leftover_.data(), leftover_.data() + leftover_.size(), true);
@@ -462,9 +507,14 @@ void Connection::begin_drain() {
     return;
   }
   // A request still arriving is taken (dispatch marks it Connection: close); in-flight ones
-  // are answered; then the connection closes.
-  if (!receiving()) close_requested_ = true;
-  if (fifo_count_ > 0) close_requested_ = true;
+  // are answered; then the connection closes. A streamed body already handed to its handler
+  // is read to its end, and its response closes the connection.
+  if (parsing_ && parsing_->in_fifo) {
+    parsing_->close = true;
+  } else {
+    if (!receiving()) close_requested_ = true;
+    if (fifo_count_ > 0) close_requested_ = true;
+  }
   after_progress();
 }
 
@@ -500,11 +550,9 @@ void Connection::close() {
   loop_.arm(this, TimeoutKind::None);
   loop_.drop_cork(this);
   uv_read_stop(stream());
+  if (parsing_ && !parsing_->in_fifo) loop_.exchanges().release(parsing_);
+  parsing_ = nullptr;  // else a streamed body's exchange: the FIFO ends it
   abandon_fifo();
-  if (parsing_) {
-    loop_.exchanges().release(parsing_);
-    parsing_ = nullptr;
-  }
   loop_.connection_closed(this);
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), on_closed);
 }
@@ -555,6 +603,8 @@ void Connection::update_timeout(bool read_activity, bool write_activity) {
     want = TimeoutKind::Linger;
   } else if (write_ && write_->active) {
     want = TimeoutKind::Write;
+  } else if (parsing_ && parsing_->in_fifo && !body_waiting()) [[unlikely]] {
+    want = TimeoutKind::Body;  // a streamed body the server is ready for: the client is late
   } else if (fifo_count_ > 0) {
     want = TimeoutKind::None;  // the server owes an answer; the client is not late
   } else if (receiving()) {

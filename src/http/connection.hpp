@@ -86,6 +86,24 @@ class Connection {
   /// Nobody can end `x` any more: close the connection, so its body ends incomplete.
   void cut_stream(Exchange* x);
 
+  // ---- streamed request bodies (connection_body.cpp); `x` is this connection's, Open
+  /// Response::read_body(): false when `x` has no streamed body or already has its reader.
+  bool read_body(Exchange* x, std::function<bool(std::string_view)> on_data,
+                 std::function<void()> on_end);
+  /// Response::resume_body(): false when `x`'s body is not paused.
+  bool resume_body(Exchange* x);
+  /// At a settle: `x`'s body goes on (resumed, or its reader came): its end, or reading.
+  void continue_body(Exchange* x);
+  /// A streamed body's callbacks, taken out of it to be destroyed by the caller once nothing
+  /// touches the exchange any more (they often hold its Response).
+  struct BodyCallbacks {
+    std::function<bool(std::string_view)> on_data;
+    std::function<void()> on_end;
+  };
+  /// `x` is answered (or streams its answer) before its body was handed over whole: no more
+  /// of it is delivered; if it has not all arrived, the connection closes after the response.
+  BodyCallbacks abandon_body(Exchange* x);
+
   /// Hooks for the loop's lists (all connections; the current deadline list).
   ListHook<Connection> all_hook;
   ListHook<Connection> timeout_hook;
@@ -108,8 +126,35 @@ class Connection {
   /// A request is partly received: a head in leftover_, or a body under way.
   bool receiving() const { return body_parser_ || !leftover_.empty(); }
   void dispatch(Exchange* x);
+  /// Finds the route of `x` (split target, router): once per request.
+  void route(Exchange* x);
+  /// `x` enters the FIFO: it is now the server's to answer.
+  void admit(Exchange* x);
+  void call_handler(Exchange* x);
   void fail(int status, std::string_view text);
   bool can_take_request() const;
+  /// Whether the parse may go on: within a body, unless its reader makes it wait; between
+  /// requests, can_take_request().
+  bool can_read() const;
+  // ---- streamed request bodies (connection_body.cpp)
+  /// The head of the request being parsed is complete and it has a body: route it, check its
+  /// limit, answer at once what will not be taken, start a streamed body.
+  void route_head(RequestParser& parser, bool body_started);
+  /// Answers `x` (routed at its head) without reading its body; the connection closes.
+  void refuse_head(Exchange* x, int status, std::string_view text);
+  void start_body(Exchange* x, RequestParser& parser, bool wants_continue);
+  /// Hands the body bytes of the last parse step to the reader of the body being parsed.
+  void deliver_body(RequestParser& parser);
+  /// The last byte of streamed `x`'s body has been parsed.
+  void end_body(Exchange* x);
+  void finish_body(Exchange* x);
+  BodyCallbacks release_body(Exchange* x);
+  /// The body being streamed failed (bad framing, over its limit, timeout): `status`.
+  void fail_body(int status, std::string_view text);
+  /// The streamed body being parsed waits for its reader.
+  bool body_waiting() const;
+  /// The response deadline runs while `x`'s body waits for its reader, not otherwise.
+  void body_wait_changed(Exchange* x);
   void push_fifo(Exchange* x);
   /// Serializes the response of `x` (at the head of the FIFO) into the cork.
   void write_response(Exchange* x, int status, std::string_view body,
@@ -163,7 +208,6 @@ class Connection {
   bool close_requested_ = false;
   bool lingering_ = false;
   bool peer_eof_ = false;
-  bool continue_sent_ = false;
   bool progressed_ = false;  // a request was dispatched during the current read
   bool in_memory_ = false;   // no socket: fed by feed(), writes to the loop's output sink
 };

@@ -33,6 +33,7 @@ void Exchange::reset() {
   on_close.clear();
   deadline = 0;
   stream.reset();
+  body.reset();
   heartbeat_at = 0;
   trim(req.body_store);
   trim(req.head_store);
@@ -78,6 +79,14 @@ void exchange_closed(Exchange* x) {
   // holds the Stream, which would keep the exchange (and itself) alive forever.
   std::function<void()> writable;
   if (x->stream) writable.swap(x->stream->on_writable);
+  // So can a streamed body's callbacks, which often hold the Response.
+  std::function<bool(std::string_view)> body_data;
+  std::function<void()> body_end;
+  if (x->body) {
+    x->body->over = true;
+    body_data.swap(x->body->on_data);
+    body_end.swap(x->body->on_end);
+  }
   run_close_callbacks(x, callbacks);
 }
 

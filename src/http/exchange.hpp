@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/anchor.hpp"
@@ -38,6 +39,21 @@ struct StreamState {
   bool cut = false;           // ended without end(): no last chunk, the connection closes
   bool events = false;        // an EventStream: heartbeats, and ended when the server stops
   bool writable_due = false;  // queued on the loop to run on_writable at the next settle
+};
+
+/// The body of a request on a `stream_body` route, delivered as it arrives (made when its
+/// head is routed, before the handler runs).
+struct BodyState {
+  std::function<bool(std::string_view)> on_data;
+  std::function<void()> on_end;
+  bool reader = false;          // read_body() was called
+  bool paused = false;          // on_data asked to wait for resume_body()
+  bool complete = false;        // its last byte has been parsed
+  bool over = false;            // ended (on_end ran), failed or abandoned: no more callbacks
+  bool due = false;             // queued on the loop to go on at the next settle
+  bool wants_continue = false;  // the client waits for 100 Continue: sent by read_body()
+  /// Waits for its reader: reading stops, and the response deadline runs.
+  bool waiting() const { return !over && (!reader || paused); }
 };
 
 struct Exchange {
@@ -86,6 +102,8 @@ struct Exchange {
   /// A streamed response (state Streaming, or Answered once ended); null otherwise. Before
   /// its head is written, its body waits in `out`.
   std::unique_ptr<StreamState> stream;
+  /// A streamed request body (a `stream_body` route); null otherwise.
+  std::unique_ptr<BodyState> body;
   /// An event stream on the loop's heartbeat list: a comment is due at `heartbeat_at`.
   ListHook<Exchange> heartbeat_hook;
   uint64_t heartbeat_at = 0;

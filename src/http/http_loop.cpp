@@ -30,6 +30,7 @@ HttpLoop::HttpLoop(Loop& loop, const ServerOptions& options, const Router& route
   limits_.max_target_bytes = options.max_target_bytes;
   limits_.max_headers = options.max_headers;
   limits_.max_body_bytes = options.max_body_bytes;
+  parser_.set_route_at_head(true);  // a body is read only once its route wants it
   read_buf_.resize(kReadBufferBytes);
   cork_.reserve(kReadBufferBytes);
   server_line_ = "Server: " + options.server_name + "\r\n";
@@ -109,13 +110,20 @@ void HttpLoop::settle() {
   // callbacks are then due: round again until none is left. on_writable callbacks run once
   // per settle: one that asks again at once runs on the next turn of the loop (see
   // next_deadline), so that I/O and timers go on in between.
-  if (closed_.empty() && writable_.empty()) [[likely]] {
+  if (closed_.empty() && writable_.empty() && bodies_.empty()) [[likely]] {
     flush_cork();  // the request path: nothing but output
     if (closed_.empty()) return;
   }
   bool writable_ran = false;
   for (;;) {
-    while (!closed_.empty() || (!writable_.empty() && !writable_ran)) {
+    while (!closed_.empty() || (!writable_.empty() && !writable_ran) || !bodies_.empty()) {
+      bodies_running_.swap(bodies_);
+      for (Exchange* x : bodies_running_) {
+        x->body->due = false;
+        if (x->conn) x->conn->continue_body(x);
+        exchange_unref(x);
+      }
+      bodies_running_.clear();
       closed_running_.swap(closed_);
       for (Exchange* x : closed_running_) {
         exchange_closed(x);  // stops its jobs, tells the handler's on_close

@@ -104,6 +104,14 @@ class HttpLoop final : public Loop::Extension, public Loop::CompletionSink, Dead
     x->stream->writable_due = true;
     writable_.push_back(x);
   }
+  /// `x`'s streamed body may go on (resumed, or its reader came): Connection::continue_body
+  /// runs at the next settle (holds a reference until then).
+  void defer_body(Exchange* x) {
+    if (x->body->due) return;
+    ++x->refs;
+    x->body->due = true;
+    bodies_.push_back(x);
+  }
   /// Event stream `x` was just written to (or started): its next heartbeat is due one
   /// interval from now.
   void arm_heartbeat(Exchange* x);
@@ -185,6 +193,8 @@ class HttpLoop final : public Loop::Extension, public Loop::CompletionSink, Dead
   std::vector<Exchange*> closed_running_;  // reused by settle()
   std::vector<Exchange*> writable_;        // on_writable callbacks due at the next settle()
   std::vector<Exchange*> writable_running_;
+  std::vector<Exchange*> bodies_;  // streamed bodies to go on at the next settle()
+  std::vector<Exchange*> bodies_running_;
   std::string server_line_;
   DateCache date_;
   HttpStats stats_;

@@ -68,6 +68,8 @@ void RequestParser::restart() {
   llhttp_reset(&parser_);
   failed_ = false;
   in_message_ = headers_done_ = last_was_value_ = wants_continue_ = false;
+  streaming_ = resume_ = false;
+  clear_piece();
   base_ = nullptr;
   last_byte_ = 0;
 }
@@ -80,6 +82,10 @@ std::unique_ptr<RequestParser> RequestParser::clone() const {
   c->target_ = target_;
   c->base_ = nullptr;  // the head has been detached: only body bytes are still to come
   c->body_bytes_ = body_bytes_;
+  c->body_limit_ = body_limit_;
+  c->streaming_ = streaming_;
+  c->route_at_head_ = route_at_head_;
+  c->resume_ = resume_;
   c->head_end_ = head_end_;
   c->last_byte_ = last_byte_;
   c->in_message_ = in_message_;
@@ -102,10 +108,20 @@ int RequestParser::fail(int status, const char* text) {
 ParseStep RequestParser::execute(const char* p, const char* end) {
   if (!in_message_) base_ = p;
   end_ = end;
+  if (resume_) {
+    resume_ = false;
+    llhttp_resume(&parser_);
+  }
   llhttp_errno_t err = llhttp_execute(&parser_, p, static_cast<size_t>(end - p));
   if (err == HPE_OK) {
     if (end > p) last_byte_ = end[-1];
     return {ParseEvent::NeedMore, end};
+  }
+  if (err == HPE_PAUSED && headers_done_ && in_message_) {
+    // Paused by on_headers_complete (route_at_head): the body starts at the pause.
+    resume_ = true;
+    if (end > p) last_byte_ = end[-1];
+    return {ParseEvent::Head, llhttp_get_error_pos(&parser_)};
   }
   if (err == HPE_PAUSED) {
     // on_message_complete pauses so that each message is handed over on its own, with the
@@ -165,8 +181,10 @@ void RequestParser::detach() {
     r.body_copied = true;
   }
   if (r.base != r.head_store.data()) {
+    const char* old = r.base;
     r.head_store.assign(r.base, head_end_);
     r.base = r.head_store.data();
+    r.rebase(old, head_end_);
   }
 }
 
@@ -178,6 +196,8 @@ int RequestParser::on_message_begin(llhttp_t* p) {
   s.wants_continue_ = false;
   s.close_option_ = s.keep_alive_option_ = false;
   s.body_bytes_ = 0;
+  s.body_limit_ = s.limits_.max_body_bytes;
+  s.streaming_ = false;
   s.head_end_ = 0;
   s.span_end_ = s.base_;
   RequestData& r = *s.target_;
@@ -215,7 +235,7 @@ int RequestParser::on_header_field(llhttp_t* p, const char* at, size_t len) {
   if (s.headers_done_) {
     // Trailer fields of a chunked body: not exposed, but they count against the body budget.
     s.body_bytes_ += len;
-    return s.body_bytes_ > s.limits_.max_body_bytes ? s.fail(413, "request body too large") : 0;
+    return s.body_bytes_ > s.body_limit_ ? s.fail(413, "request body too large") : 0;
   }
   RequestData& r = *s.target_;
   uint32_t off = static_cast<uint32_t>(at - s.base_);
@@ -235,7 +255,7 @@ int RequestParser::on_header_value(llhttp_t* p, const char* at, size_t len) {
   RequestParser& s = *self(p);
   if (s.headers_done_) {
     s.body_bytes_ += len;
-    return s.body_bytes_ > s.limits_.max_body_bytes ? s.fail(413, "request body too large") : 0;
+    return s.body_bytes_ > s.body_limit_ ? s.fail(413, "request body too large") : 0;
   }
   RequestData& r = *s.target_;
   if (r.headers.empty() || (!s.last_was_value_ && r.headers.back().name.len == 0)) {
@@ -276,7 +296,8 @@ int RequestParser::validate_head() {
   close_option_ = fields.close;
   keep_alive_option_ = fields.keep_alive;
   wants_continue_ = fields.expect_continue;
-  if ((parser_.flags & F_CONTENT_LENGTH) && parser_.content_length > limits_.max_body_bytes) {
+  if (!route_at_head_ && (parser_.flags & F_CONTENT_LENGTH) &&
+      parser_.content_length > body_limit_) {
     return fail(413, "request body too large");
   }
   bool has_body = (parser_.flags & F_CHUNKED) ||
@@ -317,6 +338,13 @@ int RequestParser::on_headers_complete(llhttp_t* p) {
   if (int rc = s.validate_head()) return rc;
   s.headers_done_ = true;
   r.body_view = {s.head_end_, 0};
+  const bool has_body =
+      (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0);
+  if (s.route_at_head_ && has_body) {
+    // Whether the body is wanted, and how much of it, is the route's to say: stop here.
+    r.keep_alive = !s.close_option_ && (r.minor >= 1 || s.keep_alive_option_);
+    return HPE_PAUSED;
+  }
   return 0;
 }
 
@@ -324,7 +352,24 @@ int RequestParser::on_body(llhttp_t* p, const char* at, size_t len) {
   RequestParser& s = *self(p);
   RequestData& r = *s.target_;
   s.body_bytes_ += len;
-  if (s.body_bytes_ > s.limits_.max_body_bytes) return s.fail(413, "request body too large");
+  if (s.body_bytes_ > s.body_limit_) return s.fail(413, "request body too large");
+  if (s.streaming_) {
+    if (!s.piece_copied_) {
+      if (s.piece_len_ == 0) {
+        s.piece_ = at;
+        s.piece_len_ = len;
+        return 0;
+      }
+      if (at == s.piece_ + s.piece_len_) {
+        s.piece_len_ += len;
+        return 0;
+      }
+      s.piece_store_.assign(s.piece_, s.piece_len_);
+      s.piece_copied_ = true;
+    }
+    s.piece_store_.append(at, len);
+    return 0;
+  }
   if (!r.body_copied) {
     uint32_t off = static_cast<uint32_t>(at - r.base);
     if (r.body_view.len == 0) {
@@ -348,7 +393,7 @@ int RequestParser::on_chunk_header(llhttp_t* p) {
   RequestParser& s = *self(p);
   // A chunk that cannot fit the body budget is refused at its size line, as a Content-Length
   // is, rather than after reading up to the limit (or waiting for the body timeout).
-  if (p->content_length > s.limits_.max_body_bytes - s.body_bytes_) {
+  if (p->content_length > s.body_limit_ - s.body_bytes_) {
     return s.fail(413, "request body too large");
   }
   return 0;
@@ -358,7 +403,7 @@ int RequestParser::on_chunk_extension(llhttp_t* p, const char*, size_t len) {
   RequestParser& s = *self(p);
   // Extensions are ignored but not free: they count against the body budget.
   s.body_bytes_ += len;
-  return s.body_bytes_ > s.limits_.max_body_bytes ? s.fail(413, "request body too large") : 0;
+  return s.body_bytes_ > s.body_limit_ ? s.fail(413, "request body too large") : 0;
 }
 
 int RequestParser::on_message_complete(llhttp_t* p) {

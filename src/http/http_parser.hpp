@@ -27,6 +27,10 @@ enum class ParseEvent {
   NeedMore,
   /// One complete request is in the target; `next` is where the following bytes start.
   Message,
+  /// (route_at_head mode) The head of a request with a body is complete and nothing of the
+  /// body is parsed yet: the caller routes it, sets its body limit, and calls execute() again
+  /// from `next`.
+  Head,
   /// The input is malformed or over a limit: answer error_status() and close.
   Error,
 };
@@ -45,6 +49,25 @@ class RequestParser {
   /// Where the next message's fields go. Must be set before execute() at a message start.
   void set_target(RequestData* target) { target_ = target; }
   RequestData* target() const { return target_; }
+  /// Stop at the head of every request that has a body (ParseEvent::Head), leaving the
+  /// Content-Length check to the caller, who knows the route's limit.
+  void set_route_at_head(bool on) { route_at_head_ = on; }
+  /// The current message's body limit (from the limits until the caller sets another).
+  void set_body_limit(uint64_t bytes) { body_limit_ = bytes; }
+  /// The current message declared a Content-Length (else its body is chunked or empty).
+  bool has_length() const { return (parser_.flags & F_CONTENT_LENGTH) != 0; }
+  uint64_t content_length() const { return parser_.content_length; }
+  /// From now until the message ends, its body is not kept in the target: each execute()
+  /// gathers the body bytes it parsed into piece(), for the caller to hand on and clear.
+  void stream_body() { streaming_ = true; }
+  std::string_view piece() const {
+    return piece_copied_ ? std::string_view(piece_store_) : std::string_view(piece_, piece_len_);
+  }
+  void clear_piece() {
+    piece_len_ = 0;
+    piece_copied_ = false;
+    piece_store_.clear();
+  }
 
   /// Parses [p, end) up to the end of one message. Views of the message are relative to the
   /// byte where its parse started, so a head must be contiguous in one buffer: when a head is
@@ -101,6 +124,16 @@ class RequestParser {
   /// End of the last head span seen: the head's size so far, and where an obs-fold would join.
   const char* span_end_ = nullptr;
   uint64_t body_bytes_ = 0;
+  uint64_t body_limit_ = 0;
+  /// A streamed body's bytes parsed by one execute(): a view of the input while they are
+  /// contiguous (Content-Length), else copied (chunked).
+  const char* piece_ = nullptr;
+  size_t piece_len_ = 0;
+  std::string piece_store_;
+  bool piece_copied_ = false;
+  bool streaming_ = false;
+  bool route_at_head_ = false;
+  bool resume_ = false;  // paused at a head: the next execute() resumes llhttp
   uint32_t head_end_ = 0;
   /// Last byte of the previous execute() input: the CR of a CRLF split across two reads.
   char last_byte_ = 0;

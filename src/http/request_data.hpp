@@ -57,12 +57,26 @@ struct RequestData {
   std::string_view path;
   std::string_view query;
   RouteMatch route;
+  /// Routed at its head already (a request with a body): dispatch does not route it again.
+  bool routed = false;
 
   /// Percent-decoded query values and route captures handed out during the handler call
   /// (only those that needed decoding); each keeps its place, so earlier views stay valid.
   mutable std::list<std::string> decoded;
 
   std::string_view view(Span s) const { return {base + s.off, s.len}; }
+  /// The head moved from `old_base` to `base` (a request that outlived its read): the views
+  /// routing made into it follow.
+  void rebase(const char* old_base, size_t head_len) {
+    const auto from = reinterpret_cast<uintptr_t>(old_base);
+    auto move = [&](std::string_view& v) {
+      const auto at = reinterpret_cast<uintptr_t>(v.data());
+      if (at >= from && at + v.size() <= from + head_len) v = {base + (at - from), v.size()};
+    };
+    move(path);
+    move(query);
+    for (size_t i = 0; i < route.param_count; ++i) move(route.params[i].second);
+  }
   std::string_view body() const {
     return body_copied ? std::string_view(body_store) : view(body_view);
   }
@@ -83,7 +97,9 @@ struct RequestData {
     major = minor = 1;
     keep_alive = true;
     path = query = {};
+    routed = false;
     route.handler = nullptr;
+    route.options = nullptr;
     route.path_found = false;
     route.allowed = 0;
     route.any_method = false;

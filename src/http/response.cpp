@@ -88,6 +88,17 @@ EventStream Response::event_stream() {
   return detail::StreamAccess::make_events(detail::StreamAccess::make(x));
 }
 
+bool Response::read_body(std::function<bool(std::string_view)> on_data,
+                         std::function<void()> on_end) {
+  Exchange* x = detail::ResponseAccess::open(*this, "read_body()");
+  return x && x->conn->read_body(x, std::move(on_data), std::move(on_end));
+}
+
+bool Response::resume_body() {
+  Exchange* x = detail::ResponseAccess::open(*this, "resume_body()");
+  return x && x->conn->resume_body(x);
+}
+
 bool Response::on_close(std::function<void()> cb) {
   Exchange* x = detail::ResponseAccess::open(*this, "on_close()");
   if (!x) return false;

@@ -38,8 +38,10 @@ struct Router::Node {
   std::unique_ptr<Node> catch_all;
 
   Handler handlers[kMethodCount];
+  RouteOptions options[kMethodCount];
   uint32_t mask = 0;  // methods with a handler here
   Handler any_handler;
+  RouteOptions any_options;
   bool has_any = false;
 
   bool routed() const { return mask != 0 || has_any; }
@@ -49,12 +51,23 @@ struct Router::Node {
     if (m == Method::Head && (mask & (1u << static_cast<unsigned>(Method::Get)))) return true;
     return has_any;
   }
-  const Handler* handler_for(Method m) const {
-    if (mask & (1u << static_cast<unsigned>(m))) return &handlers[static_cast<unsigned>(m)];
-    if (m == Method::Head && (mask & (1u << static_cast<unsigned>(Method::Get)))) {
-      return &handlers[static_cast<unsigned>(Method::Get)];
+  /// Sets the handler and options of method `m` in `out` (nulls when it has none).
+  void route_for(Method m, RouteMatch& out) const {
+    unsigned i = static_cast<unsigned>(m);
+    if (!(mask & (1u << i)) && m == Method::Head &&
+        (mask & (1u << static_cast<unsigned>(Method::Get)))) {
+      i = static_cast<unsigned>(Method::Get);
     }
-    return has_any ? &any_handler : nullptr;
+    if (mask & (1u << i)) {
+      out.handler = &handlers[i];
+      out.options = &options[i];
+    } else if (has_any) {
+      out.handler = &any_handler;
+      out.options = &any_options;
+    } else {
+      out.handler = nullptr;
+      out.options = nullptr;
+    }
   }
 };
 
@@ -76,6 +89,11 @@ Router::Router(Router&&) noexcept = default;
 Router& Router::operator=(Router&&) noexcept = default;
 
 Status Router::add(Method method, std::string_view pattern, Handler handler, bool any) {
+  return add(method, pattern, RouteOptions{}, std::move(handler), any);
+}
+
+Status Router::add(Method method, std::string_view pattern, RouteOptions options, Handler handler,
+                   bool any) {
   if (pattern.empty() || pattern.front() != '/')
     return Status::error("route pattern must start with '/': " + std::string(pattern));
   if (!handler) return Status::error("route handler is empty: " + std::string(pattern));
@@ -128,6 +146,7 @@ Status Router::add(Method method, std::string_view pattern, Handler handler, boo
   if (any) {
     if (n->has_any) return Status::error("duplicate route: ANY " + std::string(pattern));
     n->any_handler = std::move(handler);
+    n->any_options = options;
     n->has_any = true;
   } else {
     uint32_t bit = 1u << static_cast<unsigned>(method);
@@ -136,6 +155,7 @@ Status Router::add(Method method, std::string_view pattern, Handler handler, boo
                            std::string(pattern));
     }
     n->handlers[static_cast<unsigned>(method)] = std::move(handler);
+    n->options[static_cast<unsigned>(method)] = options;
     n->mask |= bit;
   }
   return {};
@@ -171,7 +191,7 @@ bool walk_children(const Router::Node& n, std::string_view rest, Walk& w) {
 bool accept(const Router::Node& n, Walk& w) {
   if (w.want_handler) {
     if (!n.handles(w.method)) return false;
-    w.out.handler = n.handler_for(w.method);
+    n.route_for(w.method, w.out);
     return true;
   }
   // Pass 2 (no handler for the method): visit every route matching the path, so that Allow
@@ -188,6 +208,7 @@ bool accept(const Router::Node& n, Walk& w) {
 
 bool Router::match(Method method, std::string_view path, RouteMatch& out) const {
   out.handler = nullptr;
+  out.options = nullptr;
   out.path_found = false;
   out.allowed = 0;
   out.any_method = false;

@@ -69,6 +69,14 @@ ServerImpl::~ServerImpl() {
   loops_.clear();
 }
 
+void ServerImpl::add_route(Method method, std::string_view pattern,
+                           const RouteOptions& route_options, Handler handler, bool any) {
+  if (begun()) throw std::logic_error("tether: routes cannot change after start()");
+  if (Status s = router.add(method, pattern, route_options, std::move(handler), any); !s) {
+    throw std::invalid_argument("tether: " + s.message());
+  }
+}
+
 Status ServerImpl::start(bool handle_signals) {
   if (starting_.exchange(true)) return Status::error("server already started");
   if (Status s = validate(options); !s) {
@@ -214,18 +222,21 @@ Server::~Server() {
 }
 
 Server& Server::route(Method method, std::string_view pattern, Handler handler) {
-  if (impl_->begun()) throw std::logic_error("tether: routes cannot change after start()");
-  if (Status s = impl_->router.add(method, pattern, std::move(handler)); !s) {
-    throw std::invalid_argument("tether: " + s.message());
-  }
+  return route(method, pattern, RouteOptions{}, std::move(handler));
+}
+
+Server& Server::route(Method method, std::string_view pattern, RouteOptions options,
+                      Handler handler) {
+  impl_->add_route(method, pattern, options, std::move(handler), false);
   return *this;
 }
 
 Server& Server::any(std::string_view pattern, Handler handler) {
-  if (impl_->begun()) throw std::logic_error("tether: routes cannot change after start()");
-  if (Status s = impl_->router.add(Method::Get, pattern, std::move(handler), true); !s) {
-    throw std::invalid_argument("tether: " + s.message());
-  }
+  return any(pattern, RouteOptions{}, std::move(handler));
+}
+
+Server& Server::any(std::string_view pattern, RouteOptions options, Handler handler) {
+  impl_->add_route(Method::Get, pattern, options, std::move(handler), true);
   return *this;
 }
 

@@ -37,6 +37,10 @@ class ServerImpl {
   Router router;
   Mailbox mailbox{*this};
 
+  /// Adds a route before start(); throws std::logic_error once begun, std::invalid_argument
+  /// for a malformed or duplicate pattern.
+  void add_route(Method method, std::string_view pattern, const RouteOptions& route_options,
+                 Handler handler, bool any);
   Status start(bool handle_signals);
   /// Any thread, any time; idempotent. Before start() it does nothing.
   void request_stop();
