@@ -263,13 +263,13 @@ void Connection::route(Exchange* x) {
   r.routed = true;
 }
 
-void Connection::admit(Exchange* x) {
+void Connection::admit(Exchange* x, bool bad) {
   x->req.peer = &peer_;
   x->conn = this;
   x->state = ExchangeState::Open;
   push_fifo(x);
   progressed_ = true;
-  loop_.stats().requests.add();
+  (bad ? loop_.stats().bad_requests : loop_.stats().requests).add();
   loop_.stats().exchanges_in_flight.add();
   x->head_only = x->req.method == Method::Head;
   if (!x->req.keep_alive || loop_.draining()) x->close = true;

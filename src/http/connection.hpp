@@ -128,8 +128,9 @@ class Connection {
   void dispatch(Exchange* x);
   /// Finds the route of `x` (split target, router): once per request.
   void route(Exchange* x);
-  /// `x` enters the FIFO: it is now the server's to answer.
-  void admit(Exchange* x);
+  /// `x` enters the FIFO: it is now the server's to answer. Counted as a request, or (a
+  /// request refused for its framing or size) as a bad one.
+  void admit(Exchange* x, bool bad = false);
   void call_handler(Exchange* x);
   void fail(int status, std::string_view text);
   bool can_take_request() const;

@@ -35,7 +35,6 @@ void Connection::route_head(RequestParser& parser, bool body_started) {
   const RouteOptions& ro = *r.route.options;
   const uint64_t limit = ro.max_body_bytes != 0 ? ro.max_body_bytes : default_limit;
   if (parser.has_length() && parser.content_length() > limit) {
-    loop_.stats().bad_requests.add();
     refuse_head(x, 413, "request body too large");
     return;
   }
@@ -52,7 +51,7 @@ void Connection::route_head(RequestParser& parser, bool body_started) {
 
 void Connection::refuse_head(Exchange* x, int status, std::string_view text) {
   parsing_ = nullptr;
-  admit(x);
+  admit(x, /*bad=*/status == 413);
   // Its body is never read: the connection cannot find the next request's start.
   x->close = true;
   close_requested_ = true;

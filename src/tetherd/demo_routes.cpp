@@ -10,6 +10,7 @@
 
 #include "tetherd/query_number.hpp"
 #include "tetherd/stream_routes.hpp"
+#include "tetherd/upload_route.hpp"
 
 namespace tetherd {
 namespace {
@@ -29,7 +30,7 @@ uint64_t burn_cpu(uint32_t ms, std::stop_token st) {
 
 }  // namespace
 
-void add_demo_routes(tether::Server& server) {
+void add_demo_routes(tether::Server& server, const DemoSettings& settings) {
   server.get("/plaintext", [](tether::Request&, tether::Response res) {
     res.send(200, "Hello, World!", "text/plain");
   });
@@ -131,6 +132,7 @@ void add_demo_routes(tether::Server& server) {
     });
   });
   add_stream_routes(server);
+  add_upload_route(server, settings.max_upload_bytes);
   server.get("/metrics", [&server](tether::Request&, tether::Response res) {
     res.send(200, tether::prometheus_text(server.stats()), "text/plain; version=0.0.4");
   });

@@ -88,6 +88,7 @@ std::string help_text() {
       "  POST, GET (?wait_ms=N), DELETE /mailbox/{id}           the mailbox\n"
       "  GET /stream?bytes=N&chunk=K   N bytes ('a' + i % 26), streamed in pieces of K\n"
       "  GET /events?n=K&interval_ms=M K server-sent events 'data: <i>' (n=0: endless)\n"
+      "  POST /upload                  streams the body in, answers its size and CRC-32\n"
       "  GET /metrics                  Prometheus text\n\nflags:\n";
   tether::ServerOptions defaults;
   for (const Flag& f : kFlags) {
@@ -104,6 +105,8 @@ std::string help_text() {
     name.resize(std::max<size_t>(name.size() + 1, 24), ' ');
     s += name + f.help + " (default " + def + ")\n";
   }
+  s += "  --max-upload-bytes    POST /upload body (413 past it) (default " +
+       std::to_string(DemoSettings{}.max_upload_bytes) + ")\n";
   s += "  --help                show this help\n  --version             print the version\n";
   return s;
 }
@@ -140,7 +143,8 @@ ParsedFlags parse_flags(int argc, char** argv) {
     for (const Flag& f : kFlags) {
       if (name == f.name) flag = &f;
     }
-    if (!flag) {
+    const bool upload = name == "max-upload-bytes";
+    if (!flag && !upload) {
       r.outcome = FlagsOutcome::Exit1;
       r.message = "tetherd: unknown flag --" + std::string(name) + " (see --help)";
       return r;
@@ -153,18 +157,19 @@ ParsedFlags parse_flags(int argc, char** argv) {
       }
       value = argv[++i];
     }
-    bool ok = std::visit(
-        [&](auto field) -> bool {
-          auto& dst = r.options.*field;
-          using T = std::decay_t<decltype(dst)>;
-          if constexpr (std::is_same_v<T, std::string>) {
-            dst = std::string(value);
-            return true;
-          } else {
-            return parse_number(value, dst);
-          }
-        },
-        flag->field);
+    bool ok = upload ? parse_number(value, r.demo.max_upload_bytes)
+                     : std::visit(
+                           [&](auto field) -> bool {
+                             auto& dst = r.options.*field;
+                             using T = std::decay_t<decltype(dst)>;
+                             if constexpr (std::is_same_v<T, std::string>) {
+                               dst = std::string(value);
+                               return true;
+                             } else {
+                               return parse_number(value, dst);
+                             }
+                           },
+                           flag->field);
     if (!ok) {
       r.outcome = FlagsOutcome::Exit1;
       r.message = "tetherd: bad value '" + std::string(value) + "' for --" + std::string(name);

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "tether/options.hpp"
+#include "tetherd/demo_routes.hpp"
 
 namespace tetherd {
 
@@ -11,6 +12,7 @@ enum class FlagsOutcome { Run, Exit0, Exit1 };
 
 struct ParsedFlags {
   tether::ServerOptions options;
+  DemoSettings demo;
   FlagsOutcome outcome = FlagsOutcome::Run;
   /// Text for stdout (help, version) or a one-line error for stderr.
   std::string message;

@@ -33,6 +33,6 @@ int main(int argc, char** argv) {
   }
   raise_fd_limit();
   tether::Server server(flags.options);
-  tetherd::add_demo_routes(server);
+  tetherd::add_demo_routes(server, flags.demo);
   return server.run();
 }

@@ -1,8 +1,12 @@
 #include "fuzz_routes.hpp"
 
+#include <memory>
+#include <optional>
 #include <stdexcept>
+#include <string>
 #include <string_view>
 
+#include "invariants.hpp"
 #include "response_reader.hpp"
 #include "tether/request.hpp"
 
@@ -119,6 +123,48 @@ tether::Router build() {
     res.set_header("X-Seq", std::to_string(seq_of_last()));
     recorder().pending.push_back({res, recorder().current, seq_of_last()});
   });
+  // Streamed bodies: answered at the body's end with its length and a checksum; the slow one
+  // pauses after every piece until the harness resumes it between reads.
+  tether::RouteOptions streamed;
+  streamed.stream_body = true;
+  streamed.max_body_bytes = 100000;
+  auto upload = [](bool slow) {
+    return [slow](Request& req, Response res) {
+      Call& c = record(req, Outcome::Send);
+      c.content_type = "text/plain";
+      c.answered = false;
+      const size_t conn = recorder().current, seq = seq_of_last();
+      res.set_header("X-Seq", std::to_string(seq));
+      std::optional<uint64_t> declared;
+      if (auto cl = req.header("content-length")) declared = std::stoull(std::string(*cl));
+      struct Sum {
+        uint64_t bytes = 0;
+        uint32_t hash = 0;
+      };
+      auto sum = std::make_shared<Sum>();
+      Response keep = res;
+      res.read_body(
+          [sum, slow, keep](std::string_view piece) {
+            if (piece.empty()) violation("an empty piece of a streamed body");
+            sum->bytes += piece.size();
+            for (unsigned char ch : piece) sum->hash = sum->hash * 31 + ch;
+            if (slow) recorder().paused.push_back({keep, recorder().current, 0});
+            return !slow;
+          },
+          [sum, keep, conn, seq, declared]() mutable {
+            if (declared && *declared != sum->bytes)
+              violation("a streamed body's length differs from its Content-Length");
+            Call& done = recorder().calls[conn][seq];
+            done.body = std::to_string(sum->bytes) + " " + std::to_string(sum->hash) + "\n";
+            done.answered = true;
+            keep.send(200, done.body, "text/plain");
+          });
+    };
+  };
+  if (!r.add(Method::Post, "/upload", streamed, upload(false)) ||
+      !r.add(Method::Post, "/upload/slow", streamed, upload(true))) {
+    throw std::logic_error("bad fuzz route");
+  }
   return r;
 }
 

@@ -47,6 +47,9 @@ struct Pending {
 struct Recorder {
   std::vector<std::vector<Call>> calls;  // per connection, in dispatch order
   std::vector<Pending> pending;
+  /// Streamed bodies (POST /upload/slow) paused after a piece, resumed by the harness between
+  /// two feeds.
+  std::vector<Pending> paused;
   /// The connection being fed: handlers run inside its feed() (or inside a deferred answer).
   size_t current = 0;
 };

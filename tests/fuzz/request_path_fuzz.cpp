@@ -62,7 +62,8 @@ class Session {
     feed_all();
     if (plan_.time_passes) let_time_pass();
     if (plan_.answers != fuzz::AnswerMode::Never) {
-      while (!fuzz::recorder().pending.empty()) answer_pending(false);
+      while (!fuzz::recorder().pending.empty() || !fuzz::recorder().paused.empty())
+        answer_pending(false);
     }
     const uint64_t open = loop_.stats().connections_active.get();
     close_all();
@@ -121,11 +122,23 @@ void Session::answer_pending(bool reversed) {
   std::vector<fuzz::Pending> batch;
   batch.swap(rec.pending);
   if (reversed) std::reverse(batch.begin(), batch.end());
-  CorkScope cork(loop_);
-  for (fuzz::Pending& p : batch) {
+  std::vector<fuzz::Pending> paused;
+  paused.swap(rec.paused);
+  {
+    CorkScope cork(loop_);
+    for (fuzz::Pending& p : batch) {
+      rec.current = p.conn;
+      if (!p.res.send(200, "later\n")) fuzz::violation("a kept response could not be sent");
+      rec.calls[p.conn][p.call].answered = true;
+    }
+  }
+  // A paused body goes on at the settle (the end of its scope), where its connection's next
+  // pieces and requests run: its next piece may pause it again, or answer it. One whose
+  // exchange has ended since is dead: nothing to resume.
+  for (fuzz::Pending& p : paused) {
     rec.current = p.conn;
-    if (!p.res.send(200, "later\n")) fuzz::violation("a kept response could not be sent");
-    rec.calls[p.conn][p.call].answered = true;
+    CorkScope cork(loop_);
+    p.res.resume_body();
   }
 }
 
@@ -180,6 +193,10 @@ void Session::close_all() {
     if (p.res.send(200, "too late\n")) fuzz::violation("a response was sent after close");
   }
   rec.pending.clear();
+  for (fuzz::Pending& p : rec.paused) {
+    if (p.res.resume_body()) fuzz::violation("a body was resumed after close");
+  }
+  rec.paused.clear();
 }
 
 void Session::check(uint64_t open_before_close) {
