@@ -2,6 +2,7 @@
 // holds the request head (zero-copy while the request is handled inside one read).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <list>
 #include <string>
@@ -65,6 +66,22 @@ struct RequestData {
   std::string_view view(Span s) const { return {base + s.off, s.len}; }
   std::string_view body() const {
     return body_copied ? std::string_view(body_store) : view(body_view);
+  }
+
+  /// Copies the head into `head_store` (unless it is there already), so that method, target
+  /// and headers stay readable once the buffer it was parsed in is reused. What pointed into
+  /// the old buffer and is not the head goes: a body not copied yet (the access log does not
+  /// need it), the route's captures. Path and query are the caller's to set again.
+  void keep_head() {
+    if (!base || base == head_store.data()) return;
+    uint32_t end = target.off + target.len;
+    for (const HeaderSpan& h : headers) {
+      end = std::max({end, h.name.off + h.name.len, h.value.off + h.value.len});
+    }
+    if (!body_copied) body_view = {};
+    route.param_count = 0;
+    head_store.assign(base, end);
+    base = head_store.data();
   }
 
   /// Back to empty, keeping the capacity of every buffer (no allocation in steady state).
