@@ -338,6 +338,7 @@ void Connection::flush_answered() {
     if (x->state == ExchangeState::Answered && x->body_moved) {
       // It leaves with its own buffer, after what is pending: on_write comes back here.
       if (write_ && write_->active) return;
+      held_bytes_ -= x->out.size();
       write_moved_response(x, x->status, std::move(x->out), x->content_type);
       pop_fifo_head();
     } else if (x->state == ExchangeState::Answered) {
@@ -423,6 +424,7 @@ bool Connection::answer_moved(Exchange* x, int status, std::string&& body,
     x->status = static_cast<uint16_t>(status);
     x->out = std::move(body);
     x->content_type.assign(content_type);
+    held_bytes_ += x->out.size();  // unsent output: it counts for backpressure
   }
   after_progress();
   return true;
@@ -610,6 +612,7 @@ void Connection::abandon_chain(Exchange* x) {
     const bool was_streaming = x->state == ExchangeState::Streaming && !x->stream->ended;
     if (loop_.logging() && !x->logged) [[unlikely]]
       log_unanswered(x);
+    if (x->body_moved && x->state == ExchangeState::Answered) held_bytes_ -= x->out.size();
     if (was_open) loop_.stats().exchanges_in_flight.sub();
     if (was_streaming) stream_ended(x, /*cut=*/true);
     x->state = ExchangeState::Dead;

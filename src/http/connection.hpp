@@ -176,6 +176,8 @@ class Connection {
   Exchange* fifo_tail_ = nullptr;
   uint32_t fifo_count_ = 0;
   WriteState* write_ = nullptr;
+  /// Bytes of moved bodies waiting in answered exchanges of the FIFO (see answer_moved).
+  size_t held_bytes_ = 0;
   PeerAddress peer_;
   bool closing_ = false;
   bool in_process_ = false;

@@ -9,8 +9,9 @@ namespace tether::detail {
 // ---------------------------------------------------------------- writing
 
 size_t Connection::pending_bytes() const {
-  if (!write_) return 0;
-  return write_->inflight.size() + (write_->body.size() - write_->body_off) + write_->queued.size();
+  if (!write_) return held_bytes_;
+  return held_bytes_ + write_->inflight.size() + (write_->body.size() - write_->body_off) +
+         write_->queued.size();
 }
 
 void Connection::send_bytes(const char* data, size_t len) {
