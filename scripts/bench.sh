@@ -2,7 +2,8 @@
 # Macro benchmarks of tetherd, one table and one JSON file (bench/results/latest.json).
 # Release build; tetherd pinned to CPU 0, the load generators to CPU 1; loopback only.
 #   scripts/bench.sh [seconds per scenario=5]
-# Scenarios: keep-alive /plaintext and /json (wrk, 64 connections), pipelined /plaintext at
+# Scenarios: keep-alive /plaintext and /json (wrk, 64 connections), keep-alive /plaintext
+# with --access-log to a file (and its ratio to the run without), pipelined /plaintext at
 # depth 16, p99 of /plaintext alone and with 20% /sleep?ms=50 on the pool (latency_mix),
 # mailbox handoffs with 10,000 parked waiters (mailbox_handoff), lateness of 10,000 mailbox
 # waits answered at their deadline (deadline_lateness), resident memory per idle keep-alive
@@ -43,6 +44,14 @@ r[pipelined16_rps]=$(wrk_rps /plaintext 16)
 r[json_rps]=$(wrk_rps /json)
 stop_tetherd
 
+# The same keep-alive run with --access-log to a file: the ratio must stay >= 0.9.
+access_log=$(mktemp --suffix=.log)
+start_tetherd --access-log "$access_log"
+r[keepalive_access_log_rps]=$(wrk_rps /plaintext)
+stop_tetherd
+rm -f "$access_log"
+r[access_log_ratio]=$(awk -v a="${r[keepalive_access_log_rps]}" -v b="${r[keepalive_rps]}" 'BEGIN{printf "%.3f", a/b}')
+
 start_tetherd --workers 64 --queue 4096
 mix=$(taskset -c 1 build/bench/latency_mix "$port" 64 "$secs" 20 "/sleep?ms=50" /plaintext | grep '^RESULT')
 stop_tetherd
@@ -69,7 +78,7 @@ stop_tetherd
 r[idle_bytes_per_connection]=$(sed -E 's/.*connection=([0-9.]+).*/\1/' <<<"$idle")
 
 printf '%-36s %14s\n' metric value
-for k in keepalive_rps pipelined16_rps json_rps fast_p99_alone_ms fast_p99_mixed_ms \
+for k in keepalive_rps keepalive_access_log_rps access_log_ratio pipelined16_rps json_rps fast_p99_alone_ms fast_p99_mixed_ms \
          mailbox_handoffs_per_sec mailbox_lost deadline_p99_late_ms deadline_max_late_ms \
          deadline_server_p99_late_ms_le deadline_errors idle_bytes_per_connection; do
   printf '%-36s %14s\n' "$k" "${r[$k]}"
@@ -78,7 +87,7 @@ done
   echo "{"
   echo "  \"date\": \"$(date -u +%FT%TZ)\", \"commit\": \"$(git rev-parse --short HEAD 2>/dev/null || echo none)\", \"seconds\": $secs,"
   first=1
-  for k in keepalive_rps pipelined16_rps json_rps fast_p99_alone_ms fast_p99_mixed_ms \
+  for k in keepalive_rps keepalive_access_log_rps access_log_ratio pipelined16_rps json_rps fast_p99_alone_ms fast_p99_mixed_ms \
            mailbox_handoffs_per_sec mailbox_lost deadline_p99_late_ms deadline_max_late_ms \
            deadline_server_p99_late_ms_le deadline_errors idle_bytes_per_connection; do
     [[ $first == 1 ]] || echo ","

@@ -65,6 +65,41 @@ wait_gone() {
   return 1
 }
 
+# --- --access-log ---------------------------------------------------------------------------
+# An unwritable path: one line, exit 1, before anything listens.
+timeout 10 "$TETHERD" --port 0 --access-log "$TMP/no/such/dir/access.log" >"$TMP/al_out" 2>"$TMP/al_err"; rc=$?
+if [[ $rc -eq 1 && $(line_count "$TMP/al_err") -eq 1 ]] && grep -q "cannot open access log" "$TMP/al_err"; then
+  pass "--access-log to an unwritable path exits 1 with one line"
+else
+  fail "--access-log unwritable: rc=$rc stderr='$(cat "$TMP/al_err")'"
+fi
+# Lines in nginx's combined format, all of them written by a graceful stop.
+al_port=$(free_port)
+"$TETHERD" --host 127.0.0.1 --port "$al_port" --workers 1 --access-log "$TMP/access.log" \
+  >"$TMP/al_srv_out" 2>"$TMP/al_srv_err" &
+al_srv=$!
+if wait_listening "$al_port" "$al_srv"; then
+  for i in 1 2 3; do http_get "$al_port" "/plaintext?i=$i" >/dev/null; done
+  curl --silent --noproxy '*' --max-time 3 -o /dev/null -A 'agent "quoted"' -e 'http://ref/' \
+    "http://127.0.0.1:$al_port/nowhere"
+  kill -TERM "$al_srv"
+  wait_gone "$al_srv" 100 || kill -KILL "$al_srv"
+  wait "$al_srv"; rc=$?
+  lines=$(grep -c . "$TMP/access.log" 2>/dev/null || echo 0)
+  re='^127\.0\.0\.1 - - \[[0-9]{2}/[A-Z][a-z]{2}/[0-9]{4}:[0-9]{2}:[0-9]{2}:[0-9]{2} [-+][0-9]{4}\] "GET /plaintext\?i=1 HTTP/1\.1" 200 [0-9]+ "-" "curl/'
+  # (the first line is wait_listening's /healthz)
+  if [[ $rc -eq 0 && $lines -eq 5 ]] && sed -n 2p "$TMP/access.log" | grep -Eq "$re" &&
+     tail -1 "$TMP/access.log" | grep -Fq '"GET /nowhere HTTP/1.1" 404 23 "http://ref/" "agent \x22quoted\x22"'; then
+    pass "--access-log writes combined-format lines, escaped, flushed at the stop"
+  else
+    fail "--access-log: rc=$rc lines=$lines log='$(cat "$TMP/access.log")' stderr='$(cat "$TMP/al_srv_err")'"
+  fi
+else
+  fail "tetherd with --access-log did not start (stderr: '$(cat "$TMP/al_srv_err")')"
+  kill -KILL "$al_srv" 2>/dev/null
+  wait "$al_srv" 2>/dev/null
+fi
+
 # --- --version ------------------------------------------------------------------------------
 out=$("$TETHERD" --version 2>"$TMP/err"); rc=$?
 if [[ $rc -eq 0 && "$out" == tetherd\ * ]]; then

@@ -5,6 +5,9 @@
 #include <cstdint>
 #include <string>
 
+#include "tether/log.hpp"
+#include "tether/response_record.hpp"
+
 namespace tether {
 
 /// Configuration of a `Server`. Every field is also a `tetherd` flag of the same name with
@@ -73,6 +76,16 @@ struct ServerOptions {
 
   /// Value of the `Server` response header.
   std::string server_name = "tether";
+
+  /// Access log: called on the loop thread once per request taken, answered (by the
+  /// application or by the server itself: 404, 405, 408, 413, 500, 503, 504, ...) or not
+  /// (499: the client left first). See ResponseRecord. Unset (the default), it costs one
+  /// test per response; set, the library allocates nothing for it per request.
+  ResponseHook on_response = nullptr;
+  /// The library's own messages (a handler threw, a handle was used off its thread, ...).
+  /// Unset (the default), they go to stderr as "tether: <message>". See Logger for the
+  /// threads it is called on.
+  Logger logger = nullptr;
 };
 
 }  // namespace tether

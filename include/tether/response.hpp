@@ -1,9 +1,11 @@
 // Response: a cheap, possibly dead handle to the one response of one request.
 #pragma once
 
+#include <concepts>
 #include <functional>
 #include <memory>
 #include <stop_token>
+#include <string>
 #include <string_view>
 #include <type_traits>
 #include <utility>
@@ -58,6 +60,15 @@ class TETHER_EXPORT Response {
   /// or when `status` is invalid or `content_type` holds a control character such as CR or LF
   /// (the server then answers 500 instead).
   bool send(int status, std::string_view body = {}, std::string_view content_type = "text/plain");
+  /// The same, taking the body over: a body of 64 KiB or more is written from this string
+  /// (no copy), which the connection keeps until the socket has taken it; a smaller one is
+  /// copied as above. Chosen for an rvalue `std::string` only (`send(200, std::move(s))`,
+  /// `send(200, a + b)`); other arguments take the string_view overload.
+  template <class S>
+  requires std::same_as<S, std::string>
+  bool send(int status, S&& body, std::string_view content_type = "text/plain") {
+    return send_owned(status, std::move(body), content_type);
+  }
 
   /// Adds a response header for the coming `send`. Returns false when the handle is dead, the
   /// name is not a token, the value holds CR, LF or NUL, or the header is one the server owns
@@ -170,6 +181,7 @@ class TETHER_EXPORT Response {
  private:
   friend struct detail::ResponseAccess;
   explicit Response(detail::Exchange* x);
+  bool send_owned(int status, std::string&& body, std::string_view content_type);
   detail::Exchange* x_ = nullptr;
 };
 

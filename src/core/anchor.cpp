@@ -39,15 +39,20 @@ void Anchor::OffThread::forward(Release r) {
   if (a_.wake_) a_.wake_(a_.wake_ctx_);
 }
 
-void Anchor::count_misuse(const char* handle, const char* operation) {
+Anchor::MisuseNote Anchor::count_misuse(const char* handle, const char* operation) {
   misused_.fetch_add(1, std::memory_order_relaxed);
-  if (logged_.exchange(true, std::memory_order_relaxed)) return;
-  std::fprintf(stderr,
-               "tether: a %s was used off its event-loop thread (%s) and the call was refused. "
-               "Use it only on the loop thread that called your handler: move slow work to "
-               "Response::offload(work, then) and answer in `then`, which runs on that thread. "
-               "Counted in tether_responses_misused_total; logged once per loop.\n",
-               handle, operation);
+  if (logged_.exchange(true, std::memory_order_relaxed)) return {};
+  return {log_, handle, operation};
+}
+
+void Anchor::MisuseNote::write() const {
+  if (!handle) return;
+  log.write(LogLevel::Warning,
+            "a %s was used off its event-loop thread (%s) and the call was refused. "
+            "Use it only on the loop thread that called your handler: move slow work to "
+            "Response::offload(work, then) and answer in `then`, which runs on that thread. "
+            "Counted in tether_responses_misused_total; logged once per loop.",
+            handle, operation);
 }
 
 }  // namespace tether::detail

@@ -13,6 +13,8 @@
 #include <thread>
 #include <vector>
 
+#include "core/log.hpp"
+
 namespace tether::detail {
 
 /// Work that must run on the owner thread: `fn(obj)` (a handle destroyed elsewhere).
@@ -24,7 +26,7 @@ struct Release {
 class Anchor {
  public:
   /// A new anchor with one reference (the loop's) and no owner thread yet.
-  static Anchor* make() { return new Anchor(); }
+  static Anchor* make(Log log = {}) { return new Anchor(std::move(log)); }
   Anchor(const Anchor&) = delete;
   Anchor& operator=(const Anchor&) = delete;
 
@@ -77,16 +79,24 @@ class Anchor {
   /// The loop is gone (handles into it are dead; see OffThread for touching them).
   bool retired() const noexcept { return retired_.load(std::memory_order_acquire); }
 
+  /// The message about a refused call, written by the caller once it has let go of the
+  /// anchor's lock (the logger is user code: it may use a handle of this loop itself).
+  struct MisuseNote {
+    Log log;
+    const char* handle = nullptr;  // null: nothing to write
+    const char* operation = nullptr;
+    void write() const;
+  };
   /// A handle was used off its owner thread while the loop lives: the operation was refused.
-  /// Counts it and logs the first one per loop with what to do instead.
-  void count_misuse(const char* handle, const char* operation);
+  /// Counts it; the first one per loop gets a note saying what to do instead.
+  [[nodiscard]] MisuseNote count_misuse(const char* handle, const char* operation);
   /// A call on a handle whose loop is gone (like a call on a dead handle).
   void count_drop() noexcept { dropped_.fetch_add(1, std::memory_order_relaxed); }
   uint64_t misused() const noexcept { return misused_.load(std::memory_order_relaxed); }
   uint64_t dropped() const noexcept { return dropped_.load(std::memory_order_relaxed); }
 
  private:
-  Anchor() = default;
+  explicit Anchor(Log log) : log_(std::move(log)) {}
   ~Anchor() = default;
 
   std::atomic<std::thread::id> owner_{};
@@ -95,6 +105,7 @@ class Anchor {
   std::atomic<uint64_t> misused_{0};
   std::atomic<uint64_t> dropped_{0};
   std::atomic<bool> logged_{false};
+  Log log_;  // for the misuse message, which a handle may trigger after its loop is gone
   std::mutex mu_;
   std::vector<Release> releases_;  // under mu_
   void (*wake_)(void*) = nullptr;  // under mu_

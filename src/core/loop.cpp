@@ -26,10 +26,11 @@ unsigned Loop::new_slot() {
   return slot;
 }
 
-Loop::Loop(unsigned index, uint32_t drain_timeout_ms)
+Loop::Loop(unsigned index, uint32_t drain_timeout_ms, Log log)
     : index_(index),
+      log_(std::move(log)),
       drain_timeout_ms_(drain_timeout_ms),
-      anchor_(Anchor::make()),
+      anchor_(Anchor::make(log_)),
       listener_(&uv_, on_accept, this) {
   if (int rc = uv_loop_init(&uv_); rc != 0) {
     init_status_ = uv_failure("loop", rc);
@@ -65,8 +66,8 @@ Loop::~Loop() {
   }
   if (uv_ready_) {
     if (int rc = uv_loop_close(&uv_); rc != 0) {
-      std::fprintf(stderr, "tether: loop %u closed with handles still open (%s)\n", index_,
-                   uv_strerror(rc));
+      log_.write(LogLevel::Error, "loop %u closed with handles still open (%s)", index_,
+                 uv_strerror(rc));
     }
   }
   anchor_->release();
@@ -178,10 +179,10 @@ void Loop::drain_inbox() {
       task();
     } catch (const std::exception& e) {
       counters_.task_exceptions.add();
-      std::fprintf(stderr, "tether: a task on loop %u threw: %s\n", index_, e.what());
+      log_.write(LogLevel::Warning, "a task on loop %u threw: %s", index_, e.what());
     } catch (...) {
       counters_.task_exceptions.add();
-      std::fprintf(stderr, "tether: a task on loop %u threw\n", index_);
+      log_.write(LogLevel::Warning, "a task on loop %u threw", index_);
     }
   }
   batch_.tasks.clear();  // destroyed here, on the owner thread

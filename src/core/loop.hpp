@@ -29,6 +29,7 @@
 #include "core/deadline_timer.hpp"
 #include "core/inbox.hpp"
 #include "core/listener.hpp"
+#include "core/log.hpp"
 #include "tether/detail/work.hpp"
 #include "tether/status.hpp"
 
@@ -72,7 +73,7 @@ class Loop {
     Counter task_exceptions;  // a task (or a callback an extension ran as one) threw
   };
 
-  Loop(unsigned index, uint32_t drain_timeout_ms);
+  Loop(unsigned index, uint32_t drain_timeout_ms, Log log = {});
   ~Loop();
   Loop(const Loop&) = delete;
   Loop& operator=(const Loop&) = delete;
@@ -124,6 +125,8 @@ class Loop {
   /// The loop running on the calling thread, or null.
   static Loop* current();
   unsigned index() const { return index_; }
+  /// Where the library's messages from this loop go (any thread).
+  const Log& log() const { return log_; }
   Anchor& anchor() const { return *anchor_; }
   /// The thread the loop runs on (joinable until joined).
   std::thread::id thread_id() const { return thread_.get_id(); }
@@ -169,6 +172,7 @@ class Loop {
   void teardown();
 
   unsigned index_;
+  Log log_;
   uint32_t drain_timeout_ms_;
   Anchor* anchor_;
   Status init_status_;

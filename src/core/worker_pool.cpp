@@ -11,7 +11,8 @@ namespace {
 thread_local const WorkerPool* t_pool = nullptr;
 }  // namespace
 
-WorkerPool::WorkerPool(unsigned threads, size_t queue_capacity) : capacity_(queue_capacity) {
+WorkerPool::WorkerPool(unsigned threads, size_t queue_capacity, Log log)
+    : capacity_(queue_capacity), log_(std::move(log)) {
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
   thread_count_.store(threads, std::memory_order_relaxed);
   threads_.reserve(threads);
@@ -87,10 +88,10 @@ void WorkerPool::worker() {
         task.fn(task.stop.get_token());
       } catch (const std::exception& e) {
         stats_.failed.fetch_add(1, std::memory_order_relaxed);
-        std::fprintf(stderr, "tether: background job threw: %s\n", e.what());
+        log_.write(LogLevel::Warning, "background job threw: %s", e.what());
       } catch (...) {
         stats_.failed.fetch_add(1, std::memory_order_relaxed);
-        std::fprintf(stderr, "tether: background job threw\n");
+        log_.write(LogLevel::Warning, "background job threw");
       }
       stats_.background_completed.fetch_add(1, std::memory_order_relaxed);
     }
@@ -143,10 +144,10 @@ void WorkerPool::finish(std::chrono::steady_clock::time_point deadline) {
   stats_.cancelled.fetch_add(dropped_work.size(), std::memory_order_relaxed);
   if (!dropped_background.empty()) {
     stats_.background_dropped.fetch_add(dropped_background.size(), std::memory_order_relaxed);
-    std::fprintf(stderr,
-                 "tether: %zu background jobs were still queued when the drain timeout ended "
-                 "and were dropped (counted in tether_background_jobs_dropped_total)\n",
-                 dropped_background.size());
+    log_.write(LogLevel::Error,
+               "%zu background jobs were still queued when the drain timeout ended and were "
+               "dropped (counted in tether_background_jobs_dropped_total)",
+               dropped_background.size());
   }
   shutdown();
 }

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/log.hpp"
 #include "tether/detail/work.hpp"
 
 namespace tether::detail {
@@ -31,7 +32,7 @@ class WorkerPool {
  public:
   /// `threads` 0 means one per hardware thread. `queue_capacity` bounds queued tasks. Throws
   /// std::system_error when a thread cannot be made (the others are joined first).
-  WorkerPool(unsigned threads, size_t queue_capacity);
+  WorkerPool(unsigned threads, size_t queue_capacity, Log log = {});
   /// Stops and joins.
   ~WorkerPool();
   WorkerPool(const WorkerPool&) = delete;
@@ -68,6 +69,7 @@ class WorkerPool {
   void worker();
 
   size_t capacity_;
+  Log log_;
   std::atomic<unsigned> thread_count_{0};  // readable while shutdown() joins threads_
   mutable std::mutex mu_;
   std::condition_variable cv_;

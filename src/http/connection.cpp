@@ -14,6 +14,10 @@
 namespace tether::detail {
 namespace {
 
+// Response::send(std::string&&): a body this big is written from its own buffer instead of
+// being copied into the cork.
+constexpr size_t kMoveBodyBytes = 64 * 1024;
+
 // Splits the target into path and query. Absolute-form ("http://host/p?q") routes on its
 // path; "*" (OPTIONS *) and authority-form (CONNECT) keep the whole target as the path.
 void split_target(RequestData& r) {
@@ -264,6 +268,8 @@ void Connection::route(Exchange* x) {
 }
 
 void Connection::admit(Exchange* x, bool bad) {
+  if (loop_.logging()) [[unlikely]]
+    x->arrived_ns = uv_hrtime();
   x->req.peer = &peer_;
   x->conn = this;
   x->state = ExchangeState::Open;
@@ -287,6 +293,7 @@ void Connection::dispatch(Exchange* x) {
     } else {
       answer_error(x, 404, "no route for this path");
     }
+    keep_for_log(x);
     return;
   }
   call_handler(x);
@@ -305,7 +312,16 @@ void Connection::call_handler(Exchange* x) {
       body_wait_changed(x);
     }
   }
+  keep_for_log(x);
   exchange_unref(x);
+}
+
+void Connection::keep_for_log(Exchange* x) {
+  // Still in the FIFO, so not logged yet: its record is made after this read's buffer is
+  // reused, and it needs the request's method, target and headers then.
+  if (!loop_.logging() || !x->in_fifo || x->logged) [[likely]]
+    return;
+  x->req.keep_head();
 }
 
 void Connection::fail(int status, std::string_view text) {
@@ -320,6 +336,8 @@ void Connection::fail(int status, std::string_view text) {
   leftover_.clear();
   close_requested_ = true;
   x->req.reset();
+  x->req.peer = &peer_;
+  if (loop_.logging()) x->arrived_ns = uv_hrtime();
   x->conn = this;
   x->state = ExchangeState::Open;
   x->close = true;
@@ -359,7 +377,13 @@ void Connection::pop_fifo_head() {
 
 void Connection::flush_answered() {
   while (Exchange* x = fifo_head_) {
-    if (x->state == ExchangeState::Answered) {
+    if (x->state == ExchangeState::Answered && x->body_moved) {
+      // It leaves with its own buffer, after what is pending: on_write comes back here.
+      if (write_ && write_->active) return;
+      held_bytes_ -= x->out.size();
+      write_moved_response(x, x->status, std::move(x->out), x->content_type);
+      pop_fifo_head();
+    } else if (x->state == ExchangeState::Answered) {
       write_response(x, x->status, x->out, x->content_type);
       pop_fifo_head();
     } else if (x->state == ExchangeState::Streaming) {
@@ -396,7 +420,70 @@ void Connection::write_response(Exchange* x, int status, std::string_view body,
                                 std::string_view content_type) {
   ResponseParts parts = head_parts(x, status, content_type);
   parts.body = body;
-  append_response(loop_.cork(this), parts);
+  std::string& out = loop_.cork(this);
+  if (!loop_.logging()) [[likely]] {
+    append_response(out, parts);
+    return;
+  }
+  const size_t before = out.size();
+  append_response(out, parts);
+  const bool bodyless = x->head_only || status < 200 || status == 204 || status == 304;
+  const uint64_t body_bytes = bodyless ? 0 : body.size();
+  loop_.log_response(x, status, out.size() - before - body_bytes, body_bytes);
+}
+
+void Connection::write_moved_response(Exchange* x, int status, std::string&& body,
+                                      std::string_view content_type) {
+  // The head announces the body's length and goes into the cork; the body follows it in the
+  // same write from its own buffer.
+  ResponseParts parts = head_parts(x, status, content_type);
+  parts.body = body;
+  parts.head_only = true;
+  std::string& out = loop_.cork(this);
+  const size_t before = out.size();
+  append_response(out, parts);
+  if (loop_.logging()) [[unlikely]]
+    loop_.log_response(x, status, out.size() - before, body.size());
+  loop_.flush_cork_with(this, std::move(body));
+}
+
+bool Connection::answer_moved(Exchange* x, int status, std::string&& body,
+                              std::string_view content_type) {
+  // Small bodies are cheaper to copy into the cork than to write from a buffer of their own;
+  // HEAD and bodyless statuses send no body at all.
+  if (body.size() < kMoveBodyBytes || x->head_only || !valid_final_status(status) ||
+      status == 204 || status == 304) {
+    return answer(x, status, body, content_type);
+  }
+  std::vector<std::function<void()>> released = begin_answer(x, status);
+  x->body_moved = true;
+  if (x == fifo_head_ && !(write_ && write_->active)) {
+    write_moved_response(x, status, std::move(body), content_type);
+    pop_fifo_head();  // may return `x` to the pool (the caller holds a reference)
+    flush_answered();
+  } else {
+    // Behind earlier responses or a pending write: the body waits in the exchange, moved.
+    x->status = static_cast<uint16_t>(status);
+    x->out = std::move(body);
+    x->content_type.assign(content_type);
+    held_bytes_ += x->out.size();  // unsent output: it counts for backpressure
+  }
+  after_progress();
+  return true;
+}
+
+std::vector<std::function<void()>> Connection::begin_answer(Exchange* x, int status) {
+  loop_.disarm_deadline(x);
+  if (x->close) close_requested_ = true;  // no more requests; the last response says close
+  x->state = ExchangeState::Answered;
+  loop_.stats().responses_by_class[status / 100].add();
+  loop_.stats().exchanges_in_flight.sub();
+  // Answered: its on_close callbacks can never run. They go with the caller's scope, so that
+  // one capturing the Response cannot keep the exchange alive.
+  std::vector<std::function<void()>> released;
+  if (!x->on_close.empty()) [[unlikely]]
+    released.swap(x->on_close);
+  return released;
 }
 
 bool Connection::answer(Exchange* x, int status, std::string_view body,
@@ -405,20 +492,12 @@ bool Connection::answer(Exchange* x, int status, std::string_view body,
     answer_error(x, 500, "the handler sent an invalid status code");
     return false;
   }
-  loop_.disarm_deadline(x);
   BodyCallbacks unread;
   if (x->body && !x->body->over) [[unlikely]]
-    unread = abandon_body(x);
-  if (x->close) close_requested_ = true;  // no more requests; the last response says close
-  x->state = ExchangeState::Answered;
-  loop_.stats().responses_by_class[status / 100].add();
-  loop_.stats().exchanges_in_flight.sub();
-  // Answered: its on_close callbacks can never run. They go now, so that one capturing the
-  // Response cannot keep the exchange alive; they die at the end of this call, when nothing
-  // here touches `x` any more (the caller holds a reference).
-  std::vector<std::function<void()>> released;
-  if (!x->on_close.empty()) [[unlikely]]
-    released.swap(x->on_close);
+    unread = abandon_body(x);  // before the answer: it may make this the connection's last
+  // The released on_close callbacks die at the end of this call, when nothing here touches
+  // `x` any more (the caller holds a reference).
+  std::vector<std::function<void()>> released = begin_answer(x, status);
   if (x == fifo_head_) {
     write_response(x, status, body, content_type);
     pop_fifo_head();  // may return `x` to the pool (fail() holds no reference)
@@ -579,6 +658,9 @@ void Connection::abandon_chain(Exchange* x) {
     x->in_fifo = false;
     const bool was_open = x->state == ExchangeState::Open;
     const bool was_streaming = x->state == ExchangeState::Streaming && !x->stream->ended;
+    if (loop_.logging() && !x->logged) [[unlikely]]
+      log_unanswered(x);
+    if (x->body_moved && x->state == ExchangeState::Answered) held_bytes_ -= x->out.size();
     if (was_open) loop_.stats().exchanges_in_flight.sub();
     if (was_streaming) stream_ended(x, /*cut=*/true);
     x->state = ExchangeState::Dead;
@@ -589,6 +671,15 @@ void Connection::abandon_chain(Exchange* x) {
     if (was_open || was_streaming) loop_.defer_close_callbacks(x);
     if (x->refs == 0) loop_.exchanges().release(x);  // else a handle still holds it
     x = next;
+  }
+}
+
+void Connection::log_unanswered(Exchange* x) {
+  // Taken but never (fully) sent: nginx's 499, or a stream cut after its head went out.
+  if (x->stream && x->stream->head_written) {
+    loop_.log_response(x, x->status, x->stream->head_bytes, x->stream->body_bytes, true, false);
+  } else {
+    loop_.log_response(x, 499, 0, 0, x->stream != nullptr, false);
   }
 }
 

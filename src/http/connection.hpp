@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/intrusive_list.hpp"
 #include "http/exchange.hpp"
@@ -30,7 +31,11 @@ struct WriteState {
   uv_write_t req{};
   uv_shutdown_t shutdown{};
   std::string inflight;  // bytes handed to uv_write; untouched until its callback
-  std::string queued;    // bytes produced while a write is pending
+  // A response body moved in by Response::send(std::string&&), written after `inflight` by
+  // the same uv_write (from `body_off` on) and freed when it completes.
+  std::string body;
+  size_t body_off = 0;
+  std::string queued;  // bytes produced while a write is pending
   bool active = false;
 };
 
@@ -59,12 +64,18 @@ class Connection {
   /// Writes bytes now (uv_try_write) and queues what the socket does not take. The loop's
   /// cork flush is the only caller: everything else writes into the cork.
   void send_bytes(const char* data, size_t len);
+  /// Writes `data` then `body` in one write (writev); no write may be pending. The body is
+  /// kept in the WriteState until the socket has taken it.
+  void send_bytes(const char* data, size_t len, std::string&& body);
   /// Answers `status` with `text` without a request (connection cap) and closes.
   void reject(int status, std::string_view text);
   void on_timeout(TimeoutKind kind);
 
   /// Serializes the response of `x` (Open, owned by this connection) in request order.
   bool answer(Exchange* x, int status, std::string_view body, std::string_view content_type);
+  /// The same with a body the connection may keep: a big one is written from its own buffer
+  /// (no copy), waiting in `x` while earlier responses or a pending write go first.
+  bool answer_moved(Exchange* x, int status, std::string&& body, std::string_view content_type);
   /// Answers `x` with an error status and a short text body (plus `extra_header`, a whole
   /// "Name: value\r\n" line, if given).
   void answer_error(Exchange* x, int status, std::string_view text,
@@ -160,6 +171,16 @@ class Connection {
   /// Serializes the response of `x` (at the head of the FIFO) into the cork.
   void write_response(Exchange* x, int status, std::string_view body,
                       std::string_view content_type);
+  /// The same for a body written from its own buffer after the head (answer_moved).
+  void write_moved_response(Exchange* x, int status, std::string&& body,
+                            std::string_view content_type);
+  /// What every answer does first: deadline off, state Answered, counted; returns the
+  /// on_close callbacks, released (destroyed unrun by the caller).
+  std::vector<std::function<void()>> begin_answer(Exchange* x, int status);
+  /// Access log: `x` (still in the FIFO) outlives this read: keep its head for its record.
+  void keep_for_log(Exchange* x);
+  /// Access log: `x` ends without a response sent in full (499, or a cut stream).
+  void log_unanswered(Exchange* x);
   /// Every exchange in the FIFO ends unanswered (dead): the connection is closing.
   void abandon_fifo();
   /// The exchanges after `last` end unanswered; `last` becomes the FIFO's tail.
@@ -201,6 +222,8 @@ class Connection {
   Exchange* fifo_tail_ = nullptr;
   uint32_t fifo_count_ = 0;
   WriteState* write_ = nullptr;
+  /// Bytes of moved bodies waiting in answered exchanges of the FIFO (see answer_moved).
+  size_t held_bytes_ = 0;
   PeerAddress peer_;
   bool closing_ = false;
   bool in_process_ = false;

@@ -56,6 +56,7 @@ void Connection::refuse_head(Exchange* x, int status, std::string_view text) {
   x->close = true;
   close_requested_ = true;
   answer_error(x, status, text);
+  keep_for_log(x);
 }
 
 void Connection::start_body(Exchange* x, RequestParser& parser, bool wants_continue) {

@@ -48,7 +48,9 @@ bool Connection::start_stream(Exchange* x, int status, std::string_view content_
 void Connection::write_stream_head(Exchange* x) {
   StreamState& st = *x->stream;
   std::string& out = loop_.cork(this);
+  const size_t before = out.size();
   append_stream_head(out, head_parts(x, x->status, x->content_type), st.chunked);
+  st.head_bytes = out.size() - before;
   out.append(x->out);
   st.head_written = true;
   x->out.clear();
@@ -68,6 +70,7 @@ StreamWrite Connection::stream_write(Exchange* x, std::string_view bytes) {
   StreamState& st = *x->stream;
   loop_.stats().stream_bytes.add(bytes.size());
   if (!x->head_only) {
+    st.body_bytes += bytes.size();
     std::string& out = st.head_written ? loop_.cork(this) : x->out;
     if (st.chunked)
       append_chunk(out, bytes);
@@ -111,6 +114,8 @@ void Connection::finish_stream(Exchange* x) {
     std::string& out = loop_.cork(this);
     out.append(kLastChunk).append(st.trailers).append(kCrlf);
   }
+  if (loop_.logging()) [[unlikely]]
+    loop_.log_response(x, x->status, st.head_bytes, st.body_bytes, true, !st.cut);
   x->state = ExchangeState::Answered;
   pop_fifo_head();
 }

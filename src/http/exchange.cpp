@@ -23,8 +23,10 @@ void Exchange::reset() {
   next = nullptr;
   refs = 0;
   state = ExchangeState::Receiving;
-  in_fifo = head_only = close = user_server = user_date = false;
+  in_fifo = head_only = close = user_server = user_date = body_moved = false;
   parked_waits = 0;
+  logged = false;
+  arrived_ns = 0;
   req.reset();
   headers.clear();
   status = 0;
@@ -67,7 +69,7 @@ void ExchangePool::release(Exchange* x) {
 
 void user_code_failed(Exchange* x, const char* where, const char* what) {
   x->loop->stats().handler_exceptions.add();
-  std::fprintf(stderr, "tether: %s threw: %s\n", where, what);
+  x->loop->core().log().write(LogLevel::Warning, "%s threw: %s", where, what);
   if (x->state == ExchangeState::Open && x->conn)
     x->conn->answer_error(x, 500, "internal server error");
 }
@@ -98,10 +100,10 @@ void run_close_callbacks(Exchange* x, std::vector<std::function<void()>>& callba
       cb();
     } catch (const std::exception& e) {
       x->loop->stats().handler_exceptions.add();
-      std::fprintf(stderr, "tether: on_close callback threw: %s\n", e.what());
+      x->loop->core().log().write(LogLevel::Warning, "on_close callback threw: %s", e.what());
     } catch (...) {
       x->loop->stats().handler_exceptions.add();
-      std::fprintf(stderr, "tether: on_close callback threw\n");
+      x->loop->core().log().write(LogLevel::Warning, "on_close callback threw");
     }
   }
   callbacks.clear();  // what they captured goes before our reference does

@@ -39,6 +39,9 @@ struct StreamState {
   bool cut = false;           // ended without end(): no last chunk, the connection closes
   bool events = false;        // an EventStream: heartbeats, and ended when the server stops
   bool writable_due = false;  // queued on the loop to run on_writable at the next settle
+  // For the access log: the head as serialized, and the payload written (no chunk framing).
+  uint64_t head_bytes = 0;
+  uint64_t body_bytes = 0;
 };
 
 /// The body of a request on a `stream_body` route, delivered as it arrives (made when its
@@ -80,10 +83,17 @@ struct Exchange {
   bool close = false;
   bool user_server = false;
   bool user_date = false;
+  /// Answered with a moved body (Response::send(std::string&&)) that waits in `out`: it is
+  /// written from that buffer, not copied into the cork.
+  bool body_moved = false;
   /// Parked mailbox waits of this exchange: each answers by its own deadline, so while any
   /// is parked the response deadline does not apply; it applies again (from then) once the
   /// last one has ended and the exchange is still owed an answer.
   uint32_t parked_waits = 0;
+  /// Access log (only while ServerOptions::on_response is set): when the request arrived
+  /// (uv_hrtime), and whether its record has been given to the hook (exactly once).
+  bool logged = false;
+  uint64_t arrived_ns = 0;
   RequestData req;
   /// User headers for the coming response, as "Name: value\r\n" lines.
   std::string headers;

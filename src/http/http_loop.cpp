@@ -34,6 +34,7 @@ HttpLoop::HttpLoop(Loop& loop, const ServerOptions& options, const Router& route
   read_buf_.resize(kReadBufferBytes);
   cork_.reserve(kReadBufferBytes);
   server_line_ = "Server: " + options.server_name + "\r\n";
+  if (options.on_response) hook_ = &options.on_response;
   init_status_ = loop.init_status();
   if (!init_status_) return;
   if (int rc = uv_timer_init(loop.uv(), &date_timer_); rc != 0) {
@@ -102,6 +103,17 @@ void HttpLoop::flush_cork() {
     out.clear();
     if (cork_.empty()) cork_.swap(out);  // keep the capacity: no allocation in steady state
   }
+}
+
+void HttpLoop::flush_cork_with(Connection* c, std::string&& body) {
+  if (corked_ != c) flush_cork();  // another connection's bytes go first, on their own
+  corked_ = nullptr;
+  if (auto hook = after_user_code_.load(std::memory_order_acquire)) hook();
+  std::string out;  // as in flush_cork: a failed write must find an empty cork
+  out.swap(cork_);
+  c->send_bytes(out.data(), out.size(), std::move(body));
+  out.clear();
+  if (cork_.empty()) cork_.swap(out);
 }
 
 void HttpLoop::settle() {
@@ -198,8 +210,8 @@ void HttpLoop::on_connection(void* self, uv_stream_t* server) {
   auto* c = new Connection(*l);
   if (int rc = c->init(); rc != 0) {
     delete c;
-    std::fprintf(stderr, "tether: loop %u cannot take a connection: %s\n", l->core_.index(),
-                 uv_strerror(rc));
+    l->core_.log().write(LogLevel::Error, "loop %u cannot take a connection: %s", l->core_.index(),
+                         uv_strerror(rc));
     return;
   }
   l->connections_.push_back(c);
@@ -327,6 +339,8 @@ WriteState* HttpLoop::acquire_write_state() {
 void HttpLoop::release_write_state(WriteState* w) {
   w->active = false;
   w->inflight.clear();
+  std::string().swap(w->body);
+  w->body_off = 0;
   w->queued.clear();
   if (w->inflight.capacity() > kKeepWriteCapacity) std::string().swap(w->inflight);
   if (w->queued.capacity() > kKeepWriteCapacity) std::string().swap(w->queued);

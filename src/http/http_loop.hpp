@@ -68,6 +68,14 @@ class HttpLoop final : public Loop::Extension, public Loop::CompletionSink, Dead
   DateCache& date() { return date_; }
   std::string_view server_line() const { return server_line_; }
   HttpStats& stats() { return stats_; }
+
+  /// True when ServerOptions::on_response is set: exchanges then carry what their record
+  /// needs. Unset, this test is all the access log costs.
+  bool logging() const { return hook_ != nullptr; }
+  /// Gives `x`'s record to the access-log hook, once per exchange (access_hook.cpp). Only
+  /// while logging(); `x`'s head must be readable (see RequestData::keep_head).
+  void log_response(Exchange* x, int status, uint64_t head_bytes, uint64_t body_bytes,
+                    bool stream = false, bool complete = true);
   const HttpStats& stats() const { return stats_; }
   ExchangePool& exchanges() { return exchanges_; }
   JobTable& jobs() { return jobs_; }
@@ -86,6 +94,9 @@ class HttpLoop final : public Loop::Extension, public Loop::CompletionSink, Dead
   /// one buffer and out in one write. Switching to another connection flushes the first.
   std::string& cork(Connection* c);
   void flush_cork();
+  /// Flushes the cork, which holds `c`'s output ending with a response head, and `body`
+  /// after it, in one write (Response::send(std::string&&)). No write of `c` may be pending.
+  void flush_cork_with(Connection* c, std::string&& body);
   void flush_cork_if(Connection* c) {
     if (corked_ == c) flush_cork();
   }
@@ -185,6 +196,7 @@ class HttpLoop final : public Loop::Extension, public Loop::CompletionSink, Dead
   uv_timer_t date_timer_{};
   bool date_timer_open_ = false;
   std::atomic<void (*)()> after_user_code_{nullptr};
+  const ResponseHook* hook_ = nullptr;
 
   std::vector<char> read_buf_;
   std::string cork_;

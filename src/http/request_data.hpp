@@ -2,6 +2,7 @@
 // holds the request head (zero-copy while the request is handled inside one read).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <list>
 #include <string>
@@ -79,6 +80,22 @@ struct RequestData {
   }
   std::string_view body() const {
     return body_copied ? std::string_view(body_store) : view(body_view);
+  }
+
+  /// Copies the head into `head_store` (unless it is there already), so that method, target
+  /// and headers stay readable once the buffer it was parsed in is reused. Path, query and the
+  /// route's captures follow it; a body not copied yet goes (the access log does not need it).
+  void keep_head() {
+    if (!base || base == head_store.data()) return;
+    uint32_t end = target.off + target.len;
+    for (const HeaderSpan& h : headers) {
+      end = std::max({end, h.name.off + h.name.len, h.value.off + h.value.len});
+    }
+    if (!body_copied) body_view = {};
+    const char* old = base;
+    head_store.assign(base, end);
+    base = head_store.data();
+    rebase(old, end);
   }
 
   /// Back to empty, keeping the capacity of every buffer (no allocation in steady state).

@@ -67,6 +67,16 @@ bool Response::send(int status, std::string_view body, std::string_view content_
   return x->conn->answer(x, status, body, content_type);
 }
 
+bool Response::send_owned(int status, std::string&& body, std::string_view content_type) {
+  Exchange* x = detail::ResponseAccess::open(*this, "send()");
+  if (!x) return false;
+  if (!detail::is_field_value(content_type)) [[unlikely]] {
+    x->conn->answer_error(x, 500, "the handler sent an invalid content type");
+    return false;
+  }
+  return x->conn->answer_moved(x, status, std::move(body), content_type);
+}
+
 Stream Response::stream(int status, std::string_view content_type) {
   Exchange* x = detail::ResponseAccess::open(*this, "stream()");
   if (!x) return {};

@@ -19,10 +19,10 @@ void run_callback(Loop& loop, const char* where, F&& f) {
     f();
   } catch (const std::exception& e) {
     loop.counters().task_exceptions.add();
-    std::fprintf(stderr, "tether: %s threw: %s\n", where, e.what());
+    loop.log().write(LogLevel::Warning, "%s threw: %s", where, e.what());
   } catch (...) {
     loop.counters().task_exceptions.add();
-    std::fprintf(stderr, "tether: %s threw a non-standard exception\n", where);
+    loop.log().write(LogLevel::Warning, "%s threw a non-standard exception", where);
   }
 }
 
@@ -48,7 +48,8 @@ Loop& MailboxPeer::loop_at(uint32_t index) const {
 
 void MailboxPeer::count_lost(const char* where) {
   shard_.counters().lost.add();
-  std::fprintf(stderr, "tether: a mailbox value was dropped: %s (only while stopping)\n", where);
+  loop_.log().write(LogLevel::Error, "a mailbox value was dropped: %s (only while stopping)",
+                    where);
 }
 
 // ------------------------------------------------------------------ calls made on this loop

@@ -103,14 +103,14 @@ Status ServerImpl::start(bool handle_signals) {
   }
   std::unique_ptr<WorkerPool> pool;
   try {
-    pool = std::make_unique<WorkerPool>(options.workers, options.queue);
+    pool = std::make_unique<WorkerPool>(options.workers, options.queue, log);
   } catch (const std::system_error& e) {
     return fail(Status::error(std::string("cannot start the worker threads: ") + e.what()));
   }
   std::vector<std::unique_ptr<Loop>> made;
   uint16_t bound = 0;
   for (unsigned i = 0; i < options.loops; ++i) {
-    made.push_back(std::make_unique<Loop>(i, options.drain_timeout_ms));
+    made.push_back(std::make_unique<Loop>(i, options.drain_timeout_ms, log));
     Loop& l = *made.back();
     if (!l.init_status()) return fail(l.init_status());
     // The order of attaching is the order of stopping: connections begin to drain before
@@ -202,6 +202,7 @@ void ServerImpl::wait() {
 
 Server::Server(ServerOptions options) : impl_(std::make_shared<detail::ServerImpl>()) {
   impl_->options = std::move(options);
+  impl_->log = detail::Log(impl_->options.logger);
 }
 
 Server::~Server() {
@@ -209,9 +210,9 @@ Server::~Server() {
   if (impl_->on_own_thread()) {
     // Joining its own thread is impossible: the server stops, and is freed by a thread of its
     // own once its loops and workers are done.
-    std::fprintf(stderr,
-                 "tether: a Server was destroyed from one of its own handlers or jobs; it stops "
-                 "and is freed in the background (destroy it from the thread that started it)\n");
+    impl_->log.write(LogLevel::Warning,
+                     "a Server was destroyed from one of its own handlers or jobs; it stops and "
+                     "is freed in the background (destroy it from the thread that started it)");
     std::shared_ptr<detail::ServerImpl> impl = std::move(impl_);
     impl->request_stop();
     detail::free_in_background(std::move(impl));
@@ -274,7 +275,7 @@ int Server::run() {
     throw std::logic_error("tether: Server::run() called from one of the server's own threads");
   }
   if (Status s = impl->start(true); !s) {
-    std::fprintf(stderr, "tether: %s\n", s.message().c_str());
+    impl->log.write(LogLevel::Error, "%s", s.message().c_str());
     return 1;
   }
   impl->wait();

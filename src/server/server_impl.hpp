@@ -9,6 +9,7 @@
 #include <mutex>
 #include <vector>
 
+#include "core/log.hpp"
 #include "core/loop.hpp"
 #include "core/worker_pool.hpp"
 #include "mailbox/mailbox_peer.hpp"
@@ -34,6 +35,8 @@ class ServerImpl {
   ServerImpl& operator=(const ServerImpl&) = delete;
 
   ServerOptions options;
+  /// The library's messages: options.logger, or stderr. Made with the options.
+  Log log;
   Router router;
   Mailbox mailbox{*this};
 

@@ -65,9 +65,9 @@ void free_in_background(std::shared_ptr<ServerImpl> impl) {
   } catch (const std::system_error& e) {
     g_reaping.fetch_sub(1);
     // Freeing it here would free the loop this code runs on: it is left to the process.
+    kept->log.write(LogLevel::Error, "cannot start the thread that frees a stopped server (%s)",
+                    e.what());
     new std::shared_ptr<ServerImpl>(std::move(kept));
-    std::fprintf(stderr, "tether: cannot start the thread that frees a stopped server (%s)\n",
-                 e.what());
   }
 }
 

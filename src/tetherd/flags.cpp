@@ -107,6 +107,8 @@ std::string help_text() {
   }
   s += "  --max-upload-bytes    POST /upload body (413 past it) (default " +
        std::to_string(DemoSettings{}.max_upload_bytes) + ")\n";
+  s += "  --access-log PATH|-    access log in nginx's combined format, appended to PATH or\n"
+       "                        written to standard output (default: none)\n";
   s += "  --help                show this help\n  --version             print the version\n";
   return s;
 }
@@ -138,6 +140,23 @@ ParsedFlags parse_flags(int argc, char** argv) {
       value = name.substr(eq + 1);
       name = name.substr(0, eq);
       has_value = true;
+    }
+    if (name == "access-log") {
+      if (!has_value) {
+        if (i + 1 >= argc) {
+          r.outcome = FlagsOutcome::Exit1;
+          r.message = "tetherd: flag --access-log needs a value";
+          return r;
+        }
+        value = argv[++i];
+      }
+      if (value.empty()) {
+        r.outcome = FlagsOutcome::Exit1;
+        r.message = "tetherd: bad value '' for --access-log";
+        return r;
+      }
+      r.access_log = std::string(value);
+      continue;
     }
     const Flag* flag = nullptr;
     for (const Flag& f : kFlags) {

@@ -13,6 +13,8 @@ enum class FlagsOutcome { Run, Exit0, Exit1 };
 struct ParsedFlags {
   tether::ServerOptions options;
   DemoSettings demo;
+  /// --access-log PATH|-: nginx combined format to PATH (appended) or standard output.
+  std::string access_log;
   FlagsOutcome outcome = FlagsOutcome::Run;
   /// Text for stdout (help, version) or a one-line error for stderr.
   std::string message;

@@ -2,8 +2,10 @@
 #include <sys/resource.h>
 
 #include <cstdio>
+#include <string>
 
 #include "tether/tether.hpp"
+#include "tetherd/access_log.hpp"
 #include "tetherd/demo_routes.hpp"
 #include "tetherd/flags.hpp"
 
@@ -32,7 +34,20 @@ int main(int argc, char** argv) {
     return 1;
   }
   raise_fd_limit();
-  tether::Server server(flags.options);
-  tetherd::add_demo_routes(server, flags.demo);
-  return server.run();
+  tetherd::AccessLog access_log;
+  if (!flags.access_log.empty()) {
+    if (std::string error = access_log.open(flags.access_log); !error.empty()) {
+      std::fprintf(stderr, "%s\n", error.c_str());
+      return 1;
+    }
+    flags.options.on_response = access_log.hook();
+  }
+  int rc = 0;
+  {
+    tether::Server server(flags.options);
+    tetherd::add_demo_routes(server, flags.demo);
+    rc = server.run();
+  }  // the loops are gone: every line is in a ring
+  access_log.close();
+  return rc;
 }

@@ -251,4 +251,24 @@ TEST(Flags, VersionIsExit0WithText) {
   EXPECT_STREQ(tether::version(), TETHER_VERSION_STRING) << "headers and library disagree";
 }
 
+TEST(Flags, AccessLogTakesAPathOrDash) {
+  EXPECT_TRUE(parse({}).access_log.empty());
+  EXPECT_EQ(parse({"--access-log", "/tmp/a.log"}).access_log, "/tmp/a.log");
+  ParsedFlags f = parse({"--access-log=-", "--port", "9"});
+  EXPECT_EQ(f.outcome, FlagsOutcome::Run);
+  EXPECT_EQ(f.access_log, "-");
+  EXPECT_EQ(f.options.port, 9);
+}
+
+TEST(Flags, AccessLogWithoutAValueIsAnError) {
+  ParsedFlags f = parse({"--access-log"});
+  EXPECT_EQ(f.outcome, FlagsOutcome::Exit1);
+  EXPECT_TRUE(one_line(f.message));
+  EXPECT_EQ(parse({"--access-log="}).outcome, FlagsOutcome::Exit1);
+}
+
+TEST(Flags, HelpListsTheAccessLog) {
+  EXPECT_NE(parse({"--help"}).message.find("--access-log PATH|-"), std::string::npos);
+}
+
 }  // namespace
