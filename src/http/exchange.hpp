@@ -38,6 +38,13 @@ struct StreamState {
   bool cut = false;           // ended without end(): no last chunk, the connection closes
   bool events = false;        // an EventStream: heartbeats, and ended when the server stops
   bool writable_due = false;  // queued on the loop to run on_writable at the next settle
+  /// The stream layer's interest in this stream (a topic subscription, a worker producer):
+  /// `on_end` is called once when the stream is over, however it ends, so that it lets go.
+  /// It runs deep inside a write or a close: it may only unlink and defer, never run user
+  /// code or drop a reference.
+  void (*on_end)(Exchange* x) = nullptr;
+  void* subscription = nullptr;  // the topic subscriber list holding it
+  uint64_t producer = 0;         // id of the worker producer writing it
 };
 
 struct Exchange {
@@ -89,6 +96,8 @@ struct Exchange {
   /// An event stream on the loop's heartbeat list: a comment is due at `heartbeat_at`.
   ListHook<Exchange> heartbeat_hook;
   uint64_t heartbeat_at = 0;
+  /// An event stream following a topic: on its loop's subscriber list for that topic.
+  ListHook<Exchange> subscriber_hook;
 
   void reset();
 };
