@@ -12,6 +12,7 @@
 #include "core/loop.hpp"
 #include "core/worker_pool.hpp"
 #include "mailbox/mailbox_peer.hpp"
+#include "stream/topic_bus.hpp"
 #include "tether/mailbox.hpp"
 #include "tether/server.hpp"
 
@@ -36,6 +37,8 @@ class ServerImpl {
   ServerOptions options;
   Router router;
   Mailbox mailbox{*this};
+  /// The topics (Server::topic): shared with every Topic handle, which may outlive us.
+  std::shared_ptr<TopicBus> topics = std::make_shared<TopicBus>();
 
   Status start(bool handle_signals);
   /// Any thread, any time; idempotent. Before start() it does nothing.
