@@ -122,8 +122,8 @@ void ProducerTable::stop(Producer& p) {
 void ProducerTable::stream_over(uint64_t id) {
   auto it = producers_.find(id);
   if (it == producers_.end() || it->second.stopped) return;
-  it->second.ch->halt();  // a blocked write wakes and returns false now
-  // The token's callbacks may be user code: triggered on the next turn of the loop.
+  // The token's callbacks may be user code: triggered on the next turn of the loop, and the
+  // writer halted with it, so that a write that returns false finds the token stopped.
   loop_.core().post_task([this, id] {
     auto at = producers_.find(id);
     if (at != producers_.end()) stop(at->second);

@@ -37,8 +37,8 @@ class ProducerTable {
   bool start(Exchange* x, std::unique_ptr<ProducerItem> item, const ProducerHead& head);
   /// A chunk, or the producer's end, came back (from the inbox).
   void message(std::unique_ptr<WorkItem> item);
-  /// The stream of producer `id` is over (called deep inside a write or a close: it only
-  /// halts the writer now and leaves the rest to the next turn of the loop).
+  /// The stream of producer `id` is over (called deep inside a write or a close: the stop
+  /// waits for the next turn of the loop, where user code may run).
   void stream_over(uint64_t id);
   /// Every producer is told to stop (the drain deadline passed).
   void stop_all();
