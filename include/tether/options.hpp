@@ -65,6 +65,14 @@ struct ServerOptions {
   /// and clients keep the connection. 0: never.
   uint32_t sse_heartbeat_ms = 15000;
 
+  /// Credit window of a stream produced on the worker pool (Response::offload_stream): bytes
+  /// a producer may have on their way to the connection before its writes block. 0: twice
+  /// `write_high_water`.
+  size_t stream_window_bytes = 0;
+  /// A topic subscriber (Topic::subscribe) whose unsent bytes pass this after an event is
+  /// closed and counted, so that a slow reader never grows memory.
+  size_t topic_subscriber_max_bytes = 256 * 1024;
+
   /// Mailbox: ids held at once (stored values plus ids with waiters), bytes per value, parked
   /// waiters per id, how long an untaken value is kept, and the longest wait a GET may ask for
   /// (a parked wait answers by its own deadline, so response_timeout_ms does not cut it).

@@ -14,6 +14,7 @@
 #include "tether/detail/work.hpp"
 #include "tether/export.hpp"
 #include "tether/stream.hpp"
+#include "tether/stream_writer.hpp"
 
 namespace tether {
 
@@ -150,6 +151,47 @@ class TETHER_EXPORT Response {
     return detail::start_job(
         *this, std::move(items),
         std::make_unique<detail::TypedFinisher<decltype(fin)>>(std::move(fin)));
+  }
+
+  /// Streams a body produced on the worker pool: `producer(std::stop_token, StreamWriter&)`
+  /// runs on a worker and writes the body with StreamWriter::write, which blocks while the
+  /// credit window is spent (see StreamWriter). The head (`status`, `content_type`, the
+  /// headers set so far) goes out with the first bytes, or when the producer returns.
+  ///
+  /// Ownership: the producer crosses to a worker, so it must own plain data, like offload()'s
+  /// work; it never sees this Response or the Stream, which stay on the loop.
+  /// Outcomes: the producer returns: the stream ends (with the writer's trailers). It throws:
+  /// counted and logged like a handler's throw, and answered 500 if nothing was written yet,
+  /// else the stream is cut (the connection closes, the body visibly incomplete). The client
+  /// leaves, the response deadline passes before the first bytes (504), the stream is cut, or
+  /// the server's drain timeout ends it: the token is triggered and every write returns false
+  /// at once (counted: `ServerStats::stream_producers_stopped`). A stop of the server lets a
+  /// producer finish within `drain_timeout_ms` like any response in flight; a producer that
+  /// ignores its token and never returns keeps its worker, and Server::wait() waits for it,
+  /// as for offload() work.
+  ///
+  /// Returns true when queued. Returns false when the handle is dead, when `status` cannot
+  /// carry a body or `content_type` holds a control character (answered 500), or when the
+  /// pool queue is full (answered 503 with `Retry-After`, as offload()).
+  template <class Producer>
+  bool offload_stream(Producer producer, int status = 200,
+                      std::string_view content_type = "application/octet-stream") {
+    static_assert(std::is_invocable_v<Producer&, std::stop_token, StreamWriter&>,
+                  "offload_stream needs producer(std::stop_token, StreamWriter&)");
+    return detail::start_producer(
+        *this, std::make_unique<detail::TypedProducerItem<Producer>>(std::move(producer)),
+        detail::ProducerHead{status, content_type, false});
+  }
+  /// Server-sent events produced on the worker pool: `producer(std::stop_token,
+  /// EventWriter&)`; a 200 `text/event-stream` as event_stream(), otherwise as
+  /// offload_stream().
+  template <class Producer>
+  bool offload_events(Producer producer) {
+    static_assert(std::is_invocable_v<Producer&, std::stop_token, EventWriter&>,
+                  "offload_events needs producer(std::stop_token, EventWriter&)");
+    return detail::start_producer(
+        *this, std::make_unique<detail::TypedProducerItem<Producer>>(std::move(producer)),
+        detail::ProducerHead{200, "text/event-stream", true});
   }
 
   /// Fan-out / gather: runs every `works[i](std::stop_token) -> R` in parallel on the pool and

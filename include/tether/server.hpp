@@ -13,6 +13,7 @@
 #include "tether/router.hpp"
 #include "tether/stats.hpp"
 #include "tether/status.hpp"
+#include "tether/topic.hpp"
 
 namespace tether {
 
@@ -100,6 +101,10 @@ class TETHER_EXPORT Server {
   /// The mailbox (cross-request handoff by id); usable once started (its calls throw
   /// std::logic_error before).
   Mailbox& mailbox();
+
+  /// The topic `name` of this server (server-sent events published to every stream that
+  /// follows it, on every loop). Cheap; any thread, any time; see Topic.
+  Topic topic(std::string_view name);
 
   /// The bound port (useful with port 0); 0 before start(). Any thread.
   uint16_t port() const;

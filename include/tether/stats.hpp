@@ -46,6 +46,18 @@ struct ServerStats {
   uint64_t streams_open = 0;
   uint64_t stream_bytes = 0;
   uint64_t streams_cut = 0;
+  /// Streams produced on the worker pool (Response::offload_stream) whose producer was told
+  /// to stop (client gone, deadline, stream cut, server stopped).
+  uint64_t stream_producers_stopped = 0;
+  /// Topics: event streams following a topic now, events published, events written to a
+  /// subscriber, subscribers closed because their unsent bytes passed
+  /// `topic_subscriber_max_bytes`, and publishes refused (server not running, or an event
+  /// that cannot be framed).
+  uint64_t topic_subscribers = 0;
+  uint64_t topic_events_published = 0;
+  uint64_t topic_deliveries = 0;
+  uint64_t topic_subscribers_dropped = 0;
+  uint64_t topic_publishes_refused = 0;
 
   /// Worker pool: threads, busy threads, queued jobs and the queue's capacity.
   uint64_t workers = 0;

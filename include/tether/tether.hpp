@@ -13,4 +13,6 @@
 #include "tether/stats.hpp"
 #include "tether/status.hpp"
 #include "tether/stream.hpp"
+#include "tether/stream_writer.hpp"
+#include "tether/topic.hpp"
 #include "tether/version.hpp"

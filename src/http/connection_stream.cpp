@@ -6,6 +6,7 @@
 // its exchange, bounded by the same high-water mark; once at the head it holds it until it
 // ends, and what was pipelined behind it waits, in order.
 #include <algorithm>
+#include <utility>
 
 #include "http/connection.hpp"
 #include "http/http_loop.hpp"
@@ -63,6 +64,7 @@ void Connection::stream_ended(Exchange* x, bool cut) {
   s.streams_open.sub();
   if (cut) s.streams_cut.add();
   loop_.disarm_heartbeat(x);
+  if (auto on_end = std::exchange(x->stream->on_end, nullptr)) on_end(x);
 }
 
 StreamWrite Connection::stream_write(Exchange* x, std::string_view bytes) {

@@ -42,6 +42,13 @@ struct StreamState {
   // For the access log: the head as serialized, and the payload written (no chunk framing).
   uint64_t head_bytes = 0;
   uint64_t body_bytes = 0;
+  /// The stream layer's interest in this stream (a topic subscription, a worker producer):
+  /// `on_end` is called once when the stream is over, however it ends, so that it lets go.
+  /// It runs deep inside a write or a close: it may only unlink and defer, never run user
+  /// code or drop a reference.
+  void (*on_end)(Exchange* x) = nullptr;
+  void* subscription = nullptr;  // the topic subscriber list holding it
+  uint64_t producer = 0;         // id of the worker producer writing it
 };
 
 /// The body of a request on a `stream_body` route, delivered as it arrives (made when its
@@ -117,6 +124,8 @@ struct Exchange {
   /// An event stream on the loop's heartbeat list: a comment is due at `heartbeat_at`.
   ListHook<Exchange> heartbeat_hook;
   uint64_t heartbeat_at = 0;
+  /// An event stream following a topic: on its loop's subscriber list for that topic.
+  ListHook<Exchange> subscriber_hook;
 
   void reset();
 };

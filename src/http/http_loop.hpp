@@ -108,6 +108,10 @@ class HttpLoop final : public Loop::Extension, public Loop::CompletionSink, Dead
     ++x->refs;
     closed_.push_back(x);
   }
+  /// Takes over one reference to `x`, dropped when the loop settles (with its on_close
+  /// callbacks run if any are due): for a holder told deep inside a write or a close that it
+  /// must let go.
+  void release_at_settle(Exchange* x) { closed_.push_back(x); }
   /// Streamed `x` has room again: its on_writable callback runs when the loop settles (holds
   /// a reference until then).
   void defer_writable(Exchange* x) {
@@ -174,8 +178,16 @@ class HttpLoop final : public Loop::Extension, public Loop::CompletionSink, Dead
   void abort() override;
   void close_handles() override;
   void teardown() override;
+  /// Where work items that are not offload() jobs go: messages of worker stream producers,
+  /// which carry job id 0 (the stream layer). Before start().
+  void set_producer_sink(Loop::CompletionSink* sink) { producer_sink_ = sink; }
   // Loop::CompletionSink: offloaded work came back.
-  void complete(std::unique_ptr<WorkItem> item) override { jobs_.complete(std::move(item)); }
+  void complete(std::unique_ptr<WorkItem> item) override {
+    if (item->job_id == 0 && producer_sink_)
+      producer_sink_->complete(std::move(item));
+    else
+      jobs_.complete(std::move(item));
+  }
 
  private:
   // DeadlineTimer::Source: connection timeouts and response deadlines.
@@ -227,6 +239,7 @@ class HttpLoop final : public Loop::Extension, public Loop::CompletionSink, Dead
   RequestParser parser_{limits_};
   OutputSink sink_ = nullptr;
   void* sink_ctx_ = nullptr;
+  Loop::CompletionSink* producer_sink_ = nullptr;
   bool parser_free_ = true;
   IntrusiveList<Connection, &Connection::timeout_hook> timeouts_[kTimeoutKinds];
 };

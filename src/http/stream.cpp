@@ -8,6 +8,7 @@
 
 #include "http/ascii.hpp"
 #include "http/connection.hpp"
+#include "http/event_frame.hpp"
 #include "http/handle_rules.hpp"
 #include "http/http_loop.hpp"
 #include "http/stream_access.hpp"
@@ -116,22 +117,10 @@ size_t Stream::buffered() const {
 // ---------------------------------------------------------------- server-sent events
 
 StreamWrite EventStream::send(std::string_view data, std::string_view event, std::string_view id) {
-  if (has_line_break(event) || has_line_break(id) || id.find('\0') != std::string_view::npos) {
+  if (!detail::event_fields_ok(event, id))
     return alive() ? StreamWrite::Invalid : StreamWrite::Closed;
-  }
   std::string frame;
-  frame.reserve(data.size() + event.size() + id.size() + 32);
-  if (!event.empty()) frame.append("event: ").append(event).append("\n");
-  if (!id.empty()) frame.append("id: ").append(id).append("\n");
-  // One data line per line of `data`: LF, CRLF and CR each end one.
-  size_t start = 0;
-  for (;;) {
-    const size_t end = data.find_first_of("\r\n", start);
-    frame.append("data: ").append(data.substr(start, end - start)).append("\n");
-    if (end == std::string_view::npos) break;
-    start = end + ((data[end] == '\r' && end + 1 < data.size() && data[end + 1] == '\n') ? 2 : 1);
-  }
-  frame.append("\n");
+  detail::append_event(frame, data, event, id);
   return stream_.write(frame);
 }
 

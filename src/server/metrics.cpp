@@ -73,6 +73,21 @@ std::string prometheus_text(const ServerStats& s) {
   metric(out, "tether_streams_cut_total", "counter",
          "Streams that ended without end() (client left, write stalled, server stopped).",
          s.streams_cut);
+  metric(out, "tether_stream_producers_stopped_total", "counter",
+         "Worker stream producers told to stop (client left, deadline, cut, server stopped).",
+         s.stream_producers_stopped);
+  metric(out, "tether_topic_subscribers", "gauge", "Event streams following a topic now.",
+         s.topic_subscribers);
+  metric(out, "tether_topic_events_published_total", "counter", "Events published to topics.",
+         s.topic_events_published);
+  metric(out, "tether_topic_deliveries_total", "counter", "Topic events written to a subscriber.",
+         s.topic_deliveries);
+  metric(out, "tether_topic_subscribers_dropped_total", "counter",
+         "Topic subscribers closed because their unsent bytes passed the limit.",
+         s.topic_subscribers_dropped);
+  metric(out, "tether_topic_publishes_refused_total", "counter",
+         "Publishes refused (server not running, or an event that cannot be framed).",
+         s.topic_publishes_refused);
   metric(out, "tether_pool_workers", "gauge", "Worker pool threads.", s.workers);
   metric(out, "tether_pool_workers_busy", "gauge", "Worker pool threads running a job.",
          s.workers_busy);

@@ -14,6 +14,7 @@
 #include "core/worker_pool.hpp"
 #include "http/http_loop.hpp"
 #include "server/server_impl.hpp"
+#include "stream/stream_loop.hpp"
 
 namespace tether {
 namespace detail {
@@ -64,6 +65,7 @@ ServerImpl::~ServerImpl() {
   // Routes hold user closures, which may hold Responses: they go while the loops they point
   // into still exist (retired: such a handle is dead and inert), before the pool and loops.
   router = Router();
+  topics->close();  // no publisher is posting to a loop once this returns
   pool_.reset();
   group_.loops.clear();
   loops_.clear();
@@ -120,6 +122,7 @@ Status ServerImpl::start(bool handle_signals) {
     MailboxPeer::attach(l,
                         MailboxLimits{options.mailbox_max_ids, options.mailbox_max_value_bytes,
                                       options.mailbox_max_waiters_per_id, options.mailbox_ttl_ms});
+    StreamLoop::attach(l, http, pool.get(), topics.get());
     if (Status s = http.listen(port, reuseport, i == 0 ? &bound : nullptr); !s) return fail(s);
   }
   if (handle_signals) {
@@ -157,6 +160,7 @@ Status ServerImpl::start(bool handle_signals) {
     }
   }
   published_.store(true);
+  topics->open(group_.loops);
   // A stop() that raced with start() found nothing published: honour it now.
   if (stop_requested_.load()) request_stop();
   return {};
@@ -164,6 +168,7 @@ Status ServerImpl::start(bool handle_signals) {
 
 void ServerImpl::request_stop() {
   if (!stop_requested_.exchange(true)) stop_time_ns_.store(steady_ns());
+  topics->refuse();
   if (!published_.load()) return;
   group_.stopping.store(true, std::memory_order_release);  // before any loop drains
   for (auto& l : loops_) l->request_stop();
@@ -259,6 +264,10 @@ int Server::wait() {
   return 0;
 }
 
+Topic Server::topic(std::string_view name) {
+  return Topic(impl_->topics, std::string(name));
+}
+
 Mailbox& Server::mailbox() {
   return impl_->mailbox;
 }
@@ -292,6 +301,8 @@ const ServerOptions& Server::options() const {
 
 ServerStats Server::stats() const {
   ServerStats s;
+  s.topic_events_published = impl_->topics->published();
+  s.topic_publishes_refused = impl_->topics->refused();  // refused before start too
   if (!impl_->running()) return s;
   for (const auto& l : impl_->loops()) {
     l->find<detail::HttpLoop>()->stats().add_to(s);
@@ -306,6 +317,13 @@ ServerStats Server::stats() const {
     s.mailbox_refused += m.refused.get();
     s.mailbox_timed_out += m.timed_out.get();
     s.mailbox_lost += m.lost.get();
+    if (const detail::StreamLoop* sl = l->find<detail::StreamLoop>()) {
+      const detail::StreamCounters& c = sl->counters();
+      s.stream_producers_stopped += c.producers_stopped.get();
+      s.topic_subscribers += c.topics.subscribers.get();
+      s.topic_deliveries += c.topics.deliveries.get();
+      s.topic_subscribers_dropped += c.topics.dropped.get();
+    }
     const detail::DeadlineTimer::Lateness& late = l->deadlines().lateness();
     for (unsigned b = 0; b < ServerStats::kDeadlineLateBuckets; ++b) {
       s.deadline_late[b] += late.buckets[b].get();

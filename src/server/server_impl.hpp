@@ -13,6 +13,7 @@
 #include "core/loop.hpp"
 #include "core/worker_pool.hpp"
 #include "mailbox/mailbox_peer.hpp"
+#include "stream/topic_bus.hpp"
 #include "tether/mailbox.hpp"
 #include "tether/server.hpp"
 
@@ -39,6 +40,8 @@ class ServerImpl {
   Log log;
   Router router;
   Mailbox mailbox{*this};
+  /// The topics (Server::topic): shared with every Topic handle, which may outlive us.
+  std::shared_ptr<TopicBus> topics = std::make_shared<TopicBus>();
 
   /// Adds a route before start(); throws std::logic_error once begun, std::invalid_argument
   /// for a malformed or duplicate pattern.

@@ -56,6 +56,10 @@ const Flag kFlags[] = {
     {"drain-timeout-ms", &tether::ServerOptions::drain_timeout_ms, "graceful shutdown limit"},
     {"sse-heartbeat-ms", &tether::ServerOptions::sse_heartbeat_ms,
      "comment line on an idle event stream after it (0 = never)"},
+    {"stream-window-bytes", &tether::ServerOptions::stream_window_bytes,
+     "bytes a worker stream producer may have in flight (0 = 2 x write-high-water)"},
+    {"topic-subscriber-max-bytes", &tether::ServerOptions::topic_subscriber_max_bytes,
+     "unsent bytes past which a topic subscriber is closed"},
     {"mailbox-max-ids", &tether::ServerOptions::mailbox_max_ids,
      "mailbox ids held at once (503 past it)"},
     {"mailbox-max-value-bytes", &tether::ServerOptions::mailbox_max_value_bytes,
@@ -88,6 +92,9 @@ std::string help_text() {
       "  POST, GET (?wait_ms=N), DELETE /mailbox/{id}           the mailbox\n"
       "  GET /stream?bytes=N&chunk=K   N bytes ('a' + i % 26), streamed in pieces of K\n"
       "  GET /events?n=K&interval_ms=M K server-sent events 'data: <i>' (n=0: endless)\n"
+      "  GET /stream/worker?bytes=N&chunk=K   the same bytes, produced on the worker pool\n"
+      "  GET /topic/{name}             follow a topic as server-sent events\n"
+      "  POST /topic/{name}            publish the request body as one event (202)\n"
       "  POST /upload                  streams the body in, answers its size and CRC-32\n"
       "  GET /metrics                  Prometheus text\n\nflags:\n";
   tether::ServerOptions defaults;

@@ -7,7 +7,10 @@
 #include <optional>
 #include <string>
 
+#include "tether/server.hpp"
 #include "tether/stream.hpp"
+#include "tether/stream_writer.hpp"
+#include "tether/topic.hpp"
 #include "tetherd/query_number.hpp"
 
 namespace tetherd {
@@ -71,6 +74,20 @@ struct EventProducer : std::enable_shared_from_this<EventProducer> {
 
 }  // namespace
 
+// The bytes of /stream/worker, written on a worker: each write blocks while the stream's
+// credit window is spent, and fails once the client has gone.
+void produce_pattern(uint64_t remaining, size_t chunk, tether::StreamWriter& out) {
+  std::string pattern(chunk + 26, '\0');
+  for (size_t i = 0; i < pattern.size(); ++i) pattern[i] = static_cast<char>('a' + i % 26);
+  uint64_t offset = 0;
+  while (remaining > 0) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(chunk, remaining));
+    if (!out.write(std::string_view(pattern).substr(offset % 26, n))) return;
+    remaining -= n;
+    offset += n;
+  }
+}
+
 void add_stream_routes(tether::Server& server) {
   server.get("/stream", [](tether::Request& req, tether::Response res) {
     auto bytes = query_number<uint64_t>(req, "bytes", 1 << 20, kMaxStreamBytes);
@@ -99,6 +116,29 @@ void add_stream_routes(tether::Server& server) {
     p->interval = std::chrono::milliseconds(*interval);
     p->events = res.event_stream();
     p->next();
+  });
+  server.get("/stream/worker", [](tether::Request& req, tether::Response res) {
+    auto bytes = query_number<uint64_t>(req, "bytes", 1 << 20, kMaxStreamBytes);
+    auto chunk = query_number<uint64_t>(req, "chunk", 16 * 1024, kMaxChunk);
+    if (!bytes || !chunk || *chunk == 0) {
+      res.send(400, "bytes must be 0..2^40 and chunk 1..1048576\n");
+      return;
+    }
+    res.offload_stream(
+        [n = *bytes, k = static_cast<size_t>(*chunk)](std::stop_token, tether::StreamWriter& out) {
+          produce_pattern(n, k, out);
+        });
+  });
+  // The server outlives its routes (tetherd's lives as long as the process).
+  server.get("/topic/{name}", [&server](tether::Request& req, tether::Response res) {
+    tether::EventStream events = res.event_stream();
+    server.topic(req.param("name")).subscribe(events);  // the topic holds the stream
+  });
+  server.post("/topic/{name}", [&server](tether::Request& req, tether::Response res) {
+    if (server.topic(req.param("name")).publish(req.body()))
+      res.send(202, "published\n");
+    else
+      res.send(503, "server stopping\n");
   });
 }
 

@@ -31,7 +31,8 @@ struct WorkItem {
   std::exception_ptr error;
   /// Shared with the loop-side job record, which requests stop when the client leaves.
   std::stop_source stop;
-  /// Where the completion goes: the loop that owns the exchange, and the job's key there.
+  /// Where the completion goes: the loop that owns the exchange, and the job's key there
+  /// (offload() jobs count from 1; 0 marks the messages of a worker stream producer).
   Loop* home = nullptr;
   uint64_t job_id = 0;
   uint32_t index = 0;  // position in a fan-out
