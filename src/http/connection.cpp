@@ -260,10 +260,11 @@ bool Connection::can_take_request() const {
          pending_bytes() < o.write_high_water;
 }
 
-void Connection::route(Exchange* x) {
+void Connection::route(Exchange* x, RouteMatch& m) {
   RequestData& r = x->req;
-  split_target(r);
-  loop_.router().match(r.method, r.path, r.route);
+  if (!r.routed) split_target(r);
+  loop_.router().match(r.method, r.path, m);
+  r.route_options = m.options;
   r.routed = true;
 }
 
@@ -282,13 +283,14 @@ void Connection::admit(Exchange* x, bool bad) {
 }
 
 void Connection::dispatch(Exchange* x) {
-  if (!x->req.routed) route(x);
+  RouteScope scope(loop_);
+  RouteMatch& m = scope.match();
+  route(x, m);  // again for one routed at its head: its captures are not kept meanwhile
   admit(x);
   if (x->close) close_requested_ = true;
-  RequestData& r = x->req;
-  if (!r.route.handler) {
-    if (r.route.path_found) {
-      x->headers.append("Allow: ").append(Router::allow_header(r.route.allowed)).append("\r\n");
+  if (!m.handler) {
+    if (m.path_found) {
+      x->headers.append("Allow: ").append(Router::allow_header(m.allowed)).append("\r\n");
       answer_error(x, 405, "method not allowed for this path");
     } else {
       answer_error(x, 404, "no route for this path");
@@ -296,15 +298,17 @@ void Connection::dispatch(Exchange* x) {
     keep_for_log(x);
     return;
   }
-  call_handler(x);
+  call_handler(x, m);
 }
 
-void Connection::call_handler(Exchange* x) {
+void Connection::call_handler(Exchange* x, const RouteMatch& m) {
   ++x->refs;  // the handler's Response may be destroyed inside the call; x must outlive it
+  x->req.route = &m;
   run_user_code(x, "handler", [&] {
     Request req(x->req);
-    (*x->req.route.handler)(req, ResponseAccess::make(x));
+    (*m.handler)(req, ResponseAccess::make(x));
   });
+  x->req.route = nullptr;
   if (x->state == ExchangeState::Open && x->conn && x->parked_waits == 0) {
     if (!x->body) {
       loop_.arm_deadline(x);

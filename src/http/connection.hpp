@@ -137,12 +137,13 @@ class Connection {
   /// A request is partly received: a head in leftover_, or a body under way.
   bool receiving() const { return body_parser_ || !leftover_.empty(); }
   void dispatch(Exchange* x);
-  /// Finds the route of `x` (split target, router): once per request.
-  void route(Exchange* x);
+  /// Finds the route of `x` into `m` (splitting its target the first time).
+  void route(Exchange* x, RouteMatch& m);
   /// `x` enters the FIFO: it is now the server's to answer. Counted as a request, or (a
   /// request refused for its framing or size) as a bad one.
   void admit(Exchange* x, bool bad = false);
-  void call_handler(Exchange* x);
+  /// Calls the handler of `m` for `x`, its captures readable meanwhile.
+  void call_handler(Exchange* x, const RouteMatch& m);
   void fail(int status, std::string_view text);
   bool can_take_request() const;
   /// Whether the parse may go on: within a body, unless its reader makes it wait; between
@@ -154,7 +155,7 @@ class Connection {
   void route_head(RequestParser& parser, bool body_started);
   /// Answers `x` (routed at its head) without reading its body; the connection closes.
   void refuse_head(Exchange* x, int status, std::string_view text);
-  void start_body(Exchange* x, RequestParser& parser, bool wants_continue);
+  void start_body(Exchange* x, RequestParser& parser, const RouteMatch& m, bool wants_continue);
   /// Hands the body bytes of the last parse step to the reader of the body being parsed.
   void deliver_body(RequestParser& parser);
   /// The last byte of streamed `x`'s body has been parsed.

@@ -14,17 +14,18 @@ constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 
 void Connection::route_head(RequestParser& parser, bool body_started) {
   Exchange* x = parsing_;
-  route(x);
-  const RequestData& r = x->req;
+  RouteScope scope(loop_);
+  const RouteMatch& m = scope.match();
+  route(x, scope.match());
   const uint64_t default_limit = loop_.options().max_body_bytes;
-  if (!r.route.handler) {
+  if (!m.handler) {
     // A small body already on its way is read and dropped, and the answer waits for it, so
     // that the connection stays usable. A client waiting for 100 Continue, a chunked body or
     // one over the default limit gets the answer now, and the connection closes.
     if (parser.wants_continue() || !parser.has_length() ||
         parser.content_length() > default_limit) {
-      if (r.route.path_found) {
-        x->headers.append("Allow: ").append(Router::allow_header(r.route.allowed)).append("\r\n");
+      if (m.path_found) {
+        x->headers.append("Allow: ").append(Router::allow_header(m.allowed)).append("\r\n");
         refuse_head(x, 405, "method not allowed for this path");
       } else {
         refuse_head(x, 404, "no route for this path");
@@ -32,7 +33,7 @@ void Connection::route_head(RequestParser& parser, bool body_started) {
     }
     return;
   }
-  const RouteOptions& ro = *r.route.options;
+  const RouteOptions& ro = *m.options;
   const uint64_t limit = ro.max_body_bytes != 0 ? ro.max_body_bytes : default_limit;
   if (parser.has_length() && parser.content_length() > limit) {
     refuse_head(x, 413, "request body too large");
@@ -42,7 +43,7 @@ void Connection::route_head(RequestParser& parser, bool body_started) {
   // A client that has started sending its body is not waiting for leave to (RFC 9110 10.1.1).
   const bool wants_continue = parser.wants_continue() && !body_started;
   if (ro.stream_body) {
-    start_body(x, parser, wants_continue);
+    start_body(x, parser, m, wants_continue);
     return;
   }
   // Only with nothing owed before it: a 100 must not overtake earlier responses.
@@ -59,14 +60,15 @@ void Connection::refuse_head(Exchange* x, int status, std::string_view text) {
   keep_for_log(x);
 }
 
-void Connection::start_body(Exchange* x, RequestParser& parser, bool wants_continue) {
+void Connection::start_body(Exchange* x, RequestParser& parser, const RouteMatch& m,
+                            bool wants_continue) {
   x->body = std::make_unique<BodyState>();
   x->body->wants_continue = wants_continue;
   parser.stream_body();
   // In the FIFO from now, and still the parser's target (`parsing_`) until its last byte. No
   // more requests after it is decided at that byte, not now: its body must still be read.
   admit(x);
-  call_handler(x);
+  call_handler(x, m);
 }
 
 void Connection::deliver_body(RequestParser& parser) {

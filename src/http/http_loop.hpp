@@ -90,6 +90,14 @@ class HttpLoop final : public Loop::Extension, public Loop::CompletionSink, Dead
   }
   void return_parser() { parser_free_ = true; }
 
+  /// Where routing puts a request's captures while its handler runs: one per nesting level of
+  /// handlers (a handler may make another connection dispatch inside it), kept by the loop so
+  /// that no pooled request carries one. RouteScope takes and gives back a level.
+  RouteMatch& enter_route() {
+    if (route_depth_ == routes_.size()) routes_.push_back(std::make_unique<RouteMatch>());
+    return *routes_[route_depth_++];
+  }
+  void leave_route() { --route_depth_; }
   /// The output buffer for `c`: every response produced while handling one event goes into
   /// one buffer and out in one write. Switching to another connection flushes the first.
   std::string& cork(Connection* c);
@@ -218,6 +226,8 @@ class HttpLoop final : public Loop::Extension, public Loop::CompletionSink, Dead
   std::vector<Exchange*> writable_;        // on_writable callbacks due at the next settle()
   std::vector<Exchange*> writable_running_;
   std::vector<Exchange*> bodies_;  // streamed bodies to go on at the next settle()
+  std::vector<std::unique_ptr<RouteMatch>> routes_;
+  size_t route_depth_ = 0;
   std::vector<Exchange*> bodies_running_;
   std::string server_line_;
   DateCache date_;
@@ -242,6 +252,20 @@ class HttpLoop final : public Loop::Extension, public Loop::CompletionSink, Dead
   Loop::CompletionSink* producer_sink_ = nullptr;
   bool parser_free_ = true;
   IntrusiveList<Connection, &Connection::timeout_hook> timeouts_[kTimeoutKinds];
+};
+
+/// One level of the loop's routing scratch, for the extent of a dispatch.
+class RouteScope {
+ public:
+  explicit RouteScope(HttpLoop& loop) : loop_(loop), match_(loop.enter_route()) {}
+  ~RouteScope() { loop_.leave_route(); }
+  RouteScope(const RouteScope&) = delete;
+  RouteScope& operator=(const RouteScope&) = delete;
+  RouteMatch& match() { return match_; }
+
+ private:
+  HttpLoop& loop_;
+  RouteMatch& match_;
 };
 
 /// Settles the HTTP loop alone (on_close callbacks due, then the cork): the request path's

@@ -104,7 +104,8 @@ std::optional<std::string_view> Request::query(std::string_view key) const {
 }
 
 std::string_view Request::param_raw(std::string_view name) const {
-  const RouteMatch& m = d_->route;
+  if (!d_->route) return {};
+  const RouteMatch& m = *d_->route;
   for (size_t i = 0; i < m.param_count; ++i) {
     if (m.params[i].first == name) return m.params[i].second;
   }

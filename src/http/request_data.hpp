@@ -57,8 +57,12 @@ struct RequestData {
   /// Filled at dispatch: views into the target, and the router's captures.
   std::string_view path;
   std::string_view query;
-  RouteMatch route;
-  /// Routed at its head already (a request with a body): dispatch does not route it again.
+  /// The route's captures while its handler runs (they live in the loop's routing scratch,
+  /// not in every pooled request); null otherwise.
+  const RouteMatch* route = nullptr;
+  /// Its route's settings, once routed (at its head for a request with a body).
+  const RouteOptions* route_options = nullptr;
+  /// Path and query are split (at the head, for a request with a body).
   bool routed = false;
 
   /// Percent-decoded query values and route captures handed out during the handler call
@@ -76,15 +80,14 @@ struct RequestData {
     };
     move(path);
     move(query);
-    for (size_t i = 0; i < route.param_count; ++i) move(route.params[i].second);
   }
   std::string_view body() const {
     return body_copied ? std::string_view(body_store) : view(body_view);
   }
 
   /// Copies the head into `head_store` (unless it is there already), so that method, target
-  /// and headers stay readable once the buffer it was parsed in is reused. Path, query and the
-  /// route's captures follow it; a body not copied yet goes (the access log does not need it).
+  /// and headers stay readable once the buffer it was parsed in is reused. Path and query follow
+  /// it; a body not copied yet goes (the access log does not need it).
   void keep_head() {
     if (!base || base == head_store.data()) return;
     uint32_t end = target.off + target.len;
@@ -115,12 +118,8 @@ struct RequestData {
     keep_alive = true;
     path = query = {};
     routed = false;
-    route.handler = nullptr;
-    route.options = nullptr;
-    route.path_found = false;
-    route.allowed = 0;
-    route.any_method = false;
-    route.param_count = 0;
+    route = nullptr;
+    route_options = nullptr;
   }
 };
 

@@ -33,9 +33,10 @@ class RequestTest : public ::testing::Test {
     size_t q = t.find('?');
     d_.path = t.substr(0, q);
     d_.query = t.substr(q + 1);
-    d_.route.params[0] = {"id", d_.path.substr(7)};
-    d_.route.params[1] = {"*", "rest/of/it"};
-    d_.route.param_count = 2;
+    match_.params[0] = {"id", d_.path.substr(7)};
+    match_.params[1] = {"*", "rest/of/it"};
+    match_.param_count = 2;
+    d_.route = &match_;
   }
 
   // Span of the first occurrence of `s` in raw_.
@@ -52,6 +53,7 @@ class RequestTest : public ::testing::Test {
       "x-token: second\r\n"
       "\r\n";
   RequestData d_;
+  tether::RouteMatch match_;
 };
 
 // --- request line ---------------------------------------------------------------------------
@@ -152,8 +154,10 @@ TEST(RequestDecoding, ParamIsPercentDecodedAndPlusStays) {
   d.base = raw.data();
   d.target = {0, static_cast<uint32_t>(raw.size())};
   d.path = d.view(d.target);
-  d.route.params[0] = {"name", d.path.substr(7)};
-  d.route.param_count = 1;
+  tether::RouteMatch m;
+  m.params[0] = {"name", d.path.substr(7)};
+  m.param_count = 1;
+  d.route = &m;
   Request req(d);
   EXPECT_EQ(req.param("name"), "a b+c/d");
   EXPECT_EQ(req.param_raw("name"), "a%20b+c%2Fd");
@@ -198,7 +202,7 @@ TEST_F(RequestTest, ParamAbsentIsEmpty) {
 }
 
 TEST_F(RequestTest, ParamBeyondParamCountIsIgnored) {
-  d_.route.param_count = 1;
+  match_.param_count = 1;
   Request req(d_);
   EXPECT_EQ(req.param("*"), "");
 }
