@@ -81,7 +81,7 @@ PY
 else
   fail "tetherd did not listen with a FIFO access log"
 fi
-kill -KILL "$RPID" 2>/dev/null
+kill -KILL "$RPID" 2>/dev/null; wait "$RPID" 2>/dev/null
 
 # 3. --access-log to a FIFO nobody opens: tetherd must not hang before listening.
 rm -f "$TMP/fifo2"; mkfifo "$TMP/fifo2"
@@ -92,6 +92,6 @@ if wait_listen "$P" "$PID"; then pass "FIFO without a reader: listening"; else
   if kill -0 "$PID" 2>/dev/null; then fail "FIFO without a reader: tetherd hangs in open() and never listens";
   else pass "FIFO without a reader: refused at start-up"; fi
 fi
-kill -KILL "$PID" 2>/dev/null
+kill -KILL "$PID" 2>/dev/null; wait "$PID" 2>/dev/null
 
 exit $(( failed > 0 ? 1 : 0 ))

@@ -171,6 +171,8 @@ void Connection::parse(RequestParser& parser, const char* p, const char* end, bo
     // Always: the shared parser served other connections since this one last used it.
     parser.set_target(&parsing_->req);
     ParseStep step = parser.execute(p, end);
+    if (continue_for_ && parser.body_bytes() > 0) [[unlikely]]
+      continue_for_ = nullptr;  // the client did not wait for it
     if (!parser.piece().empty()) deliver_body(parser);
     if (step.event == ParseEvent::Message) {
       p = step.next;
@@ -208,7 +210,7 @@ void Connection::parse(RequestParser& parser, const char* p, const char* end, bo
     // Held back at a message boundary by backpressure, or within a body by its reader: keep
     // the rest, stop reading.
     keep_unparsed(p, end, from_leftover);
-    pause_reading();
+    if (!body_waiting() || leftover_.size() >= kBodyReadAhead) pause_reading();
     if (!body_under_way) {
       body_parser_.reset();
       return;
@@ -298,6 +300,11 @@ void Connection::dispatch(Exchange* x) {
     keep_for_log(x);
     return;
   }
+  if (m.options->stream_body && !x->body) [[unlikely]] {
+    // No body at all (none announced, or a length of 0): its reader gets just the end.
+    x->body = std::make_unique<BodyState>();
+    x->body->complete = true;
+  }
   call_handler(x, m);
 }
 
@@ -377,6 +384,8 @@ void Connection::pop_fifo_head() {
   if (x == parsing_) [[unlikely]]
     parsing_ = nullptr;  // answered while its body still arrives (see abandon_body)
   if (x->refs == 0) loop_.exchanges().release(x);
+  if (continue_for_) [[unlikely]]
+    maybe_continue();  // one response fewer ahead of it
 }
 
 void Connection::flush_answered() {
@@ -386,6 +395,7 @@ void Connection::flush_answered() {
       if (write_ && write_->active) return;
       held_bytes_ -= x->out.size();
       write_moved_response(x, x->status, std::move(x->out), x->content_type);
+      if (closing_) return;  // the write failed and closed us: the FIFO (and `x`) are gone
       pop_fifo_head();
     } else if (x->state == ExchangeState::Answered) {
       write_response(x, x->status, x->out, x->content_type);
@@ -459,10 +469,16 @@ bool Connection::answer_moved(Exchange* x, int status, std::string&& body,
       status == 204 || status == 304) {
     return answer(x, status, body, content_type);
   }
+  BodyCallbacks unread;
+  if (x->body && !x->body->over) [[unlikely]]
+    unread = abandon_body(x);
   std::vector<std::function<void()>> released = begin_answer(x, status);
   x->body_moved = true;
   if (x == fifo_head_ && !(write_ && write_->active)) {
+    // Written now, from inside send(): a write that fails closes the connection, which takes
+    // the FIFO with it (the caller's reference keeps `x`).
     write_moved_response(x, status, std::move(body), content_type);
+    if (closing_) return true;
     pop_fifo_head();  // may return `x` to the pool (the caller holds a reference)
     flush_answered();
   } else {
@@ -635,6 +651,7 @@ void Connection::close() {
   uv_read_stop(stream());
   if (parsing_ && !parsing_->in_fifo) loop_.exchanges().release(parsing_);
   parsing_ = nullptr;  // else a streamed body's exchange: the FIFO ends it
+  continue_for_ = nullptr;
   abandon_fifo();
   loop_.connection_closed(this);
   uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), on_closed);

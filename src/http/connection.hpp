@@ -41,6 +41,10 @@ struct WriteState {
 
 class Connection {
  public:
+  /// While a streamed body waits for its reader, input is still read (and kept) up to this
+  /// much, so that a client that leaves is seen.
+  static constexpr size_t kBodyReadAhead = 64 * 1024;
+
   explicit Connection(HttpLoop& loop);
   ~Connection();
   Connection(const Connection&) = delete;
@@ -166,6 +170,9 @@ class Connection {
   void fail_body(int status, std::string_view text);
   /// The streamed body being parsed waits for its reader.
   bool body_waiting() const;
+  /// Sends the 100 Continue owed to `continue_for_` once nothing is ahead of it (and drops
+  /// it once its body has started or ended).
+  void maybe_continue();
   /// The response deadline runs while `x`'s body waits for its reader, not otherwise.
   void body_wait_changed(Exchange* x);
   void push_fifo(Exchange* x);
@@ -219,6 +226,9 @@ class Connection {
   /// back by backpressure. Empty for an idle connection.
   std::string leftover_;
   Exchange* parsing_ = nullptr;
+  /// The request being parsed waits for a 100 Continue that had to wait for the responses
+  /// ahead of it (or, on a stream_body route, for read_body()).
+  Exchange* continue_for_ = nullptr;
   Exchange* fifo_head_ = nullptr;
   Exchange* fifo_tail_ = nullptr;
   uint32_t fifo_count_ = 0;

@@ -47,7 +47,23 @@ void Connection::route_head(RequestParser& parser, bool body_started) {
     return;
   }
   // Only with nothing owed before it: a 100 must not overtake earlier responses.
-  if (wants_continue && fifo_count_ == 0) loop_.cork(this).append(kContinue);
+  if (wants_continue) {
+    continue_for_ = x;
+    maybe_continue();
+  }
+}
+
+void Connection::maybe_continue() {
+  Exchange* x = continue_for_;
+  if (x != parsing_ || (x->body && (x->body->over || x->body->complete))) {
+    continue_for_ = nullptr;  // its body is over, or it never came
+    return;
+  }
+  // A streamed body's request is in the FIFO: it must be at its head, with its reader there.
+  const bool ahead = x->in_fifo ? x != fifo_head_ || !x->body->reader : fifo_count_ > 0;
+  if (ahead) return;
+  continue_for_ = nullptr;
+  loop_.cork(this).append(kContinue);
 }
 
 void Connection::refuse_head(Exchange* x, int status, std::string_view text) {
@@ -164,7 +180,9 @@ bool Connection::body_waiting() const {
 
 void Connection::body_wait_changed(Exchange* x) {
   if (x->body->waiting()) {
-    pause_reading();
+    // Reading goes on into leftover_ up to one buffer, so that a client that leaves is still
+    // seen (a stopped socket reports neither FIN nor RST); past that, TCP holds it back.
+    if (leftover_.size() >= kBodyReadAhead) pause_reading();
     if (x->state == ExchangeState::Open && x->conn && x->parked_waits == 0) {
       loop_.arm_deadline(x);
     }
@@ -183,7 +201,8 @@ bool Connection::read_body(Exchange* x, std::function<bool(std::string_view)> on
   b.on_end = std::move(on_end);
   if (b.wants_continue) {
     b.wants_continue = false;
-    if (x == fifo_head_ && !b.complete) loop_.cork(this).append(kContinue);
+    continue_for_ = x;
+    maybe_continue();
   }
   loop_.defer_body(x);
   return true;
@@ -204,6 +223,10 @@ void Connection::continue_body(Exchange* x) {
     return;
   }
   body_wait_changed(x);
+  if (!read_paused_ && !leftover_.empty() && !in_process_) {
+    process(leftover_.data(), leftover_.data() + leftover_.size(), true);  // read ahead
+    return;
+  }
   maybe_resume();
 }
 

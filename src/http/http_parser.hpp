@@ -57,6 +57,8 @@ class RequestParser {
   /// The current message declared a Content-Length (else its body is chunked or empty).
   bool has_length() const { return (parser_.flags & F_CONTENT_LENGTH) != 0; }
   uint64_t content_length() const { return parser_.content_length; }
+  /// Body bytes of the current message parsed so far.
+  uint64_t body_bytes() const { return body_bytes_; }
   /// From now until the message ends, its body is not kept in the target: each execute()
   /// gathers the body bytes it parsed into piece(), for the caller to hand on and clear.
   void stream_body() { streaming_ = true; }

@@ -1,6 +1,8 @@
 #include "tetherd/access_log.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -53,11 +55,35 @@ AccessLog::~AccessLog() {
   close();
 }
 
+namespace {
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
 std::string AccessLog::open(const std::string& path) {
+  // Non-blocking, so that neither opening a FIFO nobody reads nor writing to a reader that
+  // stopped can hang tetherd: the writer waits with poll() instead, and can give up.
   if (path == "-") {
-    fd_ = STDOUT_FILENO;
+    struct stat st {};
+    if (::fstat(STDOUT_FILENO, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) {
+      // A pipe reopened through /proc is a description of our own: O_NONBLOCK on it leaves
+      // the shell's (and other writers') stdout as it is.
+      fd_ = ::open("/proc/self/fd/1", O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+      own_fd_ = fd_ >= 0;
+    }
+    if (fd_ < 0) fd_ = STDOUT_FILENO;
   } else {
-    fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    // A FIFO is opened for reading too (Linux allows it, and it never blocks), so that the
+    // log's reader may come later; meanwhile lines wait in the pipe, then are dropped.
+    struct stat st {};
+    const bool fifo = ::stat(path.c_str(), &st) == 0 && S_ISFIFO(st.st_mode);
+    fd_ = ::open(path.c_str(),
+                 (fifo ? O_RDWR : O_WRONLY | O_CREAT | O_APPEND) | O_CLOEXEC | O_NONBLOCK, 0644);
     if (fd_ < 0) return "tetherd: cannot open access log " + path + ": " + std::strerror(errno);
     own_fd_ = true;
   }
@@ -175,6 +201,11 @@ bool AccessLog::drain(Ring& ring) {
     iovec iov[2] = {{ring.bytes.get() + at, first}, {ring.bytes.get(), len - first}};
     ssize_t n = ::writev(fd_, iov, len > first ? 2 : 1);
     if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN && now_ms() < give_up_at_ms_.load(std::memory_order_acquire)) {
+      pollfd p{fd_, POLLOUT, 0};
+      ::poll(&p, 1, 100);  // a reader that does not read: the rings fill and drop meanwhile
+      continue;
+    }
     if (n <= 0) {
       // A full disk or a closed pipe: say so once, and drop from now on (counted).
       if (!failed_.exchange(true)) {
@@ -228,6 +259,7 @@ void AccessLog::close() {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
   }
+  give_up_at_ms_.store(now_ms() + kCloseWaitMs, std::memory_order_release);
   cv_.notify_one();
   thread_.join();
   if (uint64_t lost = dropped(); lost > 0) {

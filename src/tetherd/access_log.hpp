@@ -22,6 +22,8 @@ class AccessLog {
  public:
   /// Bytes of the ring each loop thread formats into; a line that does not fit is dropped.
   static constexpr size_t kRingBytes = 1 << 20;
+  /// At exit, how long the writer waits for a reader that does not read before dropping.
+  static constexpr int64_t kCloseWaitMs = 2000;
 
   AccessLog();
   ~AccessLog();
@@ -65,6 +67,9 @@ class AccessLog {
   bool stopping_ = false;
   std::atomic<bool> wake_{false};
   std::atomic<bool> failed_{false};
+  /// Set by close(): past it the writer stops waiting for a reader that does not read (a
+  /// pipe, a FIFO) and drops what is left, so that a stuck reader cannot hold the exit.
+  std::atomic<int64_t> give_up_at_ms_{INT64_MAX};
   std::atomic<uint64_t> write_failures_{0};
   bool reported_drop_ = false;
 };

@@ -1,5 +1,6 @@
-// Tests marked BREAK fail (or crash, in a forked child) on the code they were written
-// against; the others hold.
+// Tests marked BREAK failed (or crashed, in a forked child) on the code they were written
+// against (the hostile review of streamed bodies, the access log and moved bodies); each is now
+// a regression test of its fix. The others held from the start.
 //
 // Hostile tests of streamed request bodies (read_body / resume_body), the access-log hook
 // (ServerOptions::on_response), the library logger and moved bodies (send(std::string&&)):
