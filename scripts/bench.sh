@@ -10,7 +10,8 @@
 # connection over 10,000 connections (idle_connections); streaming (stream_bench): 1 GiB from
 # /stream to one fast reader next to nginx sending the same bytes as a static file (sendfile
 # on), the server's RSS growth while a reader takes 1 MiB/s of a 256 MiB stream (bound: 2x the
-# write high-water mark + 1 MiB), and a 1 GiB chunked upload to /upload (GB/s, RSS growth).
+# write high-water mark + 1 MiB), a 1 GiB chunked upload to /upload (GB/s, RSS growth), and
+# 10,000 subscribers of one topic (RSS per open stream; deliveries per second of 20 publishes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-5}
@@ -129,11 +130,17 @@ stop_tetherd
 r[upload_1gib_gbps]=$(sed -E 's/.*gbps=([0-9.]+).*/\1/' <<<"$up")
 r[upload_rss_growth_kib]=$(sed -E 's/.* rss_growth_kib=([0-9-]+).*/\1/' <<<"$up")
 
+start_tetherd
+sse=$(taskset -c 1 build/bench/stream_bench sse "$port" "$pid" 10000 20 | grep '^RESULT')
+stop_tetherd
+r[sse_bytes_per_stream]=$(sed -E 's/.*bytes_per_stream=([0-9.]+).*/\1/' <<<"$sse")
+r[sse_deliveries_per_sec]=$(sed -E 's/.*deliveries_per_sec=([0-9.]+).*/\1/' <<<"$sse")
+
 keys="keepalive_rps keepalive_access_log_rps access_log_ratio pipelined16_rps json_rps fast_p99_alone_ms fast_p99_mixed_ms
       mailbox_handoffs_per_sec mailbox_lost deadline_p99_late_ms deadline_max_late_ms
       deadline_server_p99_late_ms_le deadline_errors idle_bytes_per_connection
       stream_1gib_gbps nginx_static_1gib_gbps stream_vs_nginx slow_reader_rss_growth_kib slow_reader_bound_kib
-      upload_1gib_gbps upload_rss_growth_kib"
+      upload_1gib_gbps upload_rss_growth_kib sse_bytes_per_stream sse_deliveries_per_sec"
 printf '%-36s %14s\n' metric value
 for k in $keys; do
   printf '%-36s %14s\n' "$k" "${r[$k]}"

@@ -7,6 +7,7 @@
 #include <exception>
 #include <utility>
 
+#include "http/connection_dispatch.hpp"
 #include "http/http_loop.hpp"
 #include "http/http_writer.hpp"
 #include "tether/request.hpp"
@@ -17,24 +18,6 @@ namespace {
 // Response::send(std::string&&): a body this big is written from its own buffer instead of
 // being copied into the cork.
 constexpr size_t kMoveBodyBytes = 64 * 1024;
-
-// Splits the target into path and query. Absolute-form ("http://host/p?q") routes on its
-// path; "*" (OPTIONS *) and authority-form (CONNECT) keep the whole target as the path.
-void split_target(RequestData& r) {
-  std::string_view t = r.view(r.target);
-  std::string_view pq = t;
-  if (!t.empty() && t.front() != '/' && t != "*") {
-    size_t scheme = t.find("://");
-    if (scheme != std::string_view::npos) {
-      size_t start = t.find_first_of("/?", scheme + 3);
-      pq = start == std::string_view::npos ? std::string_view() : t.substr(start);
-    }
-  }
-  size_t q = pq.find('?');
-  r.path = pq.substr(0, q);
-  r.query = q == std::string_view::npos ? std::string_view() : pq.substr(q + 1);
-  if (r.path.empty()) r.path = "/";
-}
 
 }  // namespace
 
@@ -173,7 +156,8 @@ void Connection::parse(RequestParser& parser, const char* p, const char* end, bo
     ParseStep step = parser.execute(p, end);
     if (continue_for_ && parser.body_bytes() > 0) [[unlikely]]
       continue_for_ = nullptr;  // the client did not wait for it
-    if (!parser.piece().empty()) deliver_body(parser);
+    if (parser.has_piece()) [[unlikely]]
+      deliver_body(parser);
     if (step.event == ParseEvent::Message) {
       p = step.next;
       Exchange* x = parsing_;
@@ -248,10 +232,9 @@ void Connection::keep_unparsed(const char* p, const char* end, bool from_leftove
 }
 
 bool Connection::can_read() const {
-  if (closing_ || close_requested_) return false;
-  if (parsing_ && parsing_->req.routed) {
+  if (parsing_ && parsing_->req.routed) [[unlikely]] {
     // Within a body: only its reader may hold it back (an answer owed by others does not).
-    return !body_waiting();
+    return !closing_ && !close_requested_ && !body_waiting();
   }
   return can_take_request();
 }
@@ -260,28 +243,6 @@ bool Connection::can_take_request() const {
   const ServerOptions& o = loop_.options();
   return !closing_ && !close_requested_ && fifo_count_ < o.max_pipelined &&
          pending_bytes() < o.write_high_water;
-}
-
-void Connection::route(Exchange* x, RouteMatch& m) {
-  RequestData& r = x->req;
-  if (!r.routed) split_target(r);
-  loop_.router().match(r.method, r.path, m);
-  r.route_options = m.options;
-  r.routed = true;
-}
-
-void Connection::admit(Exchange* x, bool bad) {
-  if (loop_.logging()) [[unlikely]]
-    x->arrived_ns = uv_hrtime();
-  x->req.peer = &peer_;
-  x->conn = this;
-  x->state = ExchangeState::Open;
-  push_fifo(x);
-  progressed_ = true;
-  (bad ? loop_.stats().bad_requests : loop_.stats().requests).add();
-  loop_.stats().exchanges_in_flight.add();
-  x->head_only = x->req.method == Method::Head;
-  if (!x->req.keep_alive || loop_.draining()) x->close = true;
 }
 
 void Connection::dispatch(Exchange* x) {
@@ -306,25 +267,6 @@ void Connection::dispatch(Exchange* x) {
     x->body->complete = true;
   }
   call_handler(x, m);
-}
-
-void Connection::call_handler(Exchange* x, const RouteMatch& m) {
-  ++x->refs;  // the handler's Response may be destroyed inside the call; x must outlive it
-  x->req.route = &m;
-  run_user_code(x, "handler", [&] {
-    Request req(x->req);
-    (*m.handler)(req, ResponseAccess::make(x));
-  });
-  x->req.route = nullptr;
-  if (x->state == ExchangeState::Open && x->conn && x->parked_waits == 0) {
-    if (!x->body) {
-      loop_.arm_deadline(x);
-    } else {
-      body_wait_changed(x);
-    }
-  }
-  keep_for_log(x);
-  exchange_unref(x);
 }
 
 void Connection::keep_for_log(Exchange* x) {
@@ -715,10 +657,11 @@ void Connection::update_timeout(bool read_activity, bool write_activity) {
     want = TimeoutKind::Linger;
   } else if (write_ && write_->active) {
     want = TimeoutKind::Write;
-  } else if (parsing_ && parsing_->in_fifo && !body_waiting()) [[unlikely]] {
-    want = TimeoutKind::Body;  // a streamed body the server is ready for: the client is late
   } else if (fifo_count_ > 0) {
-    want = TimeoutKind::None;  // the server owes an answer; the client is not late
+    // The server owes an answer: the client is not late. Unless it owes the server the body
+    // of a streamed request that is ready for it.
+    const bool body_due = parsing_ && parsing_->in_fifo && !body_waiting();
+    want = body_due ? TimeoutKind::Body : TimeoutKind::None;
   } else if (receiving()) {
     want = body_parser_ ? TimeoutKind::Body : TimeoutKind::Header;
   } else {

@@ -3,6 +3,7 @@
 // request its route takes, and a `stream_body` route gets its body piece by piece, reading
 // paused while its reader is behind.
 #include "http/connection.hpp"
+#include "http/connection_dispatch.hpp"
 #include "http/http_loop.hpp"
 
 namespace tether::detail {

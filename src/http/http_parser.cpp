@@ -300,8 +300,9 @@ int RequestParser::validate_head() {
       parser_.content_length > body_limit_) {
     return fail(413, "request body too large");
   }
-  bool has_body = (parser_.flags & F_CHUNKED) ||
-                  ((parser_.flags & F_CONTENT_LENGTH) && parser_.content_length > 0);
+  const bool has_body = (parser_.flags & F_CHUNKED) ||
+                        ((parser_.flags & F_CONTENT_LENGTH) && parser_.content_length > 0);
+  has_body_ = has_body;
   if (!has_body) wants_continue_ = false;
   return 0;
 }
@@ -338,9 +339,7 @@ int RequestParser::on_headers_complete(llhttp_t* p) {
   if (int rc = s.validate_head()) return rc;
   s.headers_done_ = true;
   r.body_view = {s.head_end_, 0};
-  const bool has_body =
-      (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0);
-  if (s.route_at_head_ && has_body) {
+  if (s.route_at_head_ && s.has_body_) {
     // Whether the body is wanted, and how much of it, is the route's to say: stop here.
     r.keep_alive = !s.close_option_ && (r.minor >= 1 || s.keep_alive_option_);
     return HPE_PAUSED;

@@ -62,6 +62,7 @@ class RequestParser {
   /// From now until the message ends, its body is not kept in the target: each execute()
   /// gathers the body bytes it parsed into piece(), for the caller to hand on and clear.
   void stream_body() { streaming_ = true; }
+  bool has_piece() const { return piece_len_ != 0 || piece_copied_; }
   std::string_view piece() const {
     return piece_copied_ ? std::string_view(piece_store_) : std::string_view(piece_, piece_len_);
   }
@@ -135,7 +136,8 @@ class RequestParser {
   bool piece_copied_ = false;
   bool streaming_ = false;
   bool route_at_head_ = false;
-  bool resume_ = false;  // paused at a head: the next execute() resumes llhttp
+  bool has_body_ = false;  // the current message announced a body (validate_head)
+  bool resume_ = false;    // paused at a head: the next execute() resumes llhttp
   uint32_t head_end_ = 0;
   /// Last byte of the previous execute() input: the CR of a CRLF split across two reads.
   char last_byte_ = 0;
