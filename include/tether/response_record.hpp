@@ -30,8 +30,9 @@ struct ResponseRecord {
   /// lower them.
   uint64_t head_bytes = 0;
   uint64_t body_bytes = 0;
-  /// From the request's arrival (its head and body parsed, just before routing; for a
-  /// request that could not be parsed, the moment the server answered it) to the moment the
+  /// From the request's arrival (when it is handed to its handler or answered by the server:
+  /// its head and body parsed, or only its head on a stream_body route; for a request that
+  /// could not be parsed, the moment the server answered it) to the moment the
   /// response was serialized into the connection's output, or for a stream to its end.
   std::chrono::nanoseconds duration{0};
   /// The client ("127.0.0.1", "::1"; empty when there is no socket) and its TCP port.
