@@ -4,33 +4,16 @@
 #include <random>
 #include <string>
 
+#include "support/bodies.hpp"
 #include "support/http_client.hpp"
 #include "support/test_server.hpp"
 
 namespace {
 
-std::string random_bytes(size_t n, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::string s(n, '\0');
-  for (char& ch : s) ch = static_cast<char>(rng() & 0xff);
-  return s;
-}
-
-std::string chunked(const std::string& body, size_t piece) {
-  std::string out;
-  char hex[32];
-  for (size_t i = 0; i < body.size(); i += piece) {
-    size_t n = std::min(piece, body.size() - i);
-    std::snprintf(hex, sizeof hex, "%zx", n);
-    out += std::string(hex) + "\r\n" + body.substr(i, n) + "\r\n";
-  }
-  return out + "0\r\n\r\n";
-}
-
 TEST(Bodies, ContentLengthEcho) {
   tt::TestServer srv;
   tt::Client c(srv.port());
-  std::string body = random_bytes(1000, 1);
+  std::string body = tt::random_bytes(1000, 1);
   ASSERT_TRUE(c.send("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n" + body));
   auto r = c.read_response();
   ASSERT_TRUE(r);
@@ -56,7 +39,7 @@ TEST(Bodies, ChunkedWithExtensionsAndTrailers) {
 TEST(Bodies, LargeBodySpanningManyReads) {
   tt::TestServer srv;
   tt::Client c(srv.port());
-  std::string body = random_bytes(900 * 1024, 2);
+  std::string body = tt::random_bytes(900 * 1024, 2);
   ASSERT_TRUE(c.send("PUT / HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(body.size()) +
                      "\r\n\r\n" + body));
   auto r = c.read_response(10000);
@@ -68,8 +51,8 @@ TEST(Bodies, LargeBodySpanningManyReads) {
 TEST(Bodies, LargeChunkedBodyInSmallPieces) {
   tt::TestServer srv;
   tt::Client c(srv.port());
-  std::string body = random_bytes(300 * 1024, 3);
-  std::string wire = chunked(body, 777);
+  std::string body = tt::random_bytes(300 * 1024, 3);
+  std::string wire = tt::chunked(body, 777);
   ASSERT_TRUE(c.send("POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"));
   for (size_t i = 0; i < wire.size(); i += 4096) ASSERT_TRUE(c.send(wire.substr(i, 4096)));
   auto r = c.read_response(10000);
@@ -98,7 +81,7 @@ TEST(Bodies, BodyAtExactlyTheLimitIsAccepted) {
   tt::Client c(srv.port());
   std::string body(4096, 'b');
   ASSERT_TRUE(c.send("POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n" +
-                     chunked(body, 1000)));
+                     tt::chunked(body, 1000)));
   auto r = c.read_response();
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);

@@ -10,6 +10,7 @@
 #include <string>
 #include <thread>
 
+#include "support/bodies.hpp"
 #include "support/expectations.hpp"
 #include "support/gate.hpp"
 #include "support/http_client.hpp"
@@ -29,12 +30,6 @@ tether::ServerOptions opts() {
   o.loops = 1;
   o.workers = 2;
   return o;
-}
-
-std::string pattern(size_t n) {
-  std::string s(n, '\0');
-  for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + i % 26);
-  return s;
 }
 
 std::string worker_request(size_t bytes, size_t chunk, const char* method = "GET",
@@ -82,7 +77,7 @@ TEST(OffloadStream, BodiesAreByteExactAtEveryChunkSize) {
       EXPECT_EQ(r->status, 200);
       EXPECT_EQ(r->header("transfer-encoding"), "chunked");
       EXPECT_EQ(r->body.size(), bytes);
-      EXPECT_TRUE(r->body == pattern(bytes)) << "the body differs from the pattern";
+      EXPECT_TRUE(r->body == tt::pattern(bytes)) << "the body differs from the pattern";
     }
   }
   EXPECT_TRUE(srv.wait_for([](const tether::ServerStats& s) { return s.streams_open == 0; }));
@@ -98,7 +93,7 @@ TEST(OffloadStream, Http10BodyEndsWithTheConnection) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
   EXPECT_FALSE(r->header("transfer-encoding"));
-  EXPECT_TRUE(r->body == pattern(200000));
+  EXPECT_TRUE(r->body == tt::pattern(200000));
   EXPECT_TRUE(c.wait_closed(2000));
 }
 
@@ -175,7 +170,7 @@ TEST(OffloadStream, TheCreditWindowBoundsWhatASlowReaderCosts) {
     s.get("/big", [st](Request&, Response res) {
       res.offload_stream([st](std::stop_token, StreamWriter& out) {
         st->window = out.window();
-        const std::string data = pattern(kChunk + 26);
+        const std::string data = tt::pattern(kChunk + 26);
         while (st->written < kTotal) {
           st->in_write = true;
           const bool ok = out.write(std::string_view(data).substr(st->written % 26, kChunk));
@@ -221,7 +216,7 @@ TEST(OffloadStream, TheCreditWindowBoundsWhatASlowReaderCosts) {
   auto r = tt::parse_response(raw, /*head=*/false, /*eof=*/false);
   ASSERT_TRUE(r) << "incomplete after 60 s: " << c.buffered().size() << " bytes";
   EXPECT_EQ(r->body.size(), kTotal);
-  EXPECT_TRUE(r->body == pattern(kTotal));
+  EXPECT_TRUE(r->body == tt::pattern(kTotal));
 }
 
 // ---------------------------------------------------------------- stops

@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/bodies.hpp"
 #include "support/expectations.hpp"
 #include "support/gate.hpp"
 #include "support/http_client.hpp"
@@ -33,12 +34,6 @@ tether::ServerOptions opts() {
   o.loops = 1;
   o.workers = 2;
   return o;
-}
-
-std::string pattern(size_t n) {
-  std::string s(n, '\0');
-  for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + i % 26);
-  return s;
 }
 
 std::string stream_request(size_t bytes, size_t chunk, const char* method = "GET",
@@ -67,7 +62,7 @@ TEST(Stream, BodiesAreByteExactAtEveryChunkSize) {
       EXPECT_EQ(r->header("transfer-encoding"), "chunked");
       EXPECT_FALSE(r->header("content-length"));
       EXPECT_EQ(r->body.size(), bytes);
-      EXPECT_TRUE(r->body == pattern(bytes)) << "the body differs from the pattern";
+      EXPECT_TRUE(r->body == tt::pattern(bytes)) << "the body differs from the pattern";
     }
   }
   EXPECT_TRUE(srv.wait_for([](const tether::ServerStats& s) { return s.streams_open == 0; }));
@@ -83,7 +78,7 @@ TEST(Stream, Http10BodyEndsWithTheConnection) {
   EXPECT_EQ(r->status, 200);
   EXPECT_FALSE(r->header("transfer-encoding"));
   EXPECT_EQ(r->header("connection"), "close");
-  EXPECT_TRUE(r->body == pattern(100000));
+  EXPECT_TRUE(r->body == tt::pattern(100000));
   EXPECT_TRUE(c.wait_closed(2000));
 }
 
@@ -113,9 +108,9 @@ TEST(Stream, PipelinedResponsesKeepTheirOrderAroundStreams) {
   auto f = c.read_response(10000);
   ASSERT_TRUE(a && b && d && e && f);
   EXPECT_EQ(a->body, "Hello, World!");
-  EXPECT_TRUE(b->body == pattern(300000));
+  EXPECT_TRUE(b->body == tt::pattern(300000));
   EXPECT_NE(d->body.find("message"), std::string::npos) << d->body;
-  EXPECT_EQ(e->body, pattern(50));
+  EXPECT_EQ(e->body, tt::pattern(50));
   EXPECT_EQ(f->body, "Hello, World!");
 }
 
@@ -173,7 +168,7 @@ TEST(Stream, AProducerPausesWhileTheClientDoesNotReadAndFinishesWhenItDoes) {
       struct Producer : std::enable_shared_from_this<Producer> {
         Stream stream;
         std::shared_ptr<State> st;
-        std::string data = pattern(kChunk + 26);
+        std::string data = tt::pattern(kChunk + 26);
         void pump() {
           while (st->written < kTotal) {
             const uint64_t off = st->written;
@@ -217,7 +212,7 @@ TEST(Stream, AProducerPausesWhileTheClientDoesNotReadAndFinishesWhenItDoes) {
   ASSERT_TRUE(r) << "incomplete after 60 s: " << c.buffered().size() << " bytes";
   EXPECT_GT(st->resumes.load(), 0);
   EXPECT_EQ(r->body.size(), kTotal);
-  EXPECT_TRUE(r->body == pattern(kTotal));
+  EXPECT_TRUE(r->body == tt::pattern(kTotal));
 }
 
 TEST(Stream, OnWritableWhenAlreadyBelowTheMarkRunsAtTheEndOfTheCallback) {

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "support/bodies.hpp"
 #include "support/http_client.hpp"
 #include "support/test_server.hpp"
 #include "tetherd/crc32.hpp"
@@ -24,31 +25,6 @@ namespace {
 
 using tether::Request;
 using tether::Response;
-
-std::string random_bytes(size_t n, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::string s(n, '\0');
-  for (char& ch : s) ch = static_cast<char>(rng() & 0xff);
-  return s;
-}
-
-std::string chunked(const std::string& body, size_t piece) {
-  std::string out;
-  char hex[32];
-  for (size_t i = 0; i < body.size(); i += piece) {
-    size_t n = std::min(piece, body.size() - i);
-    std::snprintf(hex, sizeof hex, "%zx", n);
-    out += std::string(hex) + "\r\n" + body.substr(i, n) + "\r\n";
-  }
-  return out + "0\r\n\r\n";
-}
-
-std::string expected_json(const std::string& body) {
-  char out[64];
-  std::snprintf(out, sizeof out, "{\"bytes\":%zu,\"crc32\":\"%08x\"}\n", body.size(),
-                tetherd::crc32_update(0, body));
-  return out;
-}
 
 std::string upload_head(size_t length) {
   return "POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(length) +
@@ -88,7 +64,7 @@ TEST(UploadCrc, MatchesZlibOnKnownVectors) {
   EXPECT_EQ(tetherd::crc32_update(0, "123456789"), 0xcbf43926u);
   EXPECT_EQ(tetherd::crc32_update(0, "The quick brown fox jumps over the lazy dog"), 0x414fa339u);
   // Piecewise equals whole, at every split (the eight-byte step and the byte loop agree).
-  std::string s = random_bytes(100, 3);
+  std::string s = tt::random_bytes(100, 3);
   const uint32_t whole = tetherd::crc32_update(0, s);
   for (size_t i = 0; i <= s.size(); ++i) {
     std::string_view v(s);
@@ -100,7 +76,7 @@ TEST(UploadCrc, MatchesZlibOnKnownVectors) {
 
 TEST(Upload, ContentLengthBodySplitAtEveryPoint) {
   tt::TestServer srv(opts(), demo);
-  const std::string body = random_bytes(300, 1);
+  const std::string body = tt::random_bytes(300, 1);
   const std::string req = upload_head(body.size()) + body;
   for (size_t split = 1; split < req.size(); ++split) {
     tt::Client c(srv.port());
@@ -109,21 +85,21 @@ TEST(Upload, ContentLengthBodySplitAtEveryPoint) {
     auto r = c.read_response();
     ASSERT_TRUE(r) << split;
     EXPECT_EQ(r->status, 200) << split;
-    EXPECT_EQ(r->body, expected_json(body)) << split;
+    EXPECT_EQ(r->body, tt::upload_answer(body)) << split;
   }
 }
 
 TEST(Upload, ChunkedBodySplitAtEveryPoint) {
   tt::TestServer srv(opts(), demo);
-  const std::string body = random_bytes(200, 2);
-  const std::string req = kChunkedUpload + chunked(body, 37);
+  const std::string body = tt::random_bytes(200, 2);
+  const std::string req = kChunkedUpload + tt::chunked(body, 37);
   for (size_t split = 1; split < req.size(); ++split) {
     tt::Client c(srv.port());
     ASSERT_TRUE(c.send(req.substr(0, split)));
     ASSERT_TRUE(c.send(req.substr(split)));
     auto r = c.read_response();
     ASSERT_TRUE(r) << split;
-    EXPECT_EQ(r->body, expected_json(body)) << split;
+    EXPECT_EQ(r->body, tt::upload_answer(body)) << split;
   }
 }
 
@@ -131,26 +107,26 @@ TEST(Upload, LargeBodiesAreChecksummedWithoutBeingKept) {
   tether::ServerOptions o = opts();
   o.max_body_bytes = 1024;  // the default limit: the upload route has its own
   tt::TestServer srv(o, demo);
-  const std::string body = random_bytes(size_t{24} << 20, 4);
+  const std::string body = tt::random_bytes(size_t{24} << 20, 4);
   tt::Client c(srv.port());
   ASSERT_TRUE(c.send(upload_head(body.size()) + body));
   auto r = c.read_response(20000);
   ASSERT_TRUE(r);
-  EXPECT_EQ(r->body, expected_json(body));
-  ASSERT_TRUE(c.send(kChunkedUpload + chunked(body, 100000)));
+  EXPECT_EQ(r->body, tt::upload_answer(body));
+  ASSERT_TRUE(c.send(kChunkedUpload + tt::chunked(body, 100000)));
   r = c.read_response(20000);
   ASSERT_TRUE(r);
-  EXPECT_EQ(r->body, expected_json(body));
+  EXPECT_EQ(r->body, tt::upload_answer(body));
   // The same connection goes on.
   EXPECT_EQ(tt::roundtrip(c, "GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n").status, 200);
 }
 
 TEST(Upload, PipelinedRequestsAroundAnUploadAreAnsweredInOrder) {
   tt::TestServer srv(opts(), demo);
-  const std::string body = random_bytes(5000, 5);
+  const std::string body = tt::random_bytes(5000, 5);
   tt::Client c(srv.port());
   ASSERT_TRUE(c.send("GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n" + upload_head(body.size()) +
-                     body + kChunkedUpload + chunked(body, 999) +
+                     body + kChunkedUpload + tt::chunked(body, 999) +
                      "GET /json HTTP/1.1\r\nHost: t\r\n\r\n"));
   auto a = c.read_response();
   auto b = c.read_response();
@@ -158,8 +134,8 @@ TEST(Upload, PipelinedRequestsAroundAnUploadAreAnsweredInOrder) {
   auto e = c.read_response();
   ASSERT_TRUE(a && b && d && e);
   EXPECT_EQ(a->body, "Hello, World!");
-  EXPECT_EQ(b->body, expected_json(body));
-  EXPECT_EQ(d->body, expected_json(body));
+  EXPECT_EQ(b->body, tt::upload_answer(body));
+  EXPECT_EQ(d->body, tt::upload_answer(body));
   EXPECT_EQ(e->status, 200);
   EXPECT_NE(e->body.find("message"), std::string::npos);
 }
@@ -179,7 +155,7 @@ TEST(Upload, DeclaredLengthOverTheRouteLimitIs413BeforeTheBody) {
   tt::Client ok(srv.port());
   const std::string body(1000, 'x');
   auto r2 = tt::roundtrip(ok, upload_head(body.size()) + body);
-  EXPECT_EQ(r2.body, expected_json(body));
+  EXPECT_EQ(r2.body, tt::upload_answer(body));
 }
 
 TEST(Upload, ChunkedBodyOverTheRouteLimitIs413) {
@@ -195,7 +171,7 @@ TEST(Upload, ChunkedBodyOverTheRouteLimitIs413) {
   });
   tt::Client c(srv.port());
   ASSERT_TRUE(c.send("POST /up HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n" +
-                     chunked(std::string(1500, 'y'), 100)));
+                     tt::chunked(std::string(1500, 'y'), 100)));
   auto r = c.read_response();
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 413);
@@ -244,7 +220,7 @@ TEST(Upload, SmallBodyToNoRouteIsReadAndTheConnectionKept) {
 TEST(Upload, ContinueGoesOutOnlyOnceTheRouteTakesTheBody) {
   tt::TestServer srv(opts(), demo);
   tt::Client c(srv.port());
-  const std::string body = random_bytes(100000, 6);
+  const std::string body = tt::random_bytes(100000, 6);
   ASSERT_TRUE(
       c.send("POST /upload HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: " +
              std::to_string(body.size()) + "\r\n\r\n"));
@@ -254,7 +230,7 @@ TEST(Upload, ContinueGoesOutOnlyOnceTheRouteTakesTheBody) {
   ASSERT_TRUE(c.send(body));
   auto r = c.read_response();
   ASSERT_TRUE(r);
-  EXPECT_EQ(r->body, expected_json(body));
+  EXPECT_EQ(r->body, tt::upload_answer(body));
 }
 
 TEST(Upload, BufferedRouteWithItsOwnLimit) {
@@ -266,14 +242,14 @@ TEST(Upload, BufferedRouteWithItsOwnLimit) {
     s.post("/big", big, [](Request& req, Response res) { res.send(200, req.body()); });
     s.post("/small", [](Request& req, Response res) { res.send(200, req.body()); });
   });
-  const std::string body = random_bytes(500000, 7);
+  const std::string body = tt::random_bytes(500000, 7);
   tt::Client c(srv.port());
   auto r = tt::roundtrip(c, "POST /big HTTP/1.1\r\nHost: t\r\nContent-Length: " +
                                 std::to_string(body.size()) + "\r\n\r\n" + body);
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body, body);
   r = tt::roundtrip(c, "POST /big HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n" +
-                           chunked(body, 4096));
+                           tt::chunked(body, 4096));
   EXPECT_EQ(r.body, body);
   r = tt::roundtrip(c, "POST /small HTTP/1.1\r\nHost: t\r\nContent-Length: 101\r\n\r\n");
   EXPECT_EQ(r.status, 413);
@@ -322,7 +298,7 @@ void paused_routes(tether::Server& s, Paused& p) {
 TEST(Upload, AReaderThatPausesHoldsTheClientBack) {
   Paused p;
   tt::TestServer srv(opts(), [&](tether::Server& s) { paused_routes(s, p); });
-  const std::string body = random_bytes(size_t{32} << 20, 8);
+  const std::string body = tt::random_bytes(size_t{32} << 20, 8);
   const std::string req =
       "POST /slow HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(body.size()) +
       "\r\n\r\n" + body;
@@ -384,11 +360,11 @@ TEST(Upload, PiecesProcessedOnTheWorkerPoolOneAtATime) {
           });
     });
   });
-  const std::string body = random_bytes(size_t{8} << 20, 9);
+  const std::string body = tt::random_bytes(size_t{8} << 20, 9);
   tt::Client c(srv.port());
   auto r = tt::roundtrip(c,
                          "POST /work HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n" +
-                             chunked(body, 65536 + 7),
+                             tt::chunked(body, 65536 + 7),
                          20000);
   ASSERT_EQ(r.status, 200);
   char want[16];
@@ -557,7 +533,7 @@ TEST(Upload, ReadBodyRefusals) {
 
 TEST(Upload, ServerStopLetsAnUploadUnderWayFinish) {
   tt::TestServer srv(opts(), demo);
-  const std::string body = random_bytes(200000, 10);
+  const std::string body = tt::random_bytes(200000, 10);
   tt::Client c(srv.port());
   ASSERT_TRUE(c.send(upload_head(body.size()) + body.substr(0, 1000)));
   ASSERT_TRUE(srv.wait_for([](const tether::ServerStats& s) { return s.requests == 1; }));
@@ -565,7 +541,7 @@ TEST(Upload, ServerStopLetsAnUploadUnderWayFinish) {
   ASSERT_TRUE(c.send(body.substr(1000)));
   auto r = c.read_response();
   ASSERT_TRUE(r);
-  EXPECT_EQ(r->body, expected_json(body));
+  EXPECT_EQ(r->body, tt::upload_answer(body));
   EXPECT_EQ(r->header("Connection"), "close");
 }
 
