@@ -277,6 +277,54 @@ TEST(HostileTopics, StopCallbackThatWritesMustNotDeadlockTheLoop) {
   EXPECT_TRUE(oc.ok()) << oc.describe();
 }
 
+// The same stop_callback, when the stop comes from Server::stop() (the drain timeout triggers
+// the token of a producer blocked on a client that never reads): wait() must still return.
+// FAILS (hang): the thread that triggers the token blocks in the callback's write.
+TEST(HostileTopics, StopCallbackThatWritesMustNotHangServerStop) {
+  ChildOutcome oc = tt::run_in_child(
+      [](ChildLog& log) {
+        tether::ServerOptions o = opts(1, 2);
+        o.stream_window_bytes = 4096;
+        o.write_high_water = 4096;
+        o.drain_timeout_ms = 300;
+        tether::Server server(o);
+        auto blocked = std::make_shared<std::atomic<bool>>(false);
+        server.get("/produce", [blocked](Request&, Response res) {
+          res.offload_stream([blocked](std::stop_token st, StreamWriter& out) {
+            std::stop_callback bye(st, [&out] { out.write(std::string(8192, 'c')); });
+            const std::string chunk(4096, 'p');
+            while (out.write(chunk)) *blocked = true;
+          });
+        });
+        if (!server.start().ok()) return tt::child_fail(log, "start");
+        tt::Client a(server.port());
+        a.send(tt::get_request("/produce"));  // never read
+        if (!tt::eventually([&] { return blocked->load(); }))
+          return tt::child_fail(log, "producer never wrote");
+        int64_t last = -1;
+        tt::eventually([&] {
+          const int64_t now = static_cast<int64_t>(server.stats().stream_bytes);
+          const bool still = now == last;
+          last = now;
+          return still && now > 0;
+        }, 5000);
+        log.say("producer blocked; stop()");
+        std::atomic<bool> stopped{false};
+        std::thread st([&] {
+          server.stop();
+          server.wait();
+          stopped = true;
+        });
+        const bool ended = tt::eventually([&] { return stopped.load(); }, 5000);
+        log.say(ended ? "stop()+wait() returned" : "stop()+wait() still blocked after 5 s");
+        if (!ended) _exit(3);
+        st.join();
+        return 0;
+      },
+      20000);
+  EXPECT_TRUE(oc.ok()) << oc.describe();
+}
+
 // Two threads write through one writer at once with pieces of distinct bytes and sizes:
 // every piece arrives whole, and all of them arrive.
 TEST(HostileTopics, TwoThreadsWriteAtOnceEveryPieceWhole) {
@@ -766,6 +814,56 @@ TEST(HostileTopics, HeadOfAHugeWorkerStreamDoesNotPinAWorker) {
   tt::figure("head_huge_stream_bytes", static_cast<int64_t>(srv.stats().stream_bytes));
   c.close(true);
   EXPECT_TRUE(srv.wait_for([](const tether::ServerStats& s) { return s.streams_open == 0; }));
+}
+
+// A background job whose stop_callback looks at the server (stats(), or queues a follow-up
+// with background()) when the stop reaches it. The pool triggers background tokens at the end
+// of the drain while it holds its own mutex (WorkerPool::finish / shutdown), so the callback
+// runs under that mutex and stats() (WorkerPool::queued) or background() (submit_background)
+// take it again on the same thread.
+// FAILS (hang / self-deadlock): Server::wait() never returns.
+TEST(HostileTopics, StopCallbackOfABackgroundJobCallingTheServerMustNotHangWait) {
+  for (int variant = 0; variant < 2; ++variant) {
+    ChildOutcome oc = tt::run_in_child(
+        [variant](ChildLog& log) {
+          tether::ServerOptions o = opts(1, 2);
+          o.drain_timeout_ms = 200;
+          tether::Server server(o);
+          tetherd::add_demo_routes(server);
+          if (!server.start().ok()) return tt::child_fail(log, "start");
+          auto running = std::make_shared<std::atomic<bool>>(false);
+          auto cb = std::make_shared<std::atomic<int>>(0);
+          server.background([&server, running, cb, variant](std::stop_token st) {
+            std::stop_callback bye(st, [&server, cb, variant] {
+              *cb = 1;
+              if (variant == 0)
+                (void)server.stats();
+              else
+                server.background([](std::stop_token) {});
+              *cb = 2;
+            });
+            *running = true;
+            tt::wait_for_stop(st, 10s);
+          });
+          if (!tt::eventually([&] { return running->load(); }))
+            return tt::child_fail(log, "the job never ran");
+          std::atomic<bool> stopped{false};
+          std::thread t([&] {
+            server.stop();
+            server.wait();
+            stopped = true;
+          });
+          const bool ended = tt::eventually([&] { return stopped.load(); }, 5000);
+          log.say(std::string(variant == 0 ? "stats()" : "background()") +
+                  " in the stop callback; callback state " + std::to_string(cb->load()) +
+                  (ended ? "; wait() returned" : "; wait() still blocked after 5 s"));
+          if (!ended) _exit(3);
+          t.join();
+          return 0;
+        },
+        20000);
+    EXPECT_TRUE(oc.ok()) << "variant " << variant << ": " << oc.describe();
+  }
 }
 
 // ======================================================================= topics
