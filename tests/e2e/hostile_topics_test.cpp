@@ -3,7 +3,14 @@
 // from the public headers only: misuse a real user could commit. Scenarios that may hang or
 // crash the process run in a forked child (tt::run_in_child) with a time limit.
 //
-// Tests marked "FAILS" reproduce a break found by this round (see the comment above each).
+// Tests marked "FAILS" reproduce a break found by this round (see the comment above each):
+//   WriteFromTheLoopThreadMustNotDeadlockTheLoop, StopCallbackThatWritesMustNotDeadlockTheLoop,
+//   StopCallbackThatWritesMustNotHangServerStop,
+//   StopCallbackOfABackgroundJobCallingTheServerMustNotHangWait,
+//   OffloadStreamMisuseOnTheResponse, TwoProducersOrAProducerAndASendOnOneResponse,
+//   HeadOfAHugeWorkerStreamDoesNotPinAWorker, PublishesToAStalledLoopAreHeldWithoutBound
+//   (the last one only where RSS is meaningful: Release, or ASan with
+//   ASAN_OPTIONS=quarantine_size_mb=0; skipped under TSan and plain ASan).
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -142,7 +149,8 @@ TEST(HostileTopics, WriterCopiesKeptPastReturnStopAndDestruction) {
 // A handler (on the loop thread) writes through a StreamWriter of a running producer. The
 // loop is the thread that returns credit, so a write that has to wait for credit there can
 // never be woken: the handler must be refused (or at least not block forever).
-// FAILS (hang): the loop deadlocks.
+// FAILS (hang): the loop deadlocks until something else triggers the producer's token
+// (Server::stop() does, at its drain timeout; the client leaving cannot, the loop is stuck).
 TEST(HostileTopics, WriteFromTheLoopThreadMustNotDeadlockTheLoop) {
   ChildOutcome oc = tt::run_in_child(
       [](ChildLog& log) {
