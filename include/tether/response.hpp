@@ -170,6 +170,10 @@ class TETHER_EXPORT Response {
   /// ignores its token and never returns keeps its worker, and Server::wait() waits for it,
   /// as for offload() work.
   ///
+  /// Once queued, the producer answers: this Response is dead from then on, like after
+  /// stream() (a send(), stream() or second offload_stream() is refused). For HEAD the
+  /// stream is over with its head, and the producer is stopped.
+  ///
   /// Returns true when queued. Returns false when the handle is dead, when `status` cannot
   /// carry a body or `content_type` holds a control character (answered 500), or when the
   /// pool queue is full (answered 503 with `Retry-After`, as offload()).

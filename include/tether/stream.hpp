@@ -36,7 +36,8 @@ enum class StreamWrite : uint8_t {
 /// counted (`responses_misused`).
 ///
 /// Framing: chunked on HTTP/1.1, the connection's end on HTTP/1.0 (the connection closes
-/// after the stream), no body for HEAD (writes are accepted and dropped). Responses to
+/// after the stream), no body for HEAD (the stream is over once its head is out: writes
+/// return Closed). Responses to
 /// requests pipelined behind a stream wait, in order, until it ends.
 ///
 /// Deadlines: the response deadline does not apply once a stream has started; a stream whose

@@ -39,7 +39,9 @@ struct ProducerAccess;
 /// at any time. Writes from several threads are each whole, in the order they take the
 /// credit. Once the producer has returned, or the stream is stopped (client gone, response
 /// deadline, server stopped, stream cut), every call returns false at once, and a blocked
-/// write wakes up and returns false.
+/// write wakes up and returns false. On an event-loop thread (a handler, a loop callback, a
+/// stop callback the loop runs) a write never waits, since only a loop gives credit back: it
+/// returns false, sending nothing, when the window is spent (use a Stream there).
 class TETHER_EXPORT StreamWriter {
  public:
   /// A dead writer: every call returns false.

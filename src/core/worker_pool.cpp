@@ -1,5 +1,7 @@
 #include "core/worker_pool.hpp"
 
+#include <vector>
+
 #include <algorithm>
 #include <cstdio>
 #include <exception>
@@ -125,9 +127,15 @@ void WorkerPool::finish(std::chrono::steady_clock::time_point deadline) {
         ++it;
       }
     }
+    std::vector<std::stop_source> stops;
     for (Task* t : running_) {
-      if (t->item) t->item->stop.request_stop();
+      if (t->item) stops.push_back(t->item->stop);
     }
+    // Triggered with the lock released: a token's callbacks are user code, and one that calls
+    // the server (stats(), background()) takes this lock.
+    lock.unlock();
+    for (std::stop_source& st : stops) st.request_stop();
+    lock.lock();
     auto background_left = [this] {
       if (!queue_.empty()) return true;
       for (Task* t : running_) {
@@ -154,18 +162,15 @@ void WorkerPool::finish(std::chrono::steady_clock::time_point deadline) {
 
 void WorkerPool::shutdown() {
   std::deque<Task> dropped;
+  std::vector<std::stop_source> stops;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_ && joined_) return;
     stopping_ = true;
     dropped.swap(queue_);
-    for (Task* t : running_) {
-      if (t->item)
-        t->item->stop.request_stop();
-      else
-        t->stop.request_stop();
-    }
+    for (Task* t : running_) stops.push_back(t->item ? t->item->stop : t->stop);
   }
+  for (std::stop_source& st : stops) st.request_stop();  // user callbacks: not under mu_
   stats_.cancelled.fetch_add(dropped.size(), std::memory_order_relaxed);
   cv_.notify_all();
   for (auto& t : threads_) {

@@ -42,6 +42,13 @@ bool Connection::start_stream(Exchange* x, int status, std::string_view content_
   s.exchanges_in_flight.sub();
   s.streams_open.add();
   if (x == fifo_head_) write_stream_head(x);
+  // A HEAD response has no body: the stream is over once its head is out, so that a producer
+  // (on the loop or a worker) finds it closed instead of writing into nothing forever.
+  if (x->head_only) {
+    ++x->refs;
+    stream_end(x);
+    exchange_unref(x);
+  }
   after_progress();
   return true;
 }

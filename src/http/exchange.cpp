@@ -36,6 +36,7 @@ void Exchange::reset() {
   deadline = 0;
   stream.reset();
   body.reset();
+  taken = false;
   heartbeat_at = 0;
   trim(req.body_store);
   trim(req.head_store);

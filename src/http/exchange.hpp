@@ -88,6 +88,9 @@ struct Exchange {
   /// The connection takes no request after this one and closes once its responses are out
   /// (the request asked for it, the handler set `Connection: close`, or the server stops).
   bool close = false;
+  /// Answered by a worker producer (Response::offload_stream) that has not started its
+  /// stream yet: the handler's handles can no longer answer it.
+  bool taken = false;
   bool user_server = false;
   bool user_date = false;
   /// Answered with a moved body (Response::send(std::string&&)) that waits in `out`: it is

@@ -14,7 +14,7 @@ using detail::Exchange;
 constexpr const char* kType = "Response";
 
 bool is_open(const Exchange* x) {
-  return x->state == detail::ExchangeState::Open && x->conn != nullptr;
+  return x->state == detail::ExchangeState::Open && x->conn != nullptr && !x->taken;
 }
 
 }  // namespace
@@ -79,23 +79,12 @@ bool Response::send_owned(int status, std::string&& body, std::string_view conte
 
 Stream Response::stream(int status, std::string_view content_type) {
   Exchange* x = detail::ResponseAccess::open(*this, "stream()");
-  if (!x) return {};
-  if (!detail::is_field_value(content_type)) [[unlikely]] {
-    x->conn->answer_error(x, 500, "the handler sent an invalid content type");
-    return {};
-  }
-  if (!x->conn->start_stream(x, status, content_type)) return {};
-  return detail::StreamAccess::make(x);
+  return x ? detail::start_stream_of(x, status, content_type) : Stream();
 }
 
 EventStream Response::event_stream() {
   Exchange* x = detail::ResponseAccess::open(*this, "event_stream()");
-  if (!x) return {};
-  x->headers.append("Cache-Control: no-cache\r\n");
-  if (!x->conn->start_stream(x, 200, "text/event-stream")) return {};
-  x->stream->events = true;
-  x->loop->arm_heartbeat(x);
-  return detail::StreamAccess::make_events(detail::StreamAccess::make(x));
+  return x ? detail::start_events_of(x) : EventStream();
 }
 
 bool Response::read_body(std::function<bool(std::string_view)> on_data,
@@ -117,6 +106,23 @@ bool Response::on_close(std::function<void()> cb) {
 }
 
 namespace detail {
+
+Stream start_stream_of(Exchange* x, int status, std::string_view content_type) {
+  if (!is_field_value(content_type)) [[unlikely]] {
+    x->conn->answer_error(x, 500, "the handler sent an invalid content type");
+    return {};
+  }
+  if (!x->conn->start_stream(x, status, content_type)) return {};
+  return StreamAccess::make(x);
+}
+
+EventStream start_events_of(Exchange* x) {
+  x->headers.append("Cache-Control: no-cache\r\n");
+  if (!x->conn->start_stream(x, 200, "text/event-stream")) return {};
+  x->stream->events = true;
+  if (!x->stream->ended) x->loop->arm_heartbeat(x);  // HEAD: over already
+  return StreamAccess::make_events(StreamAccess::make(x));
+}
 
 Exchange* ResponseAccess::open(const Response& r, const char* operation) {
   Exchange* x = handle::acting(r.x_, kType, operation);

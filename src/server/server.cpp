@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <stdexcept>
@@ -160,7 +161,9 @@ Status ServerImpl::start(bool handle_signals) {
     }
   }
   published_.store(true);
-  topics->open(group_.loops);
+  // A loop may fall this far behind on events before publishes skip it.
+  topics->open(group_.loops,
+               std::max<size_t>(64 * options.topic_subscriber_max_bytes, size_t{32} << 20));
   // A stop() that raced with start() found nothing published: honour it now.
   if (stop_requested_.load()) request_stop();
   return {};

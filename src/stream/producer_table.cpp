@@ -35,6 +35,9 @@ bool ProducerTable::start(Exchange* x, std::unique_ptr<ProducerItem> item,
   // Before the first bytes: the client leaving or the deadline (504) stops the producer.
   // The callback owns the channel only, never a handle: no cycle through it.
   x->on_close.push_back([ch] { ch->stop(); });
+  // Answered by the producer from now on, as stream() answers: a second offload_stream, a
+  // send() or a stream() on this Response is refused, and alive() is false.
+  x->taken = true;
   return true;
 }
 
@@ -47,12 +50,15 @@ void ProducerTable::message(std::unique_ptr<WorkItem> item) {
 
 bool ProducerTable::begin(uint64_t id, Producer& p) {
   p.started = true;
-  if (p.events)
-    p.stream = p.res.event_stream().stream();
-  else
-    p.stream = p.res.stream(p.status, p.content_type);
-  if (!p.stream.alive()) return false;
+  // The handler's handles cannot answer it (`taken`): the table's own starts the stream.
   Exchange* x = ResponseAccess::exchange(p.res);
+  if (x->state != ExchangeState::Open || !x->conn) return false;
+  x->taken = false;
+  if (p.events)
+    p.stream = start_events_of(x).stream();
+  else
+    p.stream = start_stream_of(x, p.status, p.content_type);
+  if (!p.stream.alive()) return false;
   x->stream->on_end = &StreamLoop::stream_over;
   x->stream->producer = id;
   return true;

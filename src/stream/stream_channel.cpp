@@ -21,9 +21,22 @@ bool StreamChannel::write(std::string_view bytes) {
   chunk->bytes.assign(bytes);
   const size_t n = bytes.size();
   std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock,
-           [&] { return halted_ || finished_ || in_flight_ == 0 || in_flight_ + n <= window_; });
-  if (halted_ || finished_) return false;
+  auto room = [&] { return halted_ || finished_ || in_flight_ == 0 || in_flight_ + n <= window_; };
+  if (Loop::current()) {
+    // An event-loop thread (a handler, a callback, a stop callback run by the loop) must never
+    // wait: credit comes back only from a loop, maybe this very one.
+    if (!room()) return false;
+  } else {
+    cv_.wait(lock, room);
+  }
+  if (halted_) {
+    // Halted before its token is triggered (stop() halts first): a write that says false
+    // finds the token stopped, whoever gets there first.
+    lock.unlock();
+    stop_.request_stop();
+    return false;
+  }
+  if (finished_) return false;
   in_flight_ += n;
   // Posted under the lock: writes from several threads reach the loop in the order they took
   // their credit, and none posts once the producer has finished (the loop may then go).
@@ -68,9 +81,11 @@ void StreamChannel::credit(size_t n) {
 }
 
 void StreamChannel::stop() {
-  // Not under mu_: the token's callbacks run here, and ours takes mu_ (halt()).
-  stop_.request_stop();
+  // Halted first: a stop callback of the producer's that writes a last word is refused at
+  // once instead of waiting for credit. Not under mu_: the token's callbacks run here, and
+  // ours takes mu_ (halt()).
   halt();
+  stop_.request_stop();
 }
 
 void ProducerItem::run(std::stop_token token) noexcept {

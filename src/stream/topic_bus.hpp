@@ -28,13 +28,16 @@ struct TopicEvent {
 
 class TopicBus {
  public:
-  /// Takes publishes from now on, to `loops` (the server has started).
-  void open(std::vector<Loop*> loops);
+  /// Takes publishes from now on, to `loops` (the server has started). A loop holding more
+  /// than `loop_backlog` bytes of events it has not delivered yet (it is stalled: a slow
+  /// handler) is skipped: the publish returns false and is counted.
+  void open(std::vector<Loop*> loops, size_t loop_backlog);
   /// Refuses publishes from now on (the server is stopping). Any thread.
   void refuse() { open_.store(false); }
   /// Refuses publishes and waits until none is under way (before the loops go).
   void close();
-  /// Any thread. False (counted) when refused or when `event` or `id` cannot be framed.
+  /// Any thread. False (counted) when refused, when `event` or `id` cannot be framed, or when
+  /// a loop was skipped for its backlog (the others got it).
   bool publish(std::string_view name, std::string_view data, std::string_view event,
                std::string_view id);
 
@@ -43,6 +46,10 @@ class TopicBus {
 
  private:
   std::vector<Loop*> loops_;  // written before open_ turns true, then read only
+  /// Bytes of events posted to each loop and not delivered yet; shared with the tasks that
+  /// carry them, which may outlive the bus.
+  std::vector<std::shared_ptr<std::atomic<uint64_t>>> backlog_;
+  size_t loop_backlog_ = 0;
   std::atomic<bool> open_{false};
   std::atomic<uint32_t> users_{0};
   std::atomic<uint64_t> published_{0};
