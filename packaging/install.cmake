@@ -10,8 +10,9 @@ install(TARGETS tether EXPORT tetherTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT development
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT development
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+# include/tether/load/ belongs to tether_load, which is not installed.
 install(DIRECTORY include/tether DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
-  COMPONENT development FILES_MATCHING PATTERN "*.hpp")
+  COMPONENT development FILES_MATCHING PATTERN "*.hpp" PATTERN "load" EXCLUDE)
 install(FILES ${PROJECT_BINARY_DIR}/include/tether/version.hpp
               ${PROJECT_BINARY_DIR}/include/tether/export.hpp
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/tether COMPONENT development)
