@@ -29,6 +29,7 @@ ulimit -n "$(ulimit -Hn)"
 mkdir -p bench/results
 pipeline_lua=$(mktemp --suffix=.lua)
 static_dir=$(mktemp -d)
+chmod 755 "$static_dir"  # nginx workers (www-data when started as root) read the file
 stop_nginx() { [[ -n ${ngx_pid:-} ]] && { kill "$ngx_pid" 2>/dev/null; wait "$ngx_pid" 2>/dev/null; ngx_pid=; }; return 0; }
 trap 'rm -f "$pipeline_lua"; rm -rf "$static_dir"; stop_nginx; stop_tetherd' EXIT
 cat >"$pipeline_lua" <<'LUA'
