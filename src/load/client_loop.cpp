@@ -335,10 +335,16 @@ void ClientLoop::abort() {
 }
 
 void ClientLoop::on_deadline(uint64_t now) {
+  // The loop's clock counts whole milliseconds: the end is checked on the precise one, so a
+  // run sends for its whole duration.
   if (!stopping_ && now >= end_at_) {
-    // The run is over: send nothing more, and let the loop drain (begin_drain).
-    begin_drain();
-    core_.request_stop();
+    if (uv_hrtime() - result_.start_ns >= plan_.duration_ms * 1'000'000) {
+      // The run is over: send nothing more, and let the loop drain (begin_drain).
+      begin_drain();
+      core_.request_stop();
+    } else {
+      end_at_ = now + 1;
+    }
   }
   const uint64_t now_ns = uv_hrtime();
   const uint64_t timeout_ns = plan_.timeout_ms * 1'000'000;
