@@ -11,6 +11,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -331,6 +333,31 @@ TEST(LoadEngine, NoAllocationPerRequest) {
   EXPECT_LE(long_allocations, short_allocations + 4)
       << short_requests << " requests: " << short_allocations << " allocations, " << long_requests
       << " requests: " << long_allocations;
+}
+
+TEST(LoadEngine, ARequestWithoutAnAnswerIsATimeout) {
+  // GET /park keeps every Response unanswered until the server goes.
+  auto parked = std::make_shared<std::vector<tether::Response>>();
+  auto mu = std::make_shared<std::mutex>();
+  tt::TestServer server({}, [parked, mu](tether::Server& s) {
+    s.get("/park", [parked, mu](tether::Request&, tether::Response res) {
+      std::lock_guard<std::mutex> lock(*mu);
+      parked->push_back(std::move(res));
+    });
+  });
+  RunOptions o = options(server.port(), gets(server.port(), {"/park"}));
+  o.connections = 2;
+  o.pipeline = 3;
+  o.timeout = 100ms;
+  o.duration = 350ms;
+  RunResult r = tether::load::run(o);
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.requests, 0u);
+  // Every 100 ms each connection's three requests time out and it connects again; the last
+  // round is cut by the drain (also counted as timeouts).
+  EXPECT_GE(r.errors_of(ErrorKind::timeout), 2u * 3 * 3);
+  EXPECT_EQ(r.errors_total(), r.errors_of(ErrorKind::timeout));
+  EXPECT_LT(r.elapsed, 350ms + 500ms);
 }
 
 TEST(LoadEngine, ARefusedConnectionIsAConnectError) {
