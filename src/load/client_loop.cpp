@@ -47,7 +47,7 @@ struct Callbacks {
       ++l.result_.established;
     }
     c.keep_alive = true;
-    c.head = c.count = 0;
+    c.head = c.count = c.unsent = 0;
     c.body_at = 0;
     c.body_ok = true;
     llhttp_init(&c.parser, HTTP_RESPONSE, &l.settings_);
@@ -83,7 +83,7 @@ struct Callbacks {
     ClientConnection& c = conn_of(p);
     if (c.count == 0) return 0;  // unsolicited: message_complete says so
     // A response to HEAD has no body, whatever its head announces.
-    return c.owner->plan_.is_head[c.ring[c.head].request] ? 1 : 0;
+    return c.owner->plan_.is_head[c.ring[c.head].request];
   }
   static int on_body(llhttp_t* p, const char* at, size_t len) {
     ClientConnection& c = conn_of(p);
@@ -173,12 +173,13 @@ void ClientLoop::close(ClientConnection& c) {
   if (c.state == State::Open) uv_read_stop(reinterpret_cast<uv_stream_t*>(&c.tcp));
   c.state = State::Closing;
   c.out.clear();
+  c.unsent = 0;
   uv_close(reinterpret_cast<uv_handle_t*>(&c.tcp), Callbacks::on_close);
 }
 
 void ClientLoop::closed(ClientConnection& c) {
   --open_;
-  c.count = c.head = 0;
+  c.count = c.head = c.unsent = 0;
   if (stopping_) {
     if (open_ == 0) {
       result_.end_ns = uv_hrtime();
@@ -195,19 +196,19 @@ void ClientLoop::fail_in_flight(ClientConnection& c, ErrorKind first, ErrorKind 
   if (c.count == 0) return;
   ++result_.errors[kind(first)];
   result_.errors[kind(rest)] += c.count - 1;
-  c.count = c.head = 0;
+  c.count = c.head = c.unsent = 0;
 }
 
 void ClientLoop::fill(ClientConnection& c) {
   const size_t cap = c.ring.size();
   if (c.count == cap) return;
-  const uint64_t now = uv_hrtime();
   const auto n = static_cast<uint32_t>(plan_.requests.size());
   while (c.count < cap) {
     const uint32_t r = c.next_request;
     c.next_request = r + 1 == n ? 0 : r + 1;
-    c.ring[(c.head + c.count) % cap] = {r, now};
+    c.ring[(c.head + c.count) % cap] = {r, 0};  // stamped when written (flush)
     ++c.count;
+    ++c.unsent;
     const std::string& bytes = plan_.requests[r];
     c.out.push_back(
         uv_buf_init(const_cast<char*>(bytes.data()), static_cast<unsigned>(bytes.size())));
@@ -216,6 +217,11 @@ void ClientLoop::fill(ClientConnection& c) {
 
 void ClientLoop::flush(ClientConnection& c) {
   if (c.writing || c.out.empty() || c.state != ClientConnection::State::Open) return;
+  // One clock read per write: the requests it carries were sent now.
+  const uint64_t now = uv_hrtime();
+  const size_t cap = c.ring.size();
+  for (size_t i = c.count - c.unsent; i < c.count; ++i) c.ring[(c.head + i) % cap].sent_ns = now;
+  c.unsent = 0;
   auto* stream = reinterpret_cast<uv_stream_t*>(&c.tcp);
   size_t total = 0;
   for (const uv_buf_t& b : c.out) total += b.len;
@@ -350,8 +356,8 @@ void ClientLoop::on_deadline(uint64_t now) {
   const uint64_t timeout_ns = plan_.timeout_ms * 1'000'000;
   for (auto& cp : conns_) {
     ClientConnection& c = *cp;
-    if (c.state == ClientConnection::State::Open && c.count > 0 &&
-        now_ns - c.ring[c.head].sent_ns > timeout_ns) {
+    const uint64_t sent = c.count > 0 ? c.ring[c.head].sent_ns : 0;  // 0: not written yet
+    if (c.state == ClientConnection::State::Open && sent != 0 && now_ns - sent > timeout_ns) {
       fail_in_flight(c, ErrorKind::timeout, ErrorKind::timeout);
       close(c);
     } else if (c.state == ClientConnection::State::Idle && c.failed_connect && !stopping_) {

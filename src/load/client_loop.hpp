@@ -37,7 +37,7 @@ using tether::detail::Loop;
 struct Plan {
   sockaddr_storage addr{};
   std::vector<std::string> requests;
-  std::vector<bool> is_head;               // per request: its response has no body
+  std::vector<uint8_t> is_head;            // per request, 1: its response has no body
   std::vector<std::string> expect_bodies;  // empty, or one per request
   std::bitset<1000> expect_status;
   unsigned pipeline = 1;
@@ -85,6 +85,7 @@ struct ClientConnection {
   std::vector<InFlight> ring;
   size_t head = 0;
   size_t count = 0;
+  size_t unsent = 0;  // the newest requests of the ring, queued in `out` and not yet written
   uint32_t next_request = 0;
   // Bytes queued for the next write: views of the plan's requests.
   std::vector<uv_buf_t> out;
