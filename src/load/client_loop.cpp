@@ -256,6 +256,13 @@ void ClientLoop::flush(ClientConnection& c) {
 }
 
 int ClientLoop::message_complete(ClientConnection& c) {
+  const unsigned status = c.parser.status_code;
+  if (status >= 100 && status < 200 && status != 101) {
+    // An interim response (100 Continue, 103 Early Hints): the final one is still to come.
+    c.body_at = 0;
+    c.body_ok = true;
+    return 0;
+  }
   if (c.count == 0) {
     // A response to no request: the exchange is out of step; stop here.
     ++result_.errors[kind(ErrorKind::parse)];
@@ -264,7 +271,6 @@ int ClientLoop::message_complete(ClientConnection& c) {
   const ClientConnection::InFlight f = c.ring[c.head];
   c.head = c.head + 1 == c.ring.size() ? 0 : c.head + 1;
   --c.count;
-  const unsigned status = c.parser.status_code;
   bool body_ok = c.body_ok;
   if (!plan_.expect_bodies.empty()) {
     body_ok = body_ok && c.body_at == plan_.expect_bodies[f.request].size();

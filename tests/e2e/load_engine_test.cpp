@@ -185,7 +185,7 @@ TEST(LoadEngine, ChunkedBodiesAndHeadResponses) {
   EXPECT_EQ(r.errors_total(), 0u);
 }
 
-TEST(LoadEngine, CloseDelimitedResponsesAndReconnects) {
+TEST(LoadEngine, CloseDelimitedAndInterimResponsesAndReconnects) {
   // A server that answers each connection's first request with a body that ends at the
   // connection's end, then closes: every request needs a new connection.
   int lfd = socket(AF_INET, SOCK_STREAM, 0);
@@ -209,7 +209,10 @@ TEST(LoadEngine, CloseDelimitedResponsesAndReconnects) {
         got.append(buf, static_cast<size_t>(n));
       }
       if (got.find("\r\n\r\n") != std::string::npos) {
-        const char resp[] = "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end";
+        // An interim 103 first: it answers no request.
+        const char resp[] =
+            "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
+            "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end";
         if (write(fd, resp, sizeof resp - 1) > 0) answered.fetch_add(1);
       }
       close(fd);
