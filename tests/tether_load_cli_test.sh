@@ -89,5 +89,20 @@ else
   fail "--expect-status 404: $(cat "$TMP/out")"
 fi
 
+timeout 20 "$LOAD" -c 2 -d 200ms --fail-if 'errors>0' "http://127.0.0.1:$port/nope" >"$TMP/out" 2>"$TMP/err"
+rc=$?
+if [[ $rc -eq 2 ]] && grep -q '^tether-load: --fail-if: errors>0 (was [1-9]' "$TMP/err"; then
+  pass "--fail-if trips: exit 2"
+else
+  fail "--fail-if trips: rc=$rc $(cat "$TMP/err")"
+fi
+if timeout 20 "$LOAD" -c 2 -d 200ms --fail-if 'errors>0, p50 > 10s' "http://127.0.0.1:$port/plaintext" \
+  >"$TMP/out" 2>"$TMP/err" && [[ ! -s "$TMP/err" ]]; then
+  pass "--fail-if holds: exit 0"
+else
+  fail "--fail-if holds: $(cat "$TMP/err")"
+fi
+expect_error "bad --fail-if" "--fail-if: unknown metric 'p98'" --fail-if 'p98>5ms' http://127.0.0.1/
+
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]

@@ -27,12 +27,14 @@ constexpr const char* kHelp =
     "      --body <TEXT|@FILE>  Request body (sent with Content-Length)\n"
     "      --targets <FILE>     Requests from a file: METHOD TARGET [BODY] per line\n"
     "      --expect-status <L>  Statuses that count as success: 200,204,3xx (2xx,3xx)\n"
+    "      --fail-if <COND>     Exit 2 when a condition holds: 'p99>5ms,errors>0'\n"
     "      --latency            Accepted for wrk compatibility (always printed)\n"
     "  -h, --help               This help\n"
     "\n"
     "  <url> is http://host[:port][/path]. Time arguments take a unit (us, ms, s, m, h);\n"
     "  a bare number is seconds. Responses with an unexpected status are errors, never\n"
-    "  successes. Exit status: 0, or 1 on a bad flag, a bad URL or an unreachable host.\n";
+    "  successes. Exit status: 0; 1 on a bad flag, a bad URL or an unreachable host; 2\n"
+    "  when a --fail-if condition holds.\n";
 
 bool parse_uint(std::string_view s, unsigned long max, unsigned& out) {
   unsigned long v = 0;
@@ -141,8 +143,8 @@ ParsedFlags parse_flags(int argc, char** argv) {
       if (name == s) name = l;
     }
     static const char* const kKnown[] = {
-        "--connections", "--threads", "--duration", "--timeout", "--pipeline",
-        "--header",      "--method",  "--body",     "--targets", "--expect-status"};
+        "--connections", "--threads", "--duration", "--timeout",       "--pipeline", "--header",
+        "--method",      "--body",    "--targets",  "--expect-status", "--fail-if"};
     bool known = false;
     for (const char* k : kKnown) known = known || name == k;
     if (!known) return fail("unknown flag '" + arg + "' (see --help)");
@@ -186,6 +188,10 @@ ParsedFlags parse_flags(int argc, char** argv) {
       has_body = true;
     } else if (name == "--targets") {
       targets_file = value;
+    } else if (name == "--fail-if") {
+      tether::load::FailIfParse p = tether::load::parse_fail_if(value);
+      if (!p.ok()) return fail("--fail-if: " + p.error);
+      for (auto& c : p.conditions) f.fail_if.push_back(std::move(c));
     } else if (name == "--expect-status") {
       o.expect_status.clear();
       if (!parse_status_list(value, o.expect_status))

@@ -1,10 +1,13 @@
 // tether-load command-line flags: wrk's where they overlap (-c -t -d -H --latency --timeout),
-// plus --pipeline, -m, --body, --targets and --expect-status.
+// plus --pipeline, -m, --body, --targets, --expect-status and --fail-if.
 #pragma once
 
+#include <chrono>
 #include <string>
+#include <vector>
 
 #include "tether/load/engine.hpp"
+#include "tether/load/fail_if.hpp"
 
 namespace tether_load {
 
@@ -15,6 +18,8 @@ struct ParsedFlags {
   tether::load::RunOptions run;
   /// The URL as given (for the summary).
   std::string url;
+  /// --fail-if: conditions on the results that make the exit status 2.
+  std::vector<tether::load::FailCondition> fail_if;
   FlagsOutcome outcome = FlagsOutcome::Run;
   /// Text for stdout (help) or a one-line error for stderr.
   std::string message;

@@ -81,5 +81,25 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "tether-load: no connection to %s could be established\n", f.url.c_str());
     return 1;
   }
+  if (!f.fail_if.empty()) {
+    tether::load::FailIfInputs in;
+    const tether::load::Histogram& h = r.latency;
+    in.p50_us = h.value_at_percentile(50);
+    in.p90_us = h.value_at_percentile(90);
+    in.p99_us = h.value_at_percentile(99);
+    in.p999_us = h.value_at_percentile(99.9);
+    in.p9999_us = h.value_at_percentile(99.99);
+    in.max_us = h.max();
+    in.mean_us = h.mean();
+    in.rps = r.rps();
+    in.requests = r.requests;
+    for (size_t k = 0; k < tether::load::kErrorKindCount; ++k) in.errors[k] = r.errors[k];
+    const auto trips = tether::load::evaluate_fail_if(f.fail_if, in);
+    for (const auto& t : trips) {
+      std::fprintf(stderr, "tether-load: --fail-if: %s\n",
+                   tether::load::describe_fail_trip(f.fail_if[t.index], t.actual).c_str());
+    }
+    if (!trips.empty()) return 2;
+  }
   return 0;
 }
