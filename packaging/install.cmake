@@ -53,6 +53,10 @@ if(TETHER_TETHERD)
   # For the package (/usr/bin/tetherd); a prefix install gets it as an example to adapt.
   install(FILES packaging/tetherd.service DESTINATION lib/systemd/system COMPONENT runtime)
 endif()
+if(TARGET tether-load)
+  # The load generator, next to tetherd (it links the engine statically: no library to find).
+  install(TARGETS tether-load RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT runtime)
+endif()
 
 # Packages only from a top-level static build: a parent's own CPack set-up stays its own, and
 # a shared libtether would need a runtime library package of its own.

@@ -9,6 +9,7 @@
 #   load      core/, load/
 #   server    everything above: it wires the layers together
 #   tetherd   the program: the public API (and its own files)
+#   tether-load  the load generator's program: the public API (and its own files)
 #
 # Prints every include that breaks a rule and exits 1 if there is one.
 set -euo pipefail
@@ -23,6 +24,7 @@ allowed_for() {
     load) echo "core load" ;;
     server) echo "core http mailbox stream load server" ;;
     tetherd) echo "tetherd" ;;
+    tether-load) echo "tether-load" ;;
     *) echo "" ;;
   esac
 }

@@ -1,0 +1,146 @@
+// ClientLoop: the load generator's state on one reactor loop, attached to it as an
+// extension: its client connections, the shared read buffer, the request timeout sweep and
+// the thread's results (counters and latency histogram).
+//
+// Closed loop: each connection keeps `pipeline` requests in flight; each complete response
+// queues the next request, and what one read queued leaves in one write. At the run's end
+// (a deadline on the loop's own timer) the loop asks itself to stop: connections send
+// nothing more, the ones with requests in flight wait for their responses, and the loop has
+// drained once every connection is closed. The drain deadline (the request timeout) counts
+// what is still in flight as timeouts.
+//
+// Lifetime: made and attached before the loop runs; touched only on the loop's thread; its
+// results are read by the thread that joined the loop.
+#pragma once
+
+#include <llhttp.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+#include <bitset>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/loop.hpp"
+#include "tether/load/error_kind.hpp"
+#include "tether/load/histogram.hpp"
+
+namespace tether::load::detail {
+
+using tether::detail::DeadlineTimer;
+using tether::detail::Loop;
+
+/// What every loop of a run shares, read-only while it runs.
+struct Plan {
+  sockaddr_storage addr{};
+  std::vector<std::string> requests;
+  std::vector<uint8_t> is_head;            // per request, 1: its response has no body
+  std::vector<std::string> expect_bodies;  // empty, or one per request
+  std::bitset<1000> expect_status;
+  unsigned pipeline = 1;
+  uint64_t duration_ms = 0;
+  uint64_t timeout_ms = 0;
+};
+
+/// The results of one loop.
+struct LoopResult {
+  uint64_t requests = 0;
+  uint64_t errors[kErrorKindCount] = {};
+  uint64_t bytes_read = 0;
+  uint64_t bytes_written = 0;
+  unsigned established = 0;
+  uint64_t start_ns = 0;
+  uint64_t end_ns = 0;
+  Histogram latency;
+};
+
+class ClientLoop;
+
+/// One client connection: long-lived, its TCP handle closed and opened again on every
+/// reconnect (never reused before its close callback).
+struct ClientConnection {
+  enum class State { Idle, Connecting, Open, Closing };
+
+  /// A request in flight: its index in the plan and when it was written (uv_hrtime, ns).
+  struct InFlight {
+    uint32_t request = 0;
+    uint64_t sent_ns = 0;
+  };
+
+  ClientLoop* owner = nullptr;
+  unsigned id = 0;
+  State state = State::Idle;
+  bool ever_open = false;
+  bool failed_connect = false;  // the last attempt failed: retry at the next sweep
+  bool keep_alive = true;       // false once a response said the server closes
+  uv_tcp_t tcp{};
+  uv_connect_t connect_req{};
+  uv_write_t write_req{};
+  bool writing = false;
+  llhttp_t parser{};
+  // Ring of requests in flight, oldest first (capacity = pipeline).
+  std::vector<InFlight> ring;
+  size_t head = 0;
+  size_t count = 0;
+  size_t unsent = 0;  // the newest requests of the ring, queued in `out` and not yet written
+  uint32_t next_request = 0;
+  // Bytes queued for the next write: views of the plan's requests.
+  std::vector<uv_buf_t> out;
+  // The response being parsed: its body's checked prefix and whether it still matches.
+  uint64_t body_at = 0;
+  bool body_ok = true;
+  uint64_t now_ns = 0;  // when the bytes being parsed were read
+};
+
+class ClientLoop final : public Loop::Extension, DeadlineTimer::Source {
+ public:
+  /// Makes the client state of `loop` with `connections` connections and attaches it.
+  /// `plan` outlives the loop.
+  static ClientLoop& attach(Loop& loop, const Plan& plan, unsigned connections);
+  ClientLoop(Loop& loop, const Plan& plan, unsigned connections);
+  ~ClientLoop() override;
+  ClientLoop(const ClientLoop&) = delete;
+  ClientLoop& operator=(const ClientLoop&) = delete;
+
+  /// After the loop's thread is joined.
+  LoopResult& result() { return result_; }
+
+  // Loop::Extension
+  void started() override;
+  void begin_drain() override;
+  bool drained() const override { return open_ == 0 && stopping_; }
+  void abort() override;
+
+ private:
+  friend struct Callbacks;
+  // DeadlineTimer::Source: the run's end, request timeouts and reconnects.
+  uint64_t next_deadline() const override { return next_sweep_; }
+  void on_deadline(uint64_t now) override;
+
+  void open(ClientConnection& c);
+  void close(ClientConnection& c);
+  void fail_in_flight(ClientConnection& c, ErrorKind first, ErrorKind rest);
+  void fill(ClientConnection& c);
+  void flush(ClientConnection& c);
+  void on_read(ClientConnection& c, ssize_t n);
+  void closed(ClientConnection& c);
+  int message_complete(ClientConnection& c);
+  void schedule_sweep();
+
+  Loop& core_;
+  const Plan& plan_;
+  std::vector<std::unique_ptr<ClientConnection>> conns_;
+  std::vector<char> read_buf_;
+  LoopResult result_;
+  size_t open_ = 0;  // connections whose handle is not closed yet
+  bool stopping_ = false;
+  bool started_ = false;
+  uint64_t end_at_ = DeadlineTimer::kNever;  // loop clock, ms
+  uint64_t next_sweep_ = DeadlineTimer::kNever;
+  llhttp_settings_t settings_{};
+};
+
+}  // namespace tether::load::detail

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# tether-load as a process: one-line errors and exit 1 for a bad URL, a bad flag and an
+# unreachable host; a short run against tetherd prints wrk's Requests/sec line.
+# Usage: tether_load_cli_test.sh /path/to/tether-load /path/to/tetherd
+# Every wait is bounded; everything listens on 127.0.0.1 only.
+set -u
+
+LOAD=${1:?usage: tether_load_cli_test.sh /path/to/tether-load /path/to/tetherd}
+TETHERD=${2:?usage: tether_load_cli_test.sh /path/to/tether-load /path/to/tetherd}
+TMP=$(mktemp -d)
+PID=
+cleanup() {
+  if [[ -n "$PID" ]]; then
+    kill -TERM "$PID" 2>/dev/null
+    wait "$PID" 2>/dev/null
+  fi
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+passed=0
+failed=0
+pass() { passed=$((passed + 1)); echo "PASS: $1"; }
+fail() { failed=$((failed + 1)); echo "FAIL: $1" >&2; }
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# expect_error NAME PATTERN ARGS...: exit 1, nothing on stdout, one stderr line matching.
+expect_error() {
+  local name=$1 pattern=$2
+  shift 2
+  timeout 10 "$LOAD" "$@" >"$TMP/out" 2>"$TMP/err"
+  local rc=$?
+  if [[ $rc -eq 1 && ! -s "$TMP/out" && $(awk 'END { print NR }' "$TMP/err") -eq 1 ]] &&
+    grep -q -- "$pattern" "$TMP/err"; then
+    pass "$name"
+  else
+    fail "$name: rc=$rc stdout=$(cat "$TMP/out") stderr=$(cat "$TMP/err")"
+  fi
+}
+
+expect_error "bad scheme" "bad URL 'ftp://x/': it must start with http://" ftp://x/
+expect_error "https refused" "https is not supported" https://127.0.0.1/
+expect_error "bad port" "port must be a number" http://127.0.0.1:99999/
+expect_error "no URL" "no URL given" -c 4
+expect_error "unknown flag" "unknown flag '--bogus'" --bogus 1 http://127.0.0.1/
+expect_error "bad duration" "--duration: '10x' is not a duration" -d 10x http://127.0.0.1/
+expect_error "bad connections" "--connections: 'many'" -c many http://127.0.0.1/
+expect_error "threads above connections" "must be at least --threads" -c 2 -t 4 http://127.0.0.1/
+expect_error "bad header" "--header: 'nocolon' is not 'Name: value'" -H nocolon http://127.0.0.1/
+refused=$(free_port)
+expect_error "unreachable host" "cannot connect to 127.0.0.1:$refused: Connection refused" \
+  -d 1s "http://127.0.0.1:$refused/"
+expect_error "unknown host" "cannot resolve host 'no-such-host.invalid'" http://no-such-host.invalid/
+
+if timeout 10 "$LOAD" --help >"$TMP/out" 2>&1 && grep -q -- "--pipeline" "$TMP/out"; then
+  pass "--help"
+else
+  fail "--help"
+fi
+
+port=$(free_port)
+"$TETHERD" --host 127.0.0.1 --port "$port" >"$TMP/tetherd.log" 2>&1 &
+PID=$!
+for _ in $(seq 100); do
+  timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" 2>/dev/null && break
+  sleep 0.1
+done
+if timeout 20 "$LOAD" -c 4 -t 2 -d 300ms --latency --pipeline 4 -H 'X-Test: 1' \
+  "http://127.0.0.1:$port/plaintext" >"$TMP/out" 2>"$TMP/err" &&
+  grep -q '^Requests/sec: [0-9]' "$TMP/out" && grep -q ' 99.99% ' "$TMP/out" &&
+  grep -q '4 connections (4 established), pipeline 4' "$TMP/out" && ! grep -q Errors "$TMP/out"; then
+  pass "run against tetherd"
+else
+  fail "run against tetherd: $(cat "$TMP/out" "$TMP/err")"
+fi
+if timeout 20 "$LOAD" -c 2 -d 200ms "http://127.0.0.1:$port/nope" >"$TMP/out" 2>"$TMP/err" &&
+  grep -q '^  0 requests in' "$TMP/out" && grep -q 'status [1-9]' "$TMP/out"; then
+  pass "404s are errors"
+else
+  fail "404s are errors: $(cat "$TMP/out" "$TMP/err")"
+fi
+if timeout 20 "$LOAD" -c 2 -d 200ms --expect-status 404 "http://127.0.0.1:$port/nope" >"$TMP/out" 2>&1 &&
+  ! grep -q '^  0 requests in' "$TMP/out" && ! grep -q Errors "$TMP/out"; then
+  pass "--expect-status 404"
+else
+  fail "--expect-status 404: $(cat "$TMP/out")"
+fi
+
+timeout 20 "$LOAD" -c 2 -d 200ms --fail-if 'errors>0' "http://127.0.0.1:$port/nope" >"$TMP/out" 2>"$TMP/err"
+rc=$?
+if [[ $rc -eq 2 ]] && grep -q '^tether-load: --fail-if: errors>0 (was [1-9]' "$TMP/err"; then
+  pass "--fail-if trips: exit 2"
+else
+  fail "--fail-if trips: rc=$rc $(cat "$TMP/err")"
+fi
+if timeout 20 "$LOAD" -c 2 -d 200ms --fail-if 'errors>0, p50 > 10s' "http://127.0.0.1:$port/plaintext" \
+  >"$TMP/out" 2>"$TMP/err" && [[ ! -s "$TMP/err" ]]; then
+  pass "--fail-if holds: exit 0"
+else
+  fail "--fail-if holds: $(cat "$TMP/err")"
+fi
+expect_error "bad --fail-if" "--fail-if: unknown metric 'p98'" --fail-if 'p98>5ms' http://127.0.0.1/
+
+echo "$passed passed, $failed failed"
+[[ $failed -eq 0 ]]
