@@ -411,10 +411,7 @@ bool Connection::answer_moved(Exchange* x, int status, std::string&& body,
       status == 204 || status == 304) {
     return answer(x, status, body, content_type);
   }
-  BodyCallbacks unread;
-  if (x->body && !x->body->over) [[unlikely]]
-    unread = abandon_body(x);
-  std::vector<std::function<void()>> released = begin_answer(x, status);
+  const Released released = begin_answer(x, status);
   x->body_moved = true;
   if (x == fifo_head_ && !(write_ && write_->active)) {
     // Written now, from inside send(): a write that fails closes the connection, which takes
@@ -434,7 +431,9 @@ bool Connection::answer_moved(Exchange* x, int status, std::string&& body,
   return true;
 }
 
-std::vector<std::function<void()>> Connection::begin_answer(Exchange* x, int status) {
+Connection::Released Connection::begin_answer(Exchange* x, int status) {
+  Released released;
+  released.body = abandon_body(x);  // first: it may make this the connection's last answer
   loop_.disarm_deadline(x);
   if (x->close) close_requested_ = true;  // no more requests; the last response says close
   x->state = ExchangeState::Answered;
@@ -442,9 +441,8 @@ std::vector<std::function<void()>> Connection::begin_answer(Exchange* x, int sta
   loop_.stats().exchanges_in_flight.sub();
   // Answered: its on_close callbacks can never run. They go with the caller's scope, so that
   // one capturing the Response cannot keep the exchange alive.
-  std::vector<std::function<void()>> released;
   if (!x->on_close.empty()) [[unlikely]]
-    released.swap(x->on_close);
+    released.on_close.swap(x->on_close);
   return released;
 }
 
@@ -454,12 +452,9 @@ bool Connection::answer(Exchange* x, int status, std::string_view body,
     answer_error(x, 500, "the handler sent an invalid status code");
     return false;
   }
-  BodyCallbacks unread;
-  if (x->body && !x->body->over) [[unlikely]]
-    unread = abandon_body(x);  // before the answer: it may make this the connection's last
-  // The released on_close callbacks die at the end of this call, when nothing here touches
-  // `x` any more (the caller holds a reference).
-  std::vector<std::function<void()>> released = begin_answer(x, status);
+  // The released callbacks die at the end of this call, when nothing here touches `x` any
+  // more (the caller holds a reference).
+  const Released released = begin_answer(x, status);
   if (x == fifo_head_) {
     write_response(x, status, body, content_type);
     pop_fifo_head();  // may return `x` to the pool (fail() holds no reference)

@@ -117,6 +117,7 @@ class Connection {
   };
   /// `x` is answered (or streams its answer) before its body was handed over whole: no more
   /// of it is delivered; if it has not all arrived, the connection closes after the response.
+  /// Nothing to do (empty callbacks) for an exchange without a streamed body, or one over.
   BodyCallbacks abandon_body(Exchange* x);
 
   /// Hooks for the loop's lists (all connections; the current deadline list).
@@ -182,9 +183,15 @@ class Connection {
   /// The same for a body written from its own buffer after the head (answer_moved).
   void write_moved_response(Exchange* x, int status, std::string&& body,
                             std::string_view content_type);
-  /// What every answer does first: deadline off, state Answered, counted; returns the
-  /// on_close callbacks, released (destroyed unrun by the caller).
-  std::vector<std::function<void()>> begin_answer(Exchange* x, int status);
+  /// Callbacks an answer lets go of: destroyed unrun by the caller once nothing touches the
+  /// exchange any more (they often hold its Response).
+  struct Released {
+    std::vector<std::function<void()>> on_close;
+    BodyCallbacks body;
+  };
+  /// What every answer does first: a body still arriving is abandoned, deadline off, state
+  /// Answered, counted.
+  Released begin_answer(Exchange* x, int status);
   /// Access log: `x` (still in the FIFO) outlives this read: keep its head for its record.
   void keep_for_log(Exchange* x);
   /// Access log: `x` ends without a response sent in full (499, or a cut stream).

@@ -165,6 +165,8 @@ Connection::BodyCallbacks Connection::release_body(Exchange* x) {
 }
 
 Connection::BodyCallbacks Connection::abandon_body(Exchange* x) {
+  if (!x->body || x->body->over) [[likely]]
+    return {};
   if (!x->body->complete) {
     // The rest of the body is never read: no request can follow it.
     x->close = true;

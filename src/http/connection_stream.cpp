@@ -27,8 +27,7 @@ bool Connection::start_stream(Exchange* x, int status, std::string_view content_
     return false;
   }
   loop_.disarm_deadline(x);
-  BodyCallbacks unread;
-  if (x->body && !x->body->over) unread = abandon_body(x);
+  const BodyCallbacks unread = abandon_body(x);
   auto st = std::make_unique<StreamState>();
   st->chunked = x->req.major == 1 && x->req.minor >= 1;
   if (!st->chunked) x->close = true;  // HTTP/1.0: the body ends with the connection

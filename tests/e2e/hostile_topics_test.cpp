@@ -47,12 +47,7 @@ using tt::ChildLog;
 using tt::ChildOutcome;
 
 tether::ServerOptions opts(unsigned loops = 1, unsigned workers = 2) {
-  tether::ServerOptions o;
-  o.host = "127.0.0.1";
-  o.port = 0;
-  o.loops = loops;
-  o.workers = workers;
-  return o;
+  return tt::loopback_options(loops, workers);
 }
 
 // RSS under ASan counts its quarantine of freed blocks (256 MB by default): memory tests

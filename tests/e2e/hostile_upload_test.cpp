@@ -48,10 +48,7 @@ std::string get(const std::string& target, const std::string& extra = "") {
 }
 
 tether::ServerOptions opts() {
-  tether::ServerOptions o;
-  o.loops = 1;
-  o.workers = 2;
-  return o;
+  return tt::loopback_options(1, 2);
 }
 
 tether::RouteOptions streamed(uint64_t limit = uint64_t{1} << 30) {

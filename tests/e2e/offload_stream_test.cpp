@@ -26,10 +26,7 @@ using tether::Response;
 using tether::StreamWriter;
 
 tether::ServerOptions opts() {
-  tether::ServerOptions o;
-  o.loops = 1;
-  o.workers = 2;
-  return o;
+  return tt::loopback_options(1, 2);
 }
 
 std::string worker_request(size_t bytes, size_t chunk, const char* method = "GET",

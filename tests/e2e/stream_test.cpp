@@ -30,10 +30,7 @@ using tether::Stream;
 using tether::StreamWrite;
 
 tether::ServerOptions opts() {
-  tether::ServerOptions o;
-  o.loops = 1;
-  o.workers = 2;
-  return o;
+  return tt::loopback_options(1, 2);
 }
 
 std::string stream_request(size_t bytes, size_t chunk, const char* method = "GET",

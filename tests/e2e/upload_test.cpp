@@ -35,10 +35,7 @@ constexpr const char* kChunkedUpload =
     "POST /upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n";
 
 tether::ServerOptions opts() {
-  tether::ServerOptions o;
-  o.loops = 1;
-  o.workers = 2;
-  return o;
+  return tt::loopback_options(1, 2);
 }
 
 void demo(tether::Server& s) {

@@ -12,6 +12,16 @@ namespace tt {
 /// GET /throw, GET /drop (returns without answering), GET /bad-status.
 void add_test_routes(tether::Server& server);
 
+/// Options for a test server on 127.0.0.1, ephemeral port, with `loops` and `workers`.
+inline tether::ServerOptions loopback_options(unsigned loops = 1, unsigned workers = 2) {
+  tether::ServerOptions o;
+  o.host = "127.0.0.1";
+  o.port = 0;
+  o.loops = loops;
+  o.workers = workers;
+  return o;
+}
+
 class TestServer {
  public:
   /// Starts with `options` (host and port forced to 127.0.0.1:0) and the routes that
