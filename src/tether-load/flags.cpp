@@ -14,7 +14,10 @@ namespace {
 
 constexpr const char* kHelp =
     "Usage: tether-load <options> <url>\n"
-    "  Closed-loop HTTP/1.1 load: each connection keeps --pipeline requests in flight.\n"
+    "       tether-load plot <run.json>... -o <out.svg>\n"
+    "  HTTP/1.1 load. Closed loop: each connection keeps --pipeline requests in flight.\n"
+    "  Open loop (--rate): requests leave at their intended times whatever the server\n"
+    "  does, and latency counts from then (coordinated omission corrected).\n"
     "\n"
     "Options:\n"
     "  -c, --connections <N>    Connections to keep open                 (10)\n"
@@ -22,19 +25,38 @@ constexpr const char* kHelp =
     "  -d, --duration <T>       Duration of the test: 10s, 500ms, 2m     (10s)\n"
     "      --timeout <T>        A request without its response after T fails (2s)\n"
     "      --pipeline <N>       Requests in flight per connection        (1)\n"
+    "      --rate <R>           Open loop: R requests/s in total\n"
+    "      --poisson            With --rate: exponential gaps between requests\n"
+    "      --warmup <T>         Send for T first and leave it out of the results\n"
+    "      --random             Pick requests (--targets) at random, not round robin\n"
+    "      --seed <N>           Seed of --random and --poisson           (1)\n"
     "  -H, --header <H>         Add a header to every request: 'Name: value'\n"
     "  -m, --method <M>         Request method                           (GET)\n"
     "      --body <TEXT|@FILE>  Request body (sent with Content-Length)\n"
     "      --targets <FILE>     Requests from a file: METHOD TARGET [BODY] per line\n"
     "      --expect-status <L>  Statuses that count as success: 200,204,3xx (2xx,3xx)\n"
+    "      --expect-body <B>    Every response body must be B (TEXT or @FILE)\n"
+    "      --expect-bytes <N>   Every response body must be N bytes long\n"
     "      --fail-if <COND>     Exit 2 when a condition holds: 'p99>5ms,errors>0'\n"
+    "      --json <FILE>        Write the results as JSON (schema tether-load/1)\n"
+    "      --csv <FILE>         Write the per-second series as CSV\n"
+    "      --svg <FILE>         Draw the latency spectrum and throughput/p99 over time\n"
+    "      --scenario mailbox   Park --waiters long polls on /mailbox/{id}, post their\n"
+    "                           values, check each waiter gets its own; handoff latency\n"
+    "      --waiters <N>        Waiters of --scenario mailbox            (1000)\n"
     "      --latency            Accepted for wrk compatibility (always printed)\n"
     "  -h, --help               This help\n"
     "\n"
     "  <url> is http://host[:port][/path]. Time arguments take a unit (us, ms, s, m, h);\n"
-    "  a bare number is seconds. Responses with an unexpected status are errors, never\n"
-    "  successes. Exit status: 0; 1 on a bad flag, a bad URL or an unreachable host; 2\n"
-    "  when a --fail-if condition holds.\n";
+    "  a bare number is seconds. Responses with an unexpected status or body are errors,\n"
+    "  never successes. A progress line is printed each second on a terminal. Exit\n"
+    "  status: 0; 1 on a bad flag, a bad URL or an unreachable host; 2 when a --fail-if\n"
+    "  condition holds or the mailbox scenario finds a value lost or misdelivered.\n";
+
+constexpr const char* kPlotHelp =
+    "Usage: tether-load plot <run.json>... -o <out.svg>\n"
+    "  Overlays runs saved with --json: their latency spectra on a log axis and their\n"
+    "  throughput and p99 over time, one colour per run, labelled by file name.\n";
 
 bool parse_uint(std::string_view s, unsigned long max, unsigned& out) {
   unsigned long v = 0;
@@ -106,6 +128,33 @@ ParsedFlags parse_flags(int argc, char** argv) {
   std::string targets_file;
   tether::load::RequestHead head;
   std::vector<std::string> positional;
+  std::string expect_body;
+  bool has_expect_body = false;
+
+  if (argc > 1 && std::strcmp(argv[1], "plot") == 0) {
+    f.command = Command::Plot;
+    for (int i = 2; i < argc; ++i) {
+      std::string arg = argv[i];
+      if (arg == "-h" || arg == "--help") {
+        f.outcome = FlagsOutcome::Exit0;
+        f.message = kPlotHelp;
+        return f;
+      }
+      if (arg == "-o" || arg == "--output") {
+        if (i + 1 >= argc) return fail("plot: " + arg + " needs a file");
+        f.plot_output = argv[++i];
+      } else if (arg.rfind("-o", 0) == 0 && arg.size() > 2) {
+        f.plot_output = arg.substr(2);
+      } else if (!arg.empty() && arg[0] == '-') {
+        return fail("plot: unknown flag '" + arg + "' (see tether-load plot --help)");
+      } else {
+        f.plot_inputs.push_back(arg);
+      }
+    }
+    if (f.plot_inputs.empty()) return fail("plot: no run given (tether-load plot a.json -o a.svg)");
+    if (f.plot_output.empty()) return fail("plot: no output given (-o out.svg)");
+    return f;
+  }
 
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -115,6 +164,14 @@ ParsedFlags parse_flags(int argc, char** argv) {
       return f;
     }
     if (arg == "--latency") continue;
+    if (arg == "--poisson") {
+      f.run.poisson = true;
+      continue;
+    }
+    if (arg == "--random") {
+      f.run.random_order = true;
+      continue;
+    }
     if (arg.empty() || arg[0] != '-' || arg == "-") {
       positional.push_back(arg);
       continue;
@@ -143,8 +200,10 @@ ParsedFlags parse_flags(int argc, char** argv) {
       if (name == s) name = l;
     }
     static const char* const kKnown[] = {
-        "--connections", "--threads", "--duration", "--timeout",       "--pipeline", "--header",
-        "--method",      "--body",    "--targets",  "--expect-status", "--fail-if"};
+        "--connections", "--threads",  "--duration",    "--timeout",       "--pipeline", "--header",
+        "--method",      "--body",     "--targets",     "--expect-status", "--fail-if",  "--rate",
+        "--warmup",      "--seed",     "--expect-body", "--expect-bytes",  "--json",     "--csv",
+        "--svg",         "--scenario", "--waiters"};
     bool known = false;
     for (const char* k : kKnown) known = known || name == k;
     if (!known) return fail("unknown flag '" + arg + "' (see --help)");
@@ -192,6 +251,43 @@ ParsedFlags parse_flags(int argc, char** argv) {
       tether::load::FailIfParse p = tether::load::parse_fail_if(value);
       if (!p.ok()) return fail("--fail-if: " + p.error);
       for (auto& c : p.conditions) f.fail_if.push_back(std::move(c));
+    } else if (name == "--rate") {
+      double r = 0;
+      auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), r);
+      if (ec != std::errc() || p != value.data() + value.size() || !(r > 0) || r > 1e9)
+        return fail("--rate: '" + value + "' is not a rate in requests/s (> 0)");
+      o.rate = r;
+    } else if (name == "--warmup") {
+      if (!parse_duration(value, o.warmup))
+        return fail("--warmup: '" + value + "' is not a duration (2s, 500ms)");
+    } else if (name == "--seed") {
+      unsigned long long v = 0;
+      auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+      if (ec != std::errc() || p != value.data() + value.size())
+        return fail("--seed: '" + value + "' is not a number");
+      o.seed = v;
+    } else if (name == "--expect-body") {
+      expect_body = value;
+      has_expect_body = true;
+    } else if (name == "--expect-bytes") {
+      unsigned long long v = 0;
+      auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+      if (ec != std::errc() || p != value.data() + value.size() || v > (1ULL << 62))
+        return fail("--expect-bytes: '" + value + "' is not a number of bytes");
+      o.expect_body_bytes = static_cast<int64_t>(v);
+    } else if (name == "--json") {
+      f.json_path = value;
+    } else if (name == "--csv") {
+      f.csv_path = value;
+    } else if (name == "--svg") {
+      f.svg_path = value;
+    } else if (name == "--scenario") {
+      if (value != "mailbox")
+        return fail("--scenario: '" + value + "' is not a scenario (mailbox)");
+      f.command = Command::Mailbox;
+    } else if (name == "--waiters") {
+      if (!parse_uint(value, 1'000'000, f.waiters) || f.waiters == 0)
+        return fail("--waiters: '" + value + "' is not a number of waiters >= 1");
     } else if (name == "--expect-status") {
       o.expect_status.clear();
       if (!parse_status_list(value, o.expect_status))
@@ -236,6 +332,19 @@ ParsedFlags parse_flags(int argc, char** argv) {
   tether::load::PreparedRequests p = tether::load::serialize_targets(specs, head);
   if (!p.ok()) return fail(p.error);
   f.run.requests = std::move(p.requests);
+  if (has_expect_body) {
+    std::string want = expect_body;
+    if (!want.empty() && want[0] == '@') {
+      tether::load::TargetsParse t =
+          tether::load::parse_targets("GET / " + want, "--expect-body", ".");
+      if (!t.ok()) return fail(t.error);
+      want = std::move(t.targets[0].body);
+    }
+    f.run.expect_bodies.assign(f.run.requests.size(), want);
+  }
+  if (f.run.expect_body_bytes >= 0 && has_expect_body &&
+      static_cast<uint64_t>(f.run.expect_body_bytes) != f.run.expect_bodies[0].size())
+    return fail("--expect-bytes disagrees with the length of --expect-body");
   return f;
 }
 

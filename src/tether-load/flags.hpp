@@ -13,6 +13,9 @@ namespace tether_load {
 
 enum class FlagsOutcome { Run, Exit0, Exit1 };
 
+/// What the command does: a load run, the mailbox scenario, or `plot` (overlay saved runs).
+enum class Command { Load, Mailbox, Plot };
+
 struct ParsedFlags {
   /// What to run: the requests are serialized already.
   tether::load::RunOptions run;
@@ -20,6 +23,16 @@ struct ParsedFlags {
   std::string url;
   /// --fail-if: conditions on the results that make the exit status 2.
   std::vector<tether::load::FailCondition> fail_if;
+  Command command = Command::Load;
+  /// --json, --csv, --svg: files to write the results to (empty: not written).
+  std::string json_path;
+  std::string csv_path;
+  std::string svg_path;
+  /// --scenario mailbox: waiters to park (one connection each).
+  unsigned waiters = 1000;
+  /// plot: the saved runs (--json files) to overlay, and -o, the SVG to write.
+  std::vector<std::string> plot_inputs;
+  std::string plot_output;
   FlagsOutcome outcome = FlagsOutcome::Run;
   /// Text for stdout (help) or a one-line error for stderr.
   std::string message;

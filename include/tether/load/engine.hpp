@@ -21,6 +21,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -51,8 +52,49 @@ struct RunOptions {
   /// Empty: bodies are not checked. Else one per request: the exact body its response must
   /// have (a mismatch is an errors.body).
   std::vector<std::string> expect_bodies;
+  /// -1: body lengths are not checked. Else the exact body length (in bytes) every response
+  /// must have (a mismatch is an errors.body).
+  int64_t expect_body_bytes = -1;
   /// The statuses that count as success. Empty: any 2xx or 3xx.
   std::vector<uint16_t> expect_status;
+  /// Open loop when above 0: this many requests per second in total, sent at their intended
+  /// times whatever the server does (a request due while every connection is busy waits,
+  /// and its wait counts in its latency). 0: closed loop.
+  double rate = 0;
+  /// With `rate`: the gaps between intended times are exponential (a Poisson process)
+  /// instead of constant.
+  bool poisson = false;
+  /// Requests are sent for this long before `duration`, and left out of every result.
+  std::chrono::milliseconds warmup{0};
+  /// Each request is picked at random (uniformly, seeded by `seed`) instead of round robin.
+  bool random_order = false;
+  uint64_t seed = 1;
+  /// Counts so far, for a live report.
+  struct Progress {
+    std::chrono::milliseconds elapsed{0};  ///< of the measured run (after the warmup)
+    bool warming_up = false;
+    uint64_t requests = 0;  ///< successes so far
+    uint64_t errors = 0;    ///< failures so far
+    uint64_t last_second_requests = 0;
+    uint64_t last_second_p99_us = 0;  ///< corrected latency over the last whole second
+  };
+  /// When set: called about once a second on the thread that called run(), never from a loop.
+  std::function<void(const Progress&)> on_progress;
+};
+
+/// One second of a run: what completed in it (by completion time).
+struct Interval {
+  /// Seconds since the measured run began: this interval is [second, second + 1).
+  uint32_t second = 0;
+  uint64_t requests = 0;
+  uint64_t errors = 0;
+  /// Corrected latency percentiles of the requests that completed in it, in µs.
+  uint64_t p50_us = 0;
+  uint64_t p90_us = 0;
+  uint64_t p99_us = 0;
+  uint64_t max_us = 0;
+  /// Service-time p99 (from the write), in µs.
+  uint64_t service_p99_us = 0;
 };
 
 /// What a run did. Every request sent is either a success (`requests`) or one error.
@@ -66,8 +108,19 @@ struct RunResult {
   /// Bytes read from and written to the server.
   uint64_t bytes_read = 0;
   uint64_t bytes_written = 0;
-  /// Latency of the successful requests, in µs, merged from every thread.
+  /// Latency of the successful requests, in µs, merged from every thread: from each
+  /// request's intended send time (coordinated-omission corrected). In a closed loop the
+  /// intended time is the write, and `latency` equals `service`.
   Histogram latency;
+  /// Service time of the successful requests, in µs: from the write of the request to the
+  /// read that completed its response.
+  Histogram service;
+  /// One entry per second of the measured run, in order.
+  std::vector<Interval> intervals;
+  /// Open loop: the rate asked for (0 in a closed loop), and the requests whose intended
+  /// time fell in the measured run.
+  double target_rate = 0;
+  uint64_t intended = 0;
   /// From the start of the first loop to the end of the last one's drain.
   std::chrono::nanoseconds elapsed{0};
   /// Connections asked for, and how many of them connected at least once.
