@@ -36,7 +36,7 @@ struct Callbacks {
     if (status == UV_ECANCELED) return;  // closed while connecting
     ClientLoop& l = *c.owner;
     if (status < 0) {
-      ++l.result_.errors[kind(ErrorKind::connect)];
+      l.count_error(ErrorKind::connect);
       c.failed_connect = true;
       l.close(c);
       return;
@@ -57,7 +57,11 @@ struct Callbacks {
       l.close(c);
       return;
     }
-    l.fill(c);
+    if (l.arrivals_) {
+      l.take_due(c);
+    } else {
+      l.fill(c);
+    }
     l.flush(c);
   }
   static void on_write(uv_write_t* req, int status) {
@@ -88,7 +92,11 @@ struct Callbacks {
   static int on_body(llhttp_t* p, const char* at, size_t len) {
     ClientConnection& c = conn_of(p);
     const auto& bodies = c.owner->plan_.expect_bodies;
-    if (bodies.empty() || c.count == 0) return 0;
+    if (bodies.empty()) {
+      c.body_at += len;  // --expect-bytes
+      return 0;
+    }
+    if (c.count == 0) return 0;
     const std::string& want = bodies[c.ring[c.head].request];
     if (c.body_ok &&
         (c.body_at + len > want.size() || std::memcmp(want.data() + c.body_at, at, len) != 0)) {
@@ -134,6 +142,9 @@ ClientLoop::ClientLoop(Loop& loop, const Plan& plan, unsigned connections)
     c->next_request = static_cast<uint32_t>(i % plan.requests.size());
     conns_.push_back(std::move(c));
   }
+  if (plan.rate > 0) rate_ = plan.rate * connections / plan.connections;
+  // Each loop draws its own sequence from the run's seed.
+  rng_ = (plan.seed + 0x9E3779B97F4A7C15ULL * (loop.index() + 1)) | 1;
   loop.deadlines().add_source(this);
 }
 
@@ -141,17 +152,186 @@ ClientLoop::~ClientLoop() = default;
 
 void ClientLoop::started() {
   uv_update_time(core_.uv());  // the loop's clock is cached: the run starts now
-  result_.start_ns = uv_hrtime();
-  end_at_ = core_.now() + plan_.duration_ms;
+  run_start_ns_ = uv_hrtime();
+  const uint64_t total_ms = plan_.warmup_ms + plan_.duration_ms;
+  send_end_ns_ = run_start_ns_ + total_ms * 1'000'000;
+  end_at_ = core_.now() + total_ms;
+  measure_start_ns_ = run_start_ns_ + plan_.warmup_ms * 1'000'000;
+  if (plan_.warmup_ms == 0) begin_measuring(run_start_ns_);
+  if (rate_ > 0) {
+    int err = 0;
+    if (timer_.open(core_.uv(), on_timer, this, err)) {
+      arrivals_.emplace(rate_, plan_.poisson, rng_, run_start_ns_);
+      due_.resize(64);
+      timer_.arm(arrivals_->peek());
+    } else {
+      // No timer, no open loop: the run ends at once and says why.
+      result_.error = "cannot make a timer for the open loop: " + std::string(uv_strerror(-err));
+      stopping_ = true;
+      mark_end();
+      core_.request_stop();
+      return;
+    }
+  }
   for (auto& c : conns_) open(*c);
   next_sweep_ = std::min(end_at_, core_.now() + kSweepMs);
+  if (plan_.warmup_ms > 0) next_sweep_ = std::min(next_sweep_, core_.now() + plan_.warmup_ms);
   core_.deadlines().schedule(next_sweep_);
+}
+
+void ClientLoop::begin_measuring(uint64_t now_ns) {
+  measuring_ = true;
+  const unsigned established = result_.established;
+  result_.requests = 0;
+  for (uint64_t& e : result_.errors) e = 0;
+  result_.bytes_read = result_.bytes_written = 0;
+  result_.intended = 0;
+  result_.established = established;
+  result_.start_ns = now_ns;
+  const uint64_t seconds = (plan_.duration_ms + 999) / 1000;
+  last_second_ = static_cast<uint32_t>(seconds > 0 ? seconds - 1 : 0);
+  result_.intervals.reserve(seconds);
+  current_ = IntervalPart{};
+  next_roll_ns_ = last_second_ == 0 ? UINT64_MAX : now_ns + 1'000'000'000;
+  live_.measuring.store(true, std::memory_order_relaxed);
+}
+
+void ClientLoop::count_error(ErrorKind k, uint64_t n) {
+  if (!measuring_ || n == 0) return;
+  result_.errors[kind(k)] += n;
+  current_.errors += n;
+}
+
+void ClientLoop::roll_intervals(uint64_t now_ns) {
+  while (now_ns >= next_roll_ns_) {
+    // The second that ends here: its counts and non-empty buckets, then a fresh one.
+    for (const Histogram::Bucket& b : interval_latency_.buckets())
+      current_.latency.emplace_back(b.high, b.count);
+    for (const Histogram::Bucket& b : interval_service_.buckets())
+      current_.service.emplace_back(b.high, b.count);
+    live_.last_second_requests.store(current_.requests, std::memory_order_relaxed);
+    live_.last_second_p99_us.store(interval_latency_.value_at_percentile(99),
+                                   std::memory_order_relaxed);
+    live_.requests.store(result_.requests, std::memory_order_relaxed);
+    uint64_t errors = 0;
+    for (uint64_t e : result_.errors) errors += e;
+    live_.errors.store(errors, std::memory_order_relaxed);
+    const uint32_t next = current_.second + 1;
+    result_.intervals.push_back(std::move(current_));
+    current_ = IntervalPart{};
+    current_.second = next;
+    interval_latency_.reset();
+    interval_service_.reset();
+    next_roll_ns_ = next >= last_second_ ? UINT64_MAX : next_roll_ns_ + 1'000'000'000;
+  }
+}
+
+uint32_t ClientLoop::pick_request(ClientConnection& c) {
+  const auto n = static_cast<uint32_t>(plan_.requests.size());
+  if (plan_.random_order && n > 1) {
+    rng_ ^= rng_ >> 12;
+    rng_ ^= rng_ << 25;
+    rng_ ^= rng_ >> 27;
+    return static_cast<uint32_t>(((rng_ * 0x2545F4914F6CDD1DULL) >> 32) % n);
+  }
+  const uint32_t r = c.next_request;
+  c.next_request = r + 1 == n ? 0 : r + 1;
+  return r;
+}
+
+void ClientLoop::enqueue(ClientConnection& c, uint64_t intended_ns) {
+  const size_t cap = c.ring.size();
+  const uint32_t r = pick_request(c);
+  c.ring[(c.head + c.count) % cap] = {r, intended_ns, 0};  // sent: stamped when written
+  ++c.count;
+  ++c.unsent;
+  const std::string& bytes = plan_.requests[r];
+  c.out.push_back(
+      uv_buf_init(const_cast<char*>(bytes.data()), static_cast<unsigned>(bytes.size())));
+}
+
+void ClientLoop::on_timer(void* self) {
+  auto& l = *static_cast<ClientLoop*>(self);
+  if (l.stopping_ || !l.arrivals_) return;
+  const uint64_t now = uv_hrtime();
+  // Every request whose intended time has come joins the queue, stamped with that time.
+  while (l.arrivals_->peek() <= now && l.arrivals_->peek() < l.send_end_ns_) {
+    const uint64_t t = l.arrivals_->take();
+    if (l.due_count_ == l.due_.size()) {
+      std::vector<uint64_t> bigger(l.due_.size() * 2);
+      for (size_t i = 0; i < l.due_count_; ++i)
+        bigger[i] = l.due_[(l.due_head_ + i) % l.due_.size()];
+      l.due_ = std::move(bigger);
+      l.due_head_ = 0;
+    }
+    l.due_[(l.due_head_ + l.due_count_) % l.due_.size()] = t;
+    ++l.due_count_;
+    if (l.measuring_) ++l.result_.intended;
+  }
+  l.assign_due();
+  if (l.arrivals_->peek() < l.send_end_ns_) l.timer_.arm(l.arrivals_->peek());
+}
+
+void ClientLoop::take_due(ClientConnection& c) {
+  const size_t cap = c.ring.size();
+  while (due_count_ > 0 && c.count < cap) {
+    enqueue(c, due_[due_head_]);
+    due_head_ = due_head_ + 1 == due_.size() ? 0 : due_head_ + 1;
+    --due_count_;
+  }
+}
+
+void ClientLoop::assign_due() {
+  // Connections with a free slot take the oldest due requests, round robin from where the
+  // last search stopped; one full turn without a free slot ends the search.
+  const size_t n = conns_.size();
+  for (size_t tried = 0; due_count_ > 0 && tried < n; ++tried) {
+    ClientConnection& c = *conns_[cursor_];
+    cursor_ = cursor_ + 1 == n ? 0 : cursor_ + 1;
+    if (c.state != ClientConnection::State::Open || c.count == c.ring.size() || !c.keep_alive)
+      continue;
+    take_due(c);
+    flush(c);
+    tried = 0;
+  }
+}
+
+void ClientLoop::expire_due(uint64_t now_ns) {
+  const uint64_t timeout_ns = plan_.timeout_ms * 1'000'000;
+  while (due_count_ > 0 && now_ns - due_[due_head_] > timeout_ns) {
+    count_error(ErrorKind::timeout);
+    due_head_ = due_head_ + 1 == due_.size() ? 0 : due_head_ + 1;
+    --due_count_;
+  }
+}
+
+void ClientLoop::drop_due() {
+  // Due and never sent when the run ended: every connection stayed busy until then.
+  count_error(ErrorKind::timeout, due_count_);
+  due_count_ = due_head_ = 0;
+}
+
+void ClientLoop::mark_end() {
+  if (result_.end_ns != 0) return;
+  result_.end_ns = uv_hrtime();
+  if (!measuring_) return;
+  // The last second: what completed after the run's end counts in it.
+  for (const Histogram::Bucket& b : interval_latency_.buckets())
+    current_.latency.emplace_back(b.high, b.count);
+  for (const Histogram::Bucket& b : interval_service_.buckets())
+    current_.service.emplace_back(b.high, b.count);
+  result_.intervals.push_back(std::move(current_));
+  current_ = IntervalPart{};
+}
+
+void ClientLoop::close_handles() {
+  timer_.close();
 }
 
 void ClientLoop::open(ClientConnection& c) {
   c.failed_connect = false;
   if (int rc = uv_tcp_init(core_.uv(), &c.tcp); rc != 0) {
-    ++result_.errors[kind(ErrorKind::connect)];
+    count_error(ErrorKind::connect);
     c.failed_connect = true;  // the handle was not made: try again at the next sweep
     return;
   }
@@ -161,7 +341,7 @@ void ClientLoop::open(ClientConnection& c) {
   int rc = uv_tcp_connect(&c.connect_req, &c.tcp, reinterpret_cast<const sockaddr*>(&plan_.addr),
                           Callbacks::on_connect);
   if (rc != 0) {
-    ++result_.errors[kind(ErrorKind::connect)];
+    count_error(ErrorKind::connect);
     c.failed_connect = true;
     close(c);
   }
@@ -182,7 +362,7 @@ void ClientLoop::closed(ClientConnection& c) {
   c.count = c.head = c.unsent = 0;
   if (stopping_) {
     if (open_ == 0) {
-      result_.end_ns = uv_hrtime();
+      mark_end();
       core_.check_drained();
     }
     return;
@@ -194,25 +374,13 @@ void ClientLoop::closed(ClientConnection& c) {
 
 void ClientLoop::fail_in_flight(ClientConnection& c, ErrorKind first, ErrorKind rest) {
   if (c.count == 0) return;
-  ++result_.errors[kind(first)];
-  result_.errors[kind(rest)] += c.count - 1;
+  count_error(first);
+  count_error(rest, c.count - 1);
   c.count = c.head = c.unsent = 0;
 }
 
 void ClientLoop::fill(ClientConnection& c) {
-  const size_t cap = c.ring.size();
-  if (c.count == cap) return;
-  const auto n = static_cast<uint32_t>(plan_.requests.size());
-  while (c.count < cap) {
-    const uint32_t r = c.next_request;
-    c.next_request = r + 1 == n ? 0 : r + 1;
-    c.ring[(c.head + c.count) % cap] = {r, 0};  // stamped when written (flush)
-    ++c.count;
-    ++c.unsent;
-    const std::string& bytes = plan_.requests[r];
-    c.out.push_back(
-        uv_buf_init(const_cast<char*>(bytes.data()), static_cast<unsigned>(bytes.size())));
-  }
+  while (c.count < c.ring.size()) enqueue(c, 0);
 }
 
 void ClientLoop::flush(ClientConnection& c) {
@@ -220,7 +388,11 @@ void ClientLoop::flush(ClientConnection& c) {
   // One clock read per write: the requests it carries were sent now.
   const uint64_t now = uv_hrtime();
   const size_t cap = c.ring.size();
-  for (size_t i = c.count - c.unsent; i < c.count; ++i) c.ring[(c.head + i) % cap].sent_ns = now;
+  for (size_t i = c.count - c.unsent; i < c.count; ++i) {
+    ClientConnection::InFlight& f = c.ring[(c.head + i) % cap];
+    f.sent_ns = now;
+    if (f.intended_ns == 0) f.intended_ns = now;
+  }
   c.unsent = 0;
   auto* stream = reinterpret_cast<uv_stream_t*>(&c.tcp);
   size_t total = 0;
@@ -265,7 +437,7 @@ int ClientLoop::message_complete(ClientConnection& c) {
   }
   if (c.count == 0) {
     // A response to no request: the exchange is out of step; stop here.
-    ++result_.errors[kind(ErrorKind::parse)];
+    count_error(ErrorKind::parse);
     return -1;
   }
   const ClientConnection::InFlight f = c.ring[c.head];
@@ -275,22 +447,37 @@ int ClientLoop::message_complete(ClientConnection& c) {
   if (!plan_.expect_bodies.empty()) {
     body_ok = body_ok && c.body_at == plan_.expect_bodies[f.request].size();
   }
+  if (plan_.expect_body_bytes >= 0) {
+    body_ok = body_ok && c.body_at == static_cast<uint64_t>(plan_.expect_body_bytes);
+  }
   c.body_at = 0;
   c.body_ok = true;
+  if (c.now_ns >= next_roll_ns_) roll_intervals(c.now_ns);
   if (status >= plan_.expect_status.size() || !plan_.expect_status[status]) {
-    ++result_.errors[kind(ErrorKind::status)];
+    count_error(ErrorKind::status);
   } else if (!body_ok) {
-    ++result_.errors[kind(ErrorKind::body)];
-  } else {
+    count_error(ErrorKind::body);
+  } else if (measuring_) {
     ++result_.requests;
-    const uint64_t ns = c.now_ns > f.sent_ns ? c.now_ns - f.sent_ns : 0;
-    result_.latency.record(static_cast<int64_t>(ns / 1000));
+    ++current_.requests;
+    const uint64_t corrected = c.now_ns > f.intended_ns ? (c.now_ns - f.intended_ns) / 1000 : 0;
+    const uint64_t service = c.now_ns > f.sent_ns ? (c.now_ns - f.sent_ns) / 1000 : 0;
+    result_.latency.record(static_cast<int64_t>(corrected));
+    result_.service.record(static_cast<int64_t>(service));
+    interval_latency_.record(static_cast<int64_t>(corrected));
+    interval_service_.record(static_cast<int64_t>(service));
   }
   if (!c.keep_alive || !llhttp_should_keep_alive(&c.parser)) {
     c.keep_alive = false;
     return HPE_PAUSED;  // the server closes after this one: nothing more is read
   }
-  if (!stopping_) fill(c);
+  if (!stopping_) {
+    if (arrivals_) {
+      take_due(c);
+    } else {
+      fill(c);
+    }
+  }
   return 0;
 }
 
@@ -308,8 +495,10 @@ void ClientLoop::on_read(ClientConnection& c, ssize_t n) {
     close(c);
     return;
   }
-  result_.bytes_read += static_cast<uint64_t>(n);
   c.now_ns = uv_hrtime();
+  // The warmup ends on time, not at the next sweep: what completes after it counts.
+  if (!measuring_ && c.now_ns >= measure_start_ns_) begin_measuring(measure_start_ns_);
+  result_.bytes_read += static_cast<uint64_t>(n);
   const llhttp_errno_t err = llhttp_execute(&c.parser, read_buf_.data(), static_cast<size_t>(n));
   if (err != HPE_OK) {
     if (err == HPE_PAUSED && !c.keep_alive) {
@@ -329,28 +518,36 @@ void ClientLoop::on_read(ClientConnection& c, ssize_t n) {
 void ClientLoop::begin_drain() {
   if (!stopping_) {
     stopping_ = true;
+    timer_.disarm();
+    drop_due();
     for (auto& c : conns_) {
       // Connections with requests in flight wait for their responses; the others go now.
       if (c->state == ClientConnection::State::Connecting || c->count == 0) close(*c);
     }
   }
-  if (open_ == 0 && result_.end_ns == 0) result_.end_ns = uv_hrtime();
+  if (open_ == 0) mark_end();
 }
 
 void ClientLoop::abort() {
   stopping_ = true;
+  timer_.disarm();
+  drop_due();
   for (auto& c : conns_) {
     fail_in_flight(*c, ErrorKind::timeout, ErrorKind::timeout);
     close(*c);
   }
-  if (open_ == 0 && result_.end_ns == 0) result_.end_ns = uv_hrtime();
+  if (open_ == 0) mark_end();
 }
 
 void ClientLoop::on_deadline(uint64_t now) {
   // The loop's clock counts whole milliseconds: the end is checked on the precise one, so a
   // run sends for its whole duration.
+  const uint64_t now_ns = uv_hrtime();
+  if (!measuring_ && now_ns >= measure_start_ns_) begin_measuring(measure_start_ns_);
+  if (now_ns >= next_roll_ns_) roll_intervals(now_ns);
+  expire_due(now_ns);
   if (!stopping_ && now >= end_at_) {
-    if (uv_hrtime() - result_.start_ns >= plan_.duration_ms * 1'000'000) {
+    if (now_ns >= send_end_ns_) {
       // The run is over: send nothing more, and let the loop drain (begin_drain).
       begin_drain();
       core_.request_stop();
@@ -358,7 +555,6 @@ void ClientLoop::on_deadline(uint64_t now) {
       end_at_ = now + 1;
     }
   }
-  const uint64_t now_ns = uv_hrtime();
   const uint64_t timeout_ns = plan_.timeout_ms * 1'000'000;
   for (auto& cp : conns_) {
     ClientConnection& c = *cp;

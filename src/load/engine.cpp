@@ -5,9 +5,11 @@
 #include <netdb.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <thread>
 
 #include "core/loop.hpp"
 #include "load/client_loop.hpp"
@@ -47,6 +49,9 @@ std::string make_plan(const RunOptions& o, detail::Plan& plan) {
   }
   if (o.duration.count() <= 0) return "duration must be positive";
   if (o.timeout.count() <= 0) return "timeout must be positive";
+  if (o.warmup.count() < 0) return "warmup must not be negative";
+  if (!(o.rate >= 0) || std::isinf(o.rate)) return "rate must be a positive number";
+  if (o.poisson && o.rate == 0) return "poisson needs a rate";
   plan.requests = o.requests;
   if (plan.requests.empty()) {
     plan.requests.push_back("GET / HTTP/1.1\r\nHost: " + host_header(o.host, o.port) + "\r\n\r\n");
@@ -59,6 +64,7 @@ std::string make_plan(const RunOptions& o, detail::Plan& plan) {
     return "expect_bodies must have one body per request";
   }
   plan.expect_bodies = o.expect_bodies;
+  plan.expect_body_bytes = o.expect_body_bytes;
   if (o.expect_status.empty()) {
     for (unsigned s = 200; s < 400; ++s) plan.expect_status.set(s);
   } else {
@@ -69,7 +75,13 @@ std::string make_plan(const RunOptions& o, detail::Plan& plan) {
   }
   plan.pipeline = o.pipeline;
   plan.duration_ms = static_cast<uint64_t>(o.duration.count());
+  plan.warmup_ms = static_cast<uint64_t>(o.warmup.count());
   plan.timeout_ms = static_cast<uint64_t>(o.timeout.count());
+  plan.rate = o.rate;
+  plan.poisson = o.poisson;
+  plan.random_order = o.random_order;
+  plan.seed = o.seed;
+  plan.connections = o.connections;
   return resolve(o.host, o.port, plan.addr);
 }
 
@@ -92,6 +104,65 @@ std::string format_bytes(double b) {
 std::string format_duration_ms(int64_t ms) {
   if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
   return std::to_string(ms) + "ms";
+}
+
+/// The seconds of every loop, merged second by second (their histograms exactly).
+std::vector<Interval> merge_intervals(const std::vector<detail::ClientLoop*>& clients) {
+  size_t seconds = 0;
+  for (detail::ClientLoop* c : clients) {
+    for (const detail::IntervalPart& p : c->result().intervals)
+      seconds = std::max<size_t>(seconds, p.second + 1);
+  }
+  std::vector<Interval> out(seconds);
+  Histogram latency;
+  Histogram service;
+  for (size_t s = 0; s < seconds; ++s) {
+    latency.reset();
+    service.reset();
+    Interval& i = out[s];
+    i.second = static_cast<uint32_t>(s);
+    for (detail::ClientLoop* c : clients) {
+      for (const detail::IntervalPart& p : c->result().intervals) {
+        if (p.second != s) continue;
+        i.requests += p.requests;
+        i.errors += p.errors;
+        for (const auto& [v, n] : p.latency) latency.record_n(static_cast<int64_t>(v), n);
+        for (const auto& [v, n] : p.service) service.record_n(static_cast<int64_t>(v), n);
+      }
+    }
+    i.p50_us = latency.value_at_percentile(50);
+    i.p90_us = latency.value_at_percentile(90);
+    i.p99_us = latency.value_at_percentile(99);
+    i.max_us = latency.max();
+    i.service_p99_us = service.value_at_percentile(99);
+  }
+  return out;
+}
+
+/// Calls on_progress about once a second until the run's time is up (the loops then drain
+/// by themselves; join waits for that).
+void report_progress(const RunOptions& o, const std::vector<detail::ClientLoop*>& clients) {
+  using namespace std::chrono;
+  const auto begin = steady_clock::now();
+  const auto total = o.warmup + o.duration;
+  for (auto next = begin + seconds(1); next < begin + total; next += seconds(1)) {
+    std::this_thread::sleep_until(next);
+    RunOptions::Progress p;
+    bool measuring = true;
+    for (detail::ClientLoop* c : clients) {
+      const detail::LiveCounters& l = c->live();
+      measuring = measuring && l.measuring.load(std::memory_order_relaxed);
+      p.requests += l.requests.load(std::memory_order_relaxed);
+      p.errors += l.errors.load(std::memory_order_relaxed);
+      p.last_second_requests += l.last_second_requests.load(std::memory_order_relaxed);
+      p.last_second_p99_us =
+          std::max(p.last_second_p99_us, l.last_second_p99_us.load(std::memory_order_relaxed));
+    }
+    p.warming_up = !measuring;
+    const auto since = duration_cast<milliseconds>(steady_clock::now() - begin);
+    p.elapsed = measuring ? std::max(milliseconds(0), since - o.warmup) : since;
+    o.on_progress(p);
+  }
 }
 
 }  // namespace
@@ -131,8 +202,10 @@ RunResult run(const RunOptions& options) {
     loops.push_back(std::move(loop));
   }
   for (auto& l : loops) l->start();
+  if (options.on_progress) report_progress(options, clients);
   for (auto& l : loops) l->join();
   result.threads = threads;
+  result.target_rate = options.rate;
   uint64_t start = UINT64_MAX;
   uint64_t end = 0;
   for (detail::ClientLoop* c : clients) {
@@ -143,10 +216,14 @@ RunResult run(const RunOptions& options) {
     result.bytes_written += r.bytes_written;
     result.connections_established += r.established;
     result.latency.merge(r.latency);
+    result.service.merge(r.service);
+    result.intended += r.intended;
+    if (result.error.empty()) result.error = r.error;
     start = std::min(start, r.start_ns);
     end = std::max(end, r.end_ns);
   }
   if (end > start) result.elapsed = std::chrono::nanoseconds(end - start);
+  result.intervals = merge_intervals(clients);
   return result;
 }
 
@@ -165,9 +242,15 @@ std::string format_summary(const RunOptions& o, const RunResult& r, const std::s
   if (o.pipeline > 1) s += ", pipeline " + std::to_string(o.pipeline);
   s += "\n";
   const Histogram& h = r.latency;
+  const bool open = o.rate > 0;
+  if (open) {
+    s += "  Open loop at " + printf_string("%.2f", o.rate) + " requests/s" +
+         (o.poisson ? " (Poisson)" : "") + ": " + std::to_string(r.intended) +
+         " intended; latency from the intended send time, service time from the write\n";
+  }
   s += "  Latency     avg " + format_latency_us(h.mean()) + "   max " +
        format_latency_us(static_cast<double>(h.max())) + "\n";
-  s += "  Latency Distribution\n";
+  s += open ? "  Latency Distribution (corrected / service)\n" : "  Latency Distribution\n";
   struct Row {
     const char* label;
     double p;
@@ -176,7 +259,13 @@ std::string format_summary(const RunOptions& o, const RunResult& r, const std::s
                          Row{"  99.9%", 99.9}, Row{" 99.99%", 99.99}, Row{"    max", 100}}) {
     s += "   ";
     s += row.label;
-    s += "  " + format_latency_us(static_cast<double>(h.value_at_percentile(row.p))) + "\n";
+    std::string v = format_latency_us(static_cast<double>(h.value_at_percentile(row.p)));
+    s += "  " + v;
+    if (open) {
+      s += std::string(v.size() < 10 ? 10 - v.size() : 1, ' ') +
+           format_latency_us(static_cast<double>(r.service.value_at_percentile(row.p)));
+    }
+    s += "\n";
   }
   const double secs = std::chrono::duration<double>(r.elapsed).count();
   s += "  " + std::to_string(r.requests) + " requests in " + printf_string("%.2fs", secs) + ", " +
