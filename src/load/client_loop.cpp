@@ -152,10 +152,13 @@ ClientLoop::~ClientLoop() = default;
 
 void ClientLoop::started() {
   uv_update_time(core_.uv());  // the loop's clock is cached: the run starts now
-  run_start_ns_ = uv_hrtime();
+  // Every loop runs from the same epoch, so that a loop whose thread started late still
+  // sends its share of the run (and the rate over the run is the rate asked for).
+  const uint64_t now_ns = uv_hrtime();
+  run_start_ns_ = plan_.epoch_ns != 0 && plan_.epoch_ns <= now_ns ? plan_.epoch_ns : now_ns;
   const uint64_t total_ms = plan_.warmup_ms + plan_.duration_ms;
   send_end_ns_ = run_start_ns_ + total_ms * 1'000'000;
-  end_at_ = core_.now() + total_ms;
+  end_at_ = core_.now() + (send_end_ns_ - now_ns) / 1'000'000;
   measure_start_ns_ = run_start_ns_ + plan_.warmup_ms * 1'000'000;
   if (plan_.warmup_ms == 0) begin_measuring(run_start_ns_);
   if (rate_ > 0) {

@@ -64,6 +64,7 @@ struct Plan {
   bool random_order = false;
   uint64_t seed = 1;
   unsigned connections = 1;  // over every loop
+  uint64_t epoch_ns = 0;     // uv_hrtime when the run began (0: when each loop starts)
 };
 
 /// One second of one loop's measured run: counts, and the non-empty buckets of its

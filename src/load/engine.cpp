@@ -3,6 +3,7 @@
 #include "tether/load/engine.hpp"
 
 #include <netdb.h>
+#include <uv.h>
 
 #include <algorithm>
 #include <cmath>
@@ -201,6 +202,7 @@ RunResult run(const RunOptions& options) {
     clients.push_back(&detail::ClientLoop::attach(*loop, plan, share));
     loops.push_back(std::move(loop));
   }
+  plan.epoch_ns = uv_hrtime();
   for (auto& l : loops) l->start();
   if (options.on_progress) report_progress(options, clients);
   for (auto& l : loops) l->join();
