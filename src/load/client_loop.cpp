@@ -208,10 +208,7 @@ void ClientLoop::count_error(ErrorKind k, uint64_t n) {
 void ClientLoop::roll_intervals(uint64_t now_ns) {
   while (now_ns >= next_roll_ns_) {
     // The second that ends here: its counts and non-empty buckets, then a fresh one.
-    for (const Histogram::Bucket& b : interval_latency_.buckets())
-      current_.latency.emplace_back(b.high, b.count);
-    for (const Histogram::Bucket& b : interval_service_.buckets())
-      current_.service.emplace_back(b.high, b.count);
+    close_interval();
     live_.last_second_requests.store(current_.requests, std::memory_order_relaxed);
     live_.last_second_p99_us.store(interval_latency_.value_at_percentile(99),
                                    std::memory_order_relaxed);
@@ -319,12 +316,18 @@ void ClientLoop::mark_end() {
   result_.end_ns = uv_hrtime();
   if (!measuring_) return;
   // The last second: what completed after the run's end counts in it.
+  close_interval();
+  result_.intervals.push_back(std::move(current_));
+  current_ = IntervalPart{};
+}
+
+void ClientLoop::close_interval() {
   for (const Histogram::Bucket& b : interval_latency_.buckets())
     current_.latency.emplace_back(b.high, b.count);
   for (const Histogram::Bucket& b : interval_service_.buckets())
     current_.service.emplace_back(b.high, b.count);
-  result_.intervals.push_back(std::move(current_));
-  current_ = IntervalPart{};
+  result_.latency.merge(interval_latency_);
+  result_.service.merge(arrivals_ ? interval_service_ : interval_latency_);
 }
 
 void ClientLoop::close_handles() {
@@ -465,10 +468,10 @@ int ClientLoop::message_complete(ClientConnection& c) {
     ++current_.requests;
     const uint64_t corrected = c.now_ns > f.intended_ns ? (c.now_ns - f.intended_ns) / 1000 : 0;
     const uint64_t service = c.now_ns > f.sent_ns ? (c.now_ns - f.sent_ns) / 1000 : 0;
-    result_.latency.record(static_cast<int64_t>(corrected));
-    result_.service.record(static_cast<int64_t>(service));
+    // Into this second's histograms only: they fold into the totals once a second. In a
+    // closed loop the service time is the latency, recorded once.
     interval_latency_.record(static_cast<int64_t>(corrected));
-    interval_service_.record(static_cast<int64_t>(service));
+    if (arrivals_) interval_service_.record(static_cast<int64_t>(service));
   }
   if (!c.keep_alive || !llhttp_should_keep_alive(&c.parser)) {
     c.keep_alive = false;

@@ -194,6 +194,7 @@ class ClientLoop final : public Loop::Extension, DeadlineTimer::Source {
   void expire_due(uint64_t now_ns);
   void drop_due();
   void mark_end();
+  void close_interval();
 
   Loop& core_;
   const Plan& plan_;

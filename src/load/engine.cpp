@@ -128,7 +128,9 @@ std::vector<Interval> merge_intervals(const std::vector<detail::ClientLoop*>& cl
         i.requests += p.requests;
         i.errors += p.errors;
         for (const auto& [v, n] : p.latency) latency.record_n(static_cast<int64_t>(v), n);
-        for (const auto& [v, n] : p.service) service.record_n(static_cast<int64_t>(v), n);
+        // A closed loop keeps no service times apart: they are the latencies.
+        const auto& times = p.service.empty() ? p.latency : p.service;
+        for (const auto& [v, n] : times) service.record_n(static_cast<int64_t>(v), n);
       }
     }
     i.p50_us = latency.value_at_percentile(50);
