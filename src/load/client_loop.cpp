@@ -1,5 +1,7 @@
 #include "load/client_loop.hpp"
 
+#include "load/response_scan.hpp"
+
 #include <algorithm>
 #include <cstring>
 
@@ -52,6 +54,7 @@ struct Callbacks {
     c.body_ok = true;
     llhttp_init(&c.parser, HTTP_RESPONSE, &l.settings_);
     c.parser.data = &c;
+    c.in_message = false;
     uv_read_start(reinterpret_cast<uv_stream_t*>(&c.tcp), on_alloc, on_read);
     if (l.stopping_) {
       l.close(c);
@@ -446,18 +449,27 @@ int ClientLoop::message_complete(ClientConnection& c) {
     count_error(ErrorKind::parse);
     return -1;
   }
+  const bool keep_alive = c.keep_alive && llhttp_should_keep_alive(&c.parser);
+  answered(c, status, c.body_ok, c.body_at, keep_alive);
+  c.body_at = 0;
+  c.body_ok = true;
+  // Paused either way: at a message boundary, so that the next response may take the fast
+  // path (on_read), or because the server closes after this one and nothing more is read.
+  return HPE_PAUSED;
+}
+
+bool ClientLoop::answered(ClientConnection& c, unsigned status, bool body_matches,
+                          uint64_t body_size, bool keep_alive) {
   const ClientConnection::InFlight f = c.ring[c.head];
   c.head = c.head + 1 == c.ring.size() ? 0 : c.head + 1;
   --c.count;
-  bool body_ok = c.body_ok;
+  bool body_ok = body_matches;
   if (!plan_.expect_bodies.empty()) {
-    body_ok = body_ok && c.body_at == plan_.expect_bodies[f.request].size();
+    body_ok = body_ok && body_size == plan_.expect_bodies[f.request].size();
   }
   if (plan_.expect_body_bytes >= 0) {
-    body_ok = body_ok && c.body_at == static_cast<uint64_t>(plan_.expect_body_bytes);
+    body_ok = body_ok && body_size == static_cast<uint64_t>(plan_.expect_body_bytes);
   }
-  c.body_at = 0;
-  c.body_ok = true;
   if (c.now_ns >= next_roll_ns_) roll_intervals(c.now_ns);
   if (status >= plan_.expect_status.size() || !plan_.expect_status[status]) {
     count_error(ErrorKind::status);
@@ -473,9 +485,9 @@ int ClientLoop::message_complete(ClientConnection& c) {
     interval_latency_.record(static_cast<int64_t>(corrected));
     if (arrivals_) interval_service_.record(static_cast<int64_t>(service));
   }
-  if (!c.keep_alive || !llhttp_should_keep_alive(&c.parser)) {
+  if (!keep_alive) {
     c.keep_alive = false;
-    return HPE_PAUSED;  // the server closes after this one: nothing more is read
+    return false;
   }
   if (!stopping_) {
     if (arrivals_) {
@@ -484,7 +496,7 @@ int ClientLoop::message_complete(ClientConnection& c) {
       fill(c);
     }
   }
-  return 0;
+  return true;
 }
 
 void ClientLoop::on_read(ClientConnection& c, ssize_t n) {
@@ -495,7 +507,7 @@ void ClientLoop::on_read(ClientConnection& c, ssize_t n) {
       // whatever is still in flight was cut off.
       c.keep_alive = false;
       c.now_ns = uv_hrtime();
-      llhttp_finish(&c.parser);
+      if (c.in_message) llhttp_finish(&c.parser);
     }
     fail_in_flight(c, ErrorKind::reset, ErrorKind::reset);
     close(c);
@@ -505,15 +517,49 @@ void ClientLoop::on_read(ClientConnection& c, ssize_t n) {
   // The warmup ends on time, not at the next sweep: what completes after it counts.
   if (!measuring_ && c.now_ns >= measure_start_ns_) begin_measuring(measure_start_ns_);
   result_.bytes_read += static_cast<uint64_t>(n);
-  const llhttp_errno_t err = llhttp_execute(&c.parser, read_buf_.data(), static_cast<size_t>(n));
-  if (err != HPE_OK) {
-    if (err == HPE_PAUSED && !c.keep_alive) {
-      fail_in_flight(c, ErrorKind::reset, ErrorKind::reset);
+  const char* p = read_buf_.data();
+  const char* const end = p + n;
+  while (p < end) {
+    if (!c.in_message && c.count > 0) {
+      // The common shape, whole in this read: no llhttp (response_scan.hpp).
+      const ScannedResponse r = scan_response(p, end, plan_.is_head[c.ring[c.head].request]);
+      if (r.complete) {
+        bool matches = true;
+        if (!plan_.expect_bodies.empty()) {
+          const std::string& want = plan_.expect_bodies[c.ring[c.head].request];
+          matches =
+              r.body_size == want.size() && std::memcmp(want.data(), r.body, r.body_size) == 0;
+        }
+        p += r.size;
+        if (!answered(c, r.status, matches, r.body_size, r.keep_alive)) {
+          fail_in_flight(c, ErrorKind::reset, ErrorKind::reset);
+          close(c);
+          core_.deadlines().after_read();
+          return;
+        }
+        continue;
+      }
+    }
+    c.in_message = true;
+    const llhttp_errno_t err = llhttp_execute(&c.parser, p, static_cast<size_t>(end - p));
+    if (err == HPE_OK) break;  // the rest of this response is in a later read
+    if (err == HPE_PAUSED && c.keep_alive) {
+      // A response ended: the next one starts from a fresh state, and may take the fast path.
+      p = llhttp_get_error_pos(&c.parser);
+      llhttp_reset(&c.parser);
+      c.in_message = false;
+      continue;
+    }
+    if (err == HPE_PAUSED) {
+      fail_in_flight(c, ErrorKind::reset, ErrorKind::reset);  // the server closes
     } else {
       fail_in_flight(c, ErrorKind::parse, ErrorKind::reset);
     }
     close(c);
-  } else if (stopping_ && c.count == 0) {
+    core_.deadlines().after_read();
+    return;
+  }
+  if (stopping_ && c.count == 0) {
     close(c);
   } else {
     flush(c);

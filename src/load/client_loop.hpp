@@ -139,7 +139,8 @@ struct ClientConnection {
   // The response being parsed: its body's checked prefix and whether it still matches.
   uint64_t body_at = 0;
   bool body_ok = true;
-  uint64_t now_ns = 0;  // when the bytes being parsed were read
+  uint64_t now_ns = 0;      // when the bytes being parsed were read
+  bool in_message = false;  // llhttp holds part of a response (the fast path cannot start)
 };
 
 class ClientLoop final : public Loop::Extension, DeadlineTimer::Source {
@@ -179,6 +180,11 @@ class ClientLoop final : public Loop::Extension, DeadlineTimer::Source {
   void on_read(ClientConnection& c, ssize_t n);
   void closed(ClientConnection& c);
   int message_complete(ClientConnection& c);
+  /// The final response to the oldest request in flight: counted once (success or one
+  /// error) and, unless the server closes after it, the next request queued. False when the
+  /// server closes.
+  bool answered(ClientConnection& c, unsigned status, bool body_matches, uint64_t body_size,
+                bool keep_alive);
   void schedule_sweep();
   // Counting: nothing before the warmup ends; every completion and error also lands in its
   // second of the run.
