@@ -176,7 +176,9 @@ TEST(Timeouts, ActivityKeepsAKeepAliveConnectionOpen) {
     ++answered;
     EXPECT_EQ(c.read_some(kShortMs / 3), 0u) << "unexpected bytes or close: " << c.buffered();
   }
-  EXPECT_GE(answered, 7);
+  // The loop spans more than twice the idle timeout with gaps of a third of it; a loaded
+  // machine makes fewer turns (each is slower), never a longer gap between requests.
+  EXPECT_GE(answered, 3);
   tt::expect_plaintext_ok(c);
   EXPECT_EQ(s.stats().idle_timeouts, 0u);
 }
