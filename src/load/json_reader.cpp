@@ -166,9 +166,9 @@ class Parser {
   }
 
   bool parse_hex4(char32_t& out) {
-    if (in_.size() - pos_ < 4) return fail("truncated \\u escape");
     out = 0;
-    for (int i = 0; i < 4; ++i) {
+    for (size_t i = 0; i < 4; ++i) {
+      if (pos_ + i >= in_.size()) return fail("truncated \\u escape");
       const char c = in_[pos_ + i];
       unsigned d = 0;
       if (c >= '0' && c <= '9') {

@@ -361,10 +361,10 @@ std::string draw_report_svg(const std::vector<PlotRun>& runs) {
     c.line(kLeft, y - 4, kLeft + 28, y - 4, colour_of(i), 3);
     std::string text = clip_text(runs[i].label, 40);
     if (!one) {
-      text += ": " + clip_text(runs[i].report.url, 50) + " \xE2\x80\x94 " +
+      text += ": " + clip_text(runs[i].report.url, 40) + " \xE2\x80\x94 " +
               describe_mode(runs[i].report) + " \xE2\x80\x94 " + describe_results(runs[i].report);
     }
-    c.text(kLeft + 36, y, text, SvgTextStyle{.size = 12});
+    c.text(kLeft + 36, y, text, SvgTextStyle{.size = one ? 12.0 : 11.0});
   }
   const double key_y = legend_top + row * static_cast<double>(runs.size());
   c.line(kLeft, key_y - 4, kLeft + 28, key_y - 4, "#444", 2);
