@@ -462,12 +462,18 @@ TEST(LoadReportSvg, OneRunIsWellFormedWithItsCurvesAndAxes) {
   EXPECT_EQ(x.count("path", "class", "curve service"), 1u);
   EXPECT_EQ(x.count("path", "class", "curve rps"), 1u);
   EXPECT_EQ(x.count("path", "class", "curve p99"), 1u);
-  // The service curve is dashed, the corrected one is not.
+  // The service curve is dashed, the corrected one is not; each follows its own histogram
+  // (service times here are half the corrected latencies), point by point.
+  std::map<std::string, std::string> d;
   for (const auto& e : x.elements) {
     if (e.name != "path") continue;
     EXPECT_EQ(e.attributes.count("stroke-dasharray"), e.attributes.at("class") == "curve service")
         << e.attributes.at("class");
+    d[e.attributes.at("class")] = e.attributes.at("d");
   }
+  EXPECT_NE(d["curve corrected"], d["curve service"]);
+  EXPECT_GE(std::count(d["curve corrected"].begin(), d["curve corrected"].end(), 'L'), 30);
+  EXPECT_EQ(std::count(d["curve rps"].begin(), d["curve rps"].end(), 'L'), 2);  // 3 seconds
   // The title names the URL (escaped) and the mode.
   EXPECT_TRUE(has_text(x, "http://h/&lt;&amp;&gt;&quot;&apos;")) << svg;
   EXPECT_TRUE(has_text(x, "open loop at 400 req/s (poisson)"));
