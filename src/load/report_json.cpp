@@ -98,7 +98,7 @@ class FieldReader {
   void u32(std::string_view name, unsigned& out) {
     uint64_t v = 0;
     u64(name, v);
-    if (v > UINT32_MAX) return fail(object_.offset, full(name) + " is too large");
+    if (v > UINT32_MAX) return fail(object_.find(name)->offset, full(name) + " is too large");
     out = static_cast<unsigned>(v);
   }
   void number(std::string_view name, double& out) {

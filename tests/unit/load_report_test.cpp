@@ -365,6 +365,18 @@ TEST(LoadReportJson, ErrorOffsetsPointAtTheFault) {
   EXPECT_EQ(error, "byte " + std::to_string(at_field + 12) + ": 'requests' must be a number");
 }
 
+TEST(LoadReportJson, ErrorOffsetOfATooLargeCount) {
+  std::string doc = format_report_json(RunReport{});
+  const std::string from = "\"threads\": 0";
+  const size_t at_field = doc.find(from);
+  ASSERT_NE(at_field, std::string::npos);
+  doc.replace(at_field, from.size(), "\"threads\": 4294967296");
+  RunReport out;
+  std::string error;
+  ASSERT_FALSE(parse_report_json(doc, out, error));
+  EXPECT_EQ(error, "byte " + std::to_string(at_field + 11) + ": threads is too large");
+}
+
 TEST(LoadReportJson, IgnoresUnknownFields) {
   std::string doc = format_report_json(RunReport{});
   doc.insert(doc.find('{') + 1, "\"from_the_future\": {\"x\": [1, 2, null]},");
