@@ -176,6 +176,14 @@ void frame(SvgCanvas& c, const Panel& p, const std::string& title) {
   c.text(p.left, p.top - 8, title, SvgTextStyle{.size = 13, .bold = true});
 }
 
+// Says so in the middle of a panel that has nothing to draw, so that an empty panel is not
+// mistaken for a broken drawing.
+void no_data(SvgCanvas& c, const Panel& p, bool empty, const char* what) {
+  if (!empty) return;
+  c.text(p.left + p.width / 2, p.top + p.height / 2, what,
+         SvgTextStyle{.anchor = "middle", .size = 13, .fill = "#999"});
+}
+
 void log_y_ticks(SvgCanvas& c, const Panel& p, const LogAxis& a) {
   for (int k = a.lo; k <= a.hi; ++k) {
     const double y = a.y(p, std::pow(10.0, k));
@@ -208,6 +216,7 @@ void draw_spectrum(SvgCanvas& c, const Panel& p, const std::vector<PlotRun>& run
   }
   const LogAxis a = log_axis(lo, hi);
   frame(c, p, "Latency by percentile");
+  no_data(c, p, hi == 0, "no successful request");
   static const char* const kLabels[] = {"0%",     "90%",     "99%",     "99.9%",
                                         "99.99%", "99.999%", "99.9999%"};
   for (int d = 0; d <= kSpectrumDecades; ++d) {
@@ -280,6 +289,9 @@ void draw_throughput(SvgCanvas& c, const Panel& p, const LinearAxis& t,
   }
   const LinearAxis a = linear_axis(hi, 4);
   frame(c, p, "Throughput (successful requests per second)");
+  bool empty = true;
+  for (const PlotRun& run : runs) empty = empty && run.report.series.empty();
+  no_data(c, p, empty, "no per-second series in this run");
   for (double v = 0; v <= a.hi + a.step / 2; v += a.step) {
     const double y = p.top + p.height * (1 - v / a.hi);
     if (v > 0 && v < a.hi - a.step / 2) c.line(p.left, y, p.left + p.width, y, kGrid, 1);
@@ -313,6 +325,7 @@ void draw_p99(SvgCanvas& c, const Panel& p, const LinearAxis& t, const std::vect
   }
   const LogAxis a = log_axis(lo, hi);
   frame(c, p, "p99 latency (corrected) per second");
+  no_data(c, p, hi == 0, "no per-second series in this run");
   log_y_ticks(c, p, a);
   y_title(c, p, "p99");
   time_ticks(c, p, t, true);

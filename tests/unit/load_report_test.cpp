@@ -505,6 +505,8 @@ TEST(LoadReportSvg, AnEmptyRunDrawsAxesAndNoCurve) {
   expect_valid_svg(svg, x);
   EXPECT_EQ(x.count("path", "class", "curve"), 0u);
   EXPECT_GT(x.count("text"), 10u);
+  EXPECT_TRUE(has_text(x, "no successful request"));
+  EXPECT_TRUE(has_text(x, "no per-second series in this run"));
 }
 
 TEST(LoadReportSvg, HostileNumbersStayFinite) {
