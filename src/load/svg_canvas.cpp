@@ -92,8 +92,10 @@ void SvgCanvas::curve(const std::vector<std::vector<SvgPoint>>& runs, std::strin
   std::string d;
   for (const auto& run : runs) {
     for (size_t i = 0; i < run.size(); ++i) {
-      d += (i == 0 ? (d.empty() ? "M" : " M") : " L") + svg_number(run[i].x) + " " +
-           svg_number(run[i].y);
+      d += i == 0 ? (d.empty() ? "M" : " M") : " L";
+      d += svg_number(run[i].x);
+      d += ' ';
+      d += svg_number(run[i].y);
     }
   }
   if (d.empty()) return;
