@@ -104,5 +104,27 @@ else
 fi
 expect_error "bad --fail-if" "--fail-if: unknown metric 'p98'" --fail-if 'p98>5ms' http://127.0.0.1/
 
+# --scenario mailbox: every waiter gets its own value from tetherd's mailbox (exit 0); a path
+# with no mailbox behind it loses every value (exit 2); nothing listening is one line (exit 1).
+if timeout 30 "$LOAD" --scenario mailbox --waiters 100 "http://127.0.0.1:$port" >"$TMP/out" 2>"$TMP/err" &&
+  grep -q '^  Waiters: 100 delivered own, 0 misdelivered, 0 lost, 0 duplicated$' "$TMP/out" &&
+  grep -q '^  Posts: 100 delivered (200), 0 stored (202), 0 failed$' "$TMP/out" &&
+  grep -q '^Handoffs/sec: [0-9]' "$TMP/out" && grep -q '^Mailbox: PASS$' "$TMP/out" &&
+  [[ ! -s "$TMP/err" ]]; then
+  pass "--scenario mailbox against tetherd"
+else
+  fail "--scenario mailbox against tetherd: $(cat "$TMP/out" "$TMP/err")"
+fi
+timeout 30 "$LOAD" --scenario mailbox --waiters 5 "http://127.0.0.1:$port/nomailbox/" >"$TMP/out" 2>"$TMP/err"
+rc=$?
+if [[ $rc -eq 2 ]] && grep -q '^Mailbox: FAIL$' "$TMP/out" &&
+  grep -q '^tether-load: mailbox: 0 misdelivered, 5 lost, 0 duplicated$' "$TMP/err"; then
+  pass "--scenario mailbox with values lost: exit 2"
+else
+  fail "--scenario mailbox with values lost: rc=$rc $(cat "$TMP/out" "$TMP/err")"
+fi
+expect_error "--scenario mailbox, unreachable" "cannot connect to 127.0.0.1:$refused: Connection refused" \
+  --scenario mailbox --waiters 5 "http://127.0.0.1:$refused/"
+
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]
