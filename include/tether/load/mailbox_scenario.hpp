@@ -53,7 +53,7 @@ struct MailboxOptions {
   /// The wait each long poll asks for (`wait_ms`).
   std::chrono::milliseconds wait{10'000};
   /// A connect, a POST's response, or a waiter's response after its wait, that takes longer
-  /// than this fails. Bounds the run too: at most about 2 x timeout + wait + a settle.
+  /// than this fails. Bounds the run too: at most about 3 x timeout + wait + the settle.
   std::chrono::milliseconds timeout{2'000};
   /// Bytes of each value (at least the id it names and the run's nonce: ~30 bytes).
   size_t value_bytes = 64;
