@@ -106,7 +106,8 @@ fi
 expect_error "bad --fail-if" "--fail-if: unknown metric 'p98'" --fail-if 'p98>5ms' http://127.0.0.1/
 
 # Reports: --json, --csv and --svg after a run, and `plot` of the saved runs.
-well_formed() {
+well_formed() {  # a second opinion beside the unit tests' own XML checker, where Python is
+  command -v python3 >/dev/null || return 0
   python3 -c 'import sys, xml.dom.minidom; xml.dom.minidom.parse(sys.argv[1])' "$1" 2>/dev/null
 }
 if timeout 20 "$LOAD" -c 2 -d 300ms --json "$TMP/a.json" --csv "$TMP/a.csv" --svg "$TMP/a.svg" \
@@ -167,6 +168,28 @@ if [[ $rc -eq 1 && -s "$TMP/d.csv" && $(awk 'END { print NR }' "$TMP/err") -eq 1
 else
   fail "unwritable --json: rc=$rc $(cat "$TMP/out" "$TMP/err")"
 fi
+
+# --scenario mailbox: every waiter gets its own value from tetherd's mailbox (exit 0); a path
+# with no mailbox behind it loses every value (exit 2); nothing listening is one line (exit 1).
+if timeout 30 "$LOAD" --scenario mailbox --waiters 100 "http://127.0.0.1:$port" >"$TMP/out" 2>"$TMP/err" &&
+  grep -q '^  Waiters: 100 delivered own, 0 misdelivered, 0 lost, 0 duplicated$' "$TMP/out" &&
+  grep -q '^  Posts: 100 delivered (200), 0 stored (202), 0 failed$' "$TMP/out" &&
+  grep -q '^Handoffs/sec: [0-9]' "$TMP/out" && grep -q '^Mailbox: PASS$' "$TMP/out" &&
+  [[ ! -s "$TMP/err" ]]; then
+  pass "--scenario mailbox against tetherd"
+else
+  fail "--scenario mailbox against tetherd: $(cat "$TMP/out" "$TMP/err")"
+fi
+timeout 30 "$LOAD" --scenario mailbox --waiters 5 "http://127.0.0.1:$port/nomailbox/" >"$TMP/out" 2>"$TMP/err"
+rc=$?
+if [[ $rc -eq 2 ]] && grep -q '^Mailbox: FAIL$' "$TMP/out" &&
+  grep -q '^tether-load: mailbox: 0 misdelivered, 5 lost, 0 duplicated$' "$TMP/err"; then
+  pass "--scenario mailbox with values lost: exit 2"
+else
+  fail "--scenario mailbox with values lost: rc=$rc $(cat "$TMP/out" "$TMP/err")"
+fi
+expect_error "--scenario mailbox, unreachable" "cannot connect to 127.0.0.1:$refused: Connection refused" \
+  --scenario mailbox --waiters 5 "http://127.0.0.1:$refused/"
 
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]

@@ -2,9 +2,11 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -14,6 +16,8 @@
 #include "tether-load/progress.hpp"
 #include "tether-load/report_files.hpp"
 #include "tether/load/engine.hpp"
+#include "tether/load/mailbox_scenario.hpp"
+#include "tether/load/url.hpp"
 
 namespace {
 
@@ -56,6 +60,49 @@ std::string probe(const std::string& host, uint16_t port, int timeout_ms) {
   return {};
 }
 
+/// --scenario mailbox: parks --waiters long polls, posts their values over -c connections and
+/// checks that each waiter got its own. Exit 2 when one was misdelivered, lost or duplicated.
+int run_mailbox_command(const tether_load::ParsedFlags& f) {
+  const auto& o = f.run;
+  if (std::string e = probe(o.host, o.port, static_cast<int>(o.timeout.count())); !e.empty()) {
+    std::fprintf(stderr, "tether-load: %s\n", e.c_str());
+    return 1;
+  }
+  tether::load::MailboxOptions m;
+  m.host = o.host;
+  m.port = o.port;
+  m.waiters = f.waiters;
+  m.posters = o.connections;
+  m.threads = o.threads;
+  m.timeout = o.timeout;
+  m.seed = o.seed;
+  // The URL's path, when it has one, is where the mailbox lives ("/mailbox/" otherwise).
+  const std::string target = tether::load::parse_url(f.url).url.target;
+  if (target != "/") m.path_prefix = target.back() == '/' ? target : target + "/";
+  // A connection per waiter: ask for the descriptors (up to the hard limit) before the run.
+  rlimit lim{};
+  const rlim_t wanted = rlim_t{f.waiters} + o.connections + 64;
+  if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY &&
+      lim.rlim_cur < wanted) {
+    lim.rlim_cur = lim.rlim_max == RLIM_INFINITY ? wanted : std::min(wanted, lim.rlim_max);
+    setrlimit(RLIMIT_NOFILE, &lim);
+  }
+  const tether::load::MailboxResult r = tether::load::run_mailbox(m);
+  if (!r.ok()) {
+    std::fprintf(stderr, "tether-load: %s\n", r.error.c_str());
+    return 1;
+  }
+  std::fputs(tether::load::format_mailbox_summary(m, r, f.url).c_str(), stdout);
+  if (!r.passed()) {
+    std::fprintf(stderr, "tether-load: mailbox: %llu misdelivered, %llu lost, %llu duplicated\n",
+                 static_cast<unsigned long long>(r.misdelivered),
+                 static_cast<unsigned long long>(r.lost),
+                 static_cast<unsigned long long>(r.duplicated));
+    return 2;
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -68,6 +115,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "tether-load: %s\n", f.message.c_str());
     return 1;
   }
+  if (f.command == tether_load::Command::Mailbox) return run_mailbox_command(f);
   if (f.command == tether_load::Command::Plot) return tether_load::run_plot(f);
   // The progress line redraws itself with a carriage return: only a terminal shows that
   // as intended, so a log or a pipe gets nothing.
