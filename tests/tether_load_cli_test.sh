@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # tether-load as a process: one-line errors and exit 1 for a bad URL, a bad flag and an
-# unreachable host; a short run against tetherd prints wrk's Requests/sec line.
+# unreachable host; a short run against tetherd prints wrk's Requests/sec line; --json,
+# --csv and --svg are written (or fail with one line) and `plot` reads them back.
 # Usage: tether_load_cli_test.sh /path/to/tether-load /path/to/tetherd
 # Every wait is bounded; everything listens on 127.0.0.1 only.
 set -u
@@ -103,6 +104,69 @@ else
   fail "--fail-if holds: $(cat "$TMP/err")"
 fi
 expect_error "bad --fail-if" "--fail-if: unknown metric 'p98'" --fail-if 'p98>5ms' http://127.0.0.1/
+
+# Reports: --json, --csv and --svg after a run, and `plot` of the saved runs.
+well_formed() {
+  python3 -c 'import sys, xml.dom.minidom; xml.dom.minidom.parse(sys.argv[1])' "$1" 2>/dev/null
+}
+if timeout 20 "$LOAD" -c 2 -d 300ms --json "$TMP/a.json" --csv "$TMP/a.csv" --svg "$TMP/a.svg" \
+  "http://127.0.0.1:$port/plaintext" >"$TMP/out" 2>"$TMP/err" &&
+  [[ -s "$TMP/a.json" && -s "$TMP/a.csv" && -s "$TMP/a.svg" && ! -s "$TMP/err" ]] &&
+  grep -q '^  "schema": "tether-load/1",$' "$TMP/a.json" &&
+  grep -q "^  \"requests\": $(awk '/ requests in /{print $1}' "$TMP/out"),\$" "$TMP/a.json" &&
+  [[ $(head -1 "$TMP/a.csv") == second,requests,errors,rps,p50_us,p90_us,p99_us,max_us,service_p99_us ]] &&
+  grep -q '<svg xmlns="http://www.w3.org/2000/svg"' "$TMP/a.svg" && well_formed "$TMP/a.svg"; then
+  pass "--json --csv --svg (and no progress line off a terminal)"
+else
+  fail "--json --csv --svg: $(cat "$TMP/out" "$TMP/err"; head -c 300 "$TMP/a.json")"
+fi
+timeout 20 "$LOAD" -c 4 --pipeline 2 -d 200ms --json "$TMP/b.json" "http://127.0.0.1:$port/plaintext" \
+  >/dev/null 2>&1
+if timeout 10 "$LOAD" plot "$TMP/a.json" "$TMP/b.json" -o "$TMP/c.svg" >"$TMP/out" 2>"$TMP/err" &&
+  [[ ! -s "$TMP/out" && ! -s "$TMP/err" ]] && well_formed "$TMP/c.svg" &&
+  grep -q '>a: http://127.0.0.1' "$TMP/c.svg" && grep -q '>b: http://127.0.0.1' "$TMP/c.svg"; then
+  pass "plot a.json b.json -o c.svg"
+else
+  fail "plot a.json b.json: $(cat "$TMP/out" "$TMP/err")"
+fi
+echo 'garbage' >"$TMP/garbage.json"
+expect_error "plot of a garbage file" "^tether-load: plot: $TMP/garbage.json: byte 0: unexpected 'g'\$" \
+  plot "$TMP/a.json" "$TMP/garbage.json" -o "$TMP/g.svg"
+[[ -e "$TMP/g.svg" ]] && fail "plot of a garbage file wrote its output"
+head -c -2 "$TMP/a.json" >"$TMP/cut.json"  # without its closing brace
+expect_error "plot of a truncated run" "cut.json: byte $(($(wc -c <"$TMP/a.json") - 2)): unterminated object" \
+  plot "$TMP/cut.json" -o "$TMP/g.svg"
+echo '{"schema": "tether-load/9"}' >"$TMP/future.json"
+expect_error "plot of another schema" "future.json: byte 11: not a tether-load report" \
+  plot "$TMP/future.json" -o "$TMP/g.svg"
+expect_error "plot of a missing file" "plot: cannot read '$TMP/none.json': No such file" \
+  plot "$TMP/none.json" -o "$TMP/g.svg"
+expect_error "plot to an unwritable file" "plot -o: cannot write '$TMP/no/dir.svg'" \
+  plot "$TMP/a.json" -o "$TMP/no/dir.svg"
+
+# On a terminal the progress line is drawn over itself and cleared before the summary (off a
+# terminal, as in every test above, stderr stays empty). `script` gives the run a terminal.
+if command -v script >/dev/null; then
+  timeout 20 script -qec "'$LOAD' -c 2 -d 300ms http://127.0.0.1:$port/plaintext" /dev/null \
+    >"$TMP/tty" 2>&1
+  if grep -qF $'\r\e[KRunning 300ms test' "$TMP/tty"; then
+    pass "progress line cleared on a terminal"
+  else
+    fail "progress line on a terminal: $(od -c "$TMP/tty" | head -5)"
+  fi
+fi
+
+# A file that cannot be written: one line, exit 1, the summary printed and the others written.
+timeout 20 "$LOAD" -c 2 -d 200ms --json "$TMP/no/such/dir.json" --csv "$TMP/d.csv" \
+  "http://127.0.0.1:$port/plaintext" >"$TMP/out" 2>"$TMP/err"
+rc=$?
+if [[ $rc -eq 1 && -s "$TMP/d.csv" && $(awk 'END { print NR }' "$TMP/err") -eq 1 ]] &&
+  grep -q "^tether-load: --json: cannot write '$TMP/no/such/dir.json': No such file or directory\$" \
+    "$TMP/err" && grep -q '^Requests/sec:' "$TMP/out"; then
+  pass "unwritable --json: exit 1"
+else
+  fail "unwritable --json: rc=$rc $(cat "$TMP/out" "$TMP/err")"
+fi
 
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]

@@ -11,6 +11,8 @@
 #include <string>
 
 #include "tether-load/flags.hpp"
+#include "tether-load/progress.hpp"
+#include "tether-load/report_files.hpp"
 #include "tether/load/engine.hpp"
 
 namespace {
@@ -66,21 +68,35 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "tether-load: %s\n", f.message.c_str());
     return 1;
   }
+  if (f.command == tether_load::Command::Plot) return tether_load::run_plot(f);
+  // The progress line redraws itself with a carriage return: only a terminal shows that
+  // as intended, so a log or a pipe gets nothing.
+  const bool progress = isatty(STDERR_FILENO) == 1;
+  if (progress) {
+    f.run.on_progress = [](const tether::load::RunOptions::Progress& p) {
+      std::fprintf(stderr, "\r%s\x1b[K", tether_load::format_progress(p).c_str());
+      std::fflush(stderr);
+    };
+  }
   const auto& o = f.run;
   if (std::string e = probe(o.host, o.port, static_cast<int>(o.timeout.count())); !e.empty()) {
     std::fprintf(stderr, "tether-load: %s\n", e.c_str());
     return 1;
   }
   tether::load::RunResult r = tether::load::run(o);
+  if (progress) std::fputs("\r\x1b[K", stderr);
   if (!r.ok()) {
     std::fprintf(stderr, "tether-load: %s\n", r.error.c_str());
     return 1;
   }
   std::fputs(tether::load::format_summary(o, r, f.url).c_str(), stdout);
+  std::fflush(stdout);
+  const bool written = tether_load::write_report_files(f, r);
   if (r.connections_established == 0) {
     std::fprintf(stderr, "tether-load: no connection to %s could be established\n", f.url.c_str());
     return 1;
   }
+  if (!written) return 1;
   if (!f.fail_if.empty()) {
     tether::load::FailIfInputs in;
     const tether::load::Histogram& h = r.latency;
