@@ -16,6 +16,7 @@ start_tetherd() {  # extra tetherd flags...
 stop_tetherd() {
   [[ -n ${pid:-} ]] || return 0
   kill "$pid" 2>/dev/null || true
+  kill -CONT "$pid" 2>/dev/null || true  # a tetherd stopped by a benchmark takes the TERM now
   wait "$pid" 2>/dev/null || true
   pid=
 }

@@ -2,9 +2,13 @@
 # Macro benchmarks of tetherd, one table and one JSON file (bench/results/latest.json).
 # Release build; tetherd pinned to CPU 0, the load generators to CPU 1; loopback only.
 #   scripts/bench.sh [seconds per scenario=5]
-# Scenarios: keep-alive /plaintext and /json (wrk, 64 connections), keep-alive /plaintext
-# with --access-log to a file (and its ratio to the run without), pipelined /plaintext at
-# depth 16, p99 of /plaintext alone and with 20% /sleep?ms=50 on the pool (latency_mix),
+# Scenarios: keep-alive /plaintext and /json (tether-load, 64 connections, with wrk's figure
+# beside as a cross-check), keep-alive /plaintext with --access-log to a file (and its ratio
+# to the run without), pipelined /plaintext at depth 16; the load generators' own cost (req/s,
+# CPU seconds, requests per CPU second of tether-load and wrk on the same tetherd);
+# coordinated omission (a 1 s SIGSTOP of tetherd under tether-load --rate and under wrk);
+# open-loop accuracy (tether-load --rate 20000: achieved rate, its count against tetherd's
+# /metrics); p99 of /plaintext alone and with 20% /sleep?ms=50 on the pool (latency_mix),
 # mailbox handoffs with 10,000 parked waiters (mailbox_handoff), lateness of 10,000 mailbox
 # waits answered at their deadline (deadline_lateness), resident memory per idle keep-alive
 # connection over 10,000 connections (idle_connections); streaming (stream_bench): 1 GiB from
@@ -20,18 +24,24 @@ command -v wrk >/dev/null || {
   sudo=""; [[ $(id -u) == 0 ]] || sudo=sudo
   $sudo apt-get install -y wrk >/dev/null 2>&1 || { $sudo apt-get update >/dev/null && $sudo apt-get install -y wrk >/dev/null; }
 }
+[[ -x /usr/bin/time ]] || {  # CPU seconds of the load generators
+  sudo=""; [[ $(id -u) == 0 ]] || sudo=sudo
+  $sudo apt-get install -y time >/dev/null 2>&1 || { $sudo apt-get update >/dev/null && $sudo apt-get install -y time >/dev/null; }
+}
 command -v nginx >/dev/null || {
   sudo=""; [[ $(id -u) == 0 ]] || sudo=sudo
   $sudo apt-get install -y nginx-light >/dev/null 2>&1 || { $sudo apt-get update >/dev/null && $sudo apt-get install -y nginx-light >/dev/null; }
 }
-cmake --build build -j"$(nproc)" --target tetherd latency_mix mailbox_handoff deadline_lateness idle_connections stream_bench >/dev/null
+cmake --build build -j"$(nproc)" --target tetherd tether-load latency_mix mailbox_handoff deadline_lateness idle_connections stream_bench >/dev/null
 ulimit -n "$(ulimit -Hn)"
 mkdir -p bench/results
 pipeline_lua=$(mktemp --suffix=.lua)
 static_dir=$(mktemp -d)
 chmod 755 "$static_dir"  # nginx workers (www-data when started as root) read the file
+runs=$(mktemp -d)        # each load generator's output, CPU time and JSON report
 stop_nginx() { [[ -n ${ngx_pid:-} ]] && { kill "$ngx_pid" 2>/dev/null; wait "$ngx_pid" 2>/dev/null; ngx_pid=; }; return 0; }
-trap 'rm -f "$pipeline_lua"; rm -rf "$static_dir"; stop_nginx; stop_tetherd' EXIT
+stop_stall() { [[ -n ${stall_pid:-} ]] && { kill "$stall_pid" 2>/dev/null; wait "$stall_pid" 2>/dev/null; stall_pid=; }; return 0; }
+trap 'rm -f "$pipeline_lua"; rm -rf "$static_dir" "$runs"; stop_stall; stop_nginx; stop_tetherd' EXIT
 cat >"$pipeline_lua" <<'LUA'
 init = function(args)
   local r = {}
@@ -42,26 +52,108 @@ request = function() return req end
 LUA
 
 . bench/tetherd_lib.sh
-wrk_rps() {  # path [pipeline depth]
-  local url="http://127.0.0.1:$port$1" args=()
-  [[ -n ${2:-} ]] && args=(-s "$pipeline_lua" "$url" -- "$2") || args=("$url")
-  taskset -c 1 wrk -t1 -c64 -d"${secs}s" --latency "${args[@]}" | awk '/^Requests\/sec/{print $2}'
+. bench/load_lib.sh
+# A load generator pinned to CPU 1 under /usr/bin/time: its summary goes to $runs/NAME.txt,
+# its CPU seconds (user + sys, every thread) to $runs/NAME.cpu.
+measure() {  # name command...
+  local name=$1; shift
+  /usr/bin/time -f '%U %S' -o "$runs/$name.time" taskset -c 1 "$@" >"$runs/$name.txt"
+  awk '{printf "%.2f", $1 + $2}' "$runs/$name.time" >"$runs/$name.cpu"
+}
+tl() {  # name path [tether-load flags...]: the keep-alive scenario, -t1 -c64
+  local name=$1 path=$2; shift 2
+  measure "$name" build/tether-load -t1 -c64 -d"${secs}s" "$@" --json "$runs/$name.json" "http://127.0.0.1:$port$path"
+}
+wrk_run() {  # name path [pipeline depth]
+  local name=$1 url="http://127.0.0.1:$port$2" args=()
+  [[ -n ${3:-} ]] && args=(-s "$pipeline_lua" "$url" -- "$3") || args=("$url")
+  measure "$name" wrk -t1 -c64 -d"${secs}s" --latency "${args[@]}"
+}
+rps_of() { summary_rps <"$runs/$1.txt"; }
+cpu_of() { cat "$runs/$1.cpu"; }
+# tetherd's count of complete requests received (the GET of /metrics counts itself).
+server_requests() { curl -sf "http://127.0.0.1:$port/metrics" | awk '$1 == "tether_requests_total" {print $2}'; }
+# SIGSTOP tetherd for 1 s, $1 seconds from now, in the background ($stall_pid).
+stall_tetherd() {  # delay
+  local target=$pid
+  ( sleep "$1"; kill -STOP "$target"; sleep 1; kill -CONT "$target" ) &
+  stall_pid=$!
 }
 
 declare -A r
+# Keep-alive, pipelined 16 and /json: tether-load (the figure), then wrk (the cross-check)
+# against the same tetherd. Both under /usr/bin/time for the generator-efficiency rows.
 start_tetherd
-r[keepalive_rps]=$(wrk_rps /plaintext)
-r[pipelined16_rps]=$(wrk_rps /plaintext 16)
-r[json_rps]=$(wrk_rps /json)
+tl ka /plaintext
+wrk_run ka_wrk /plaintext
+tl p16 /plaintext --pipeline 16
+wrk_run p16_wrk /plaintext 16
+tl json /json
+wrk_run json_wrk /json
 stop_tetherd
+r[keepalive_rps]=$(rps_of ka)
+r[keepalive_rps_wrk]=$(rps_of ka_wrk)
+r[pipelined16_rps]=$(rps_of p16)
+r[pipelined16_rps_wrk]=$(rps_of p16_wrk)
+r[json_rps]=$(rps_of json)
+r[json_rps_wrk]=$(rps_of json_wrk)
+# Generator efficiency: requests per CPU second of the generator process; the ratio is
+# tether-load's over wrk's (above 1: tether-load spends less CPU per request).
+for pair in keepalive:ka pipelined16:p16; do
+  row=${pair%%:*} run=${pair#*:}
+  r[loadgen_cpu_s_${row}]=$(cpu_of "$run")
+  r[loadgen_cpu_s_${row}_wrk]=$(cpu_of "${run}_wrk")
+  requests=$(json_field "$runs/$run.json" requests)
+  requests_wrk=$(awk '/ requests in /{print $1}' "$runs/${run}_wrk.txt")
+  r[loadgen_req_per_cpu_s_${row}]=$(awk -v n="$requests" -v c="$(cpu_of "$run")" 'BEGIN{printf "%.0f", (c > 0 ? n / c : 0)}')
+  r[loadgen_req_per_cpu_s_${row}_wrk]=$(awk -v n="$requests_wrk" -v c="$(cpu_of "${run}_wrk")" 'BEGIN{printf "%.0f", (c > 0 ? n / c : 0)}')
+  r[loadgen_cpu_ratio_${row}]=$(ratio "${r[loadgen_req_per_cpu_s_${row}]}" "${r[loadgen_req_per_cpu_s_${row}_wrk]}")
+done
+
+# Coordinated omission: tetherd stops (SIGSTOP) for 1 s at 2.5 s of a 6 s run. tether-load's
+# open loop at 5000 req/s counts the stall in the latency from the intended send time
+# (corrected) and not in the service time (from the write). wrk's closed loop sends nothing
+# while its 16 connections wait and so measures only those 16 slow requests; after the run
+# it back-fills the histogram (wrk 4 stats_correct: each sample of at least twice the mean
+# interval per connection adds samples at that interval below it), so its p99 is an estimate
+# of the stall made from the mean rate, not a measurement.
+start_tetherd
+stall_tetherd 2.5
+measure co build/tether-load -t1 -c16 -d6s --rate 5000 --json "$runs/co.json" "http://127.0.0.1:$port/plaintext"
+wait "$stall_pid"; stall_pid=
+stall_tetherd 2.5
+measure co_wrk wrk -t1 -c16 -d6s --latency "http://127.0.0.1:$port/plaintext"
+wait "$stall_pid"; stall_pid=
+stop_tetherd
+r[co_corrected_p99_ms]=$(json_ms "$runs/co.json" latency_us.corrected.p99)
+r[co_service_p99_ms]=$(json_ms "$runs/co.json" latency_us.service.p99)
+r[co_wrk_p99_ms]=$(summary_ms 99% <"$runs/co_wrk.txt")
+
+# Open-loop accuracy: --rate 20000 for 5 s. The achieved rate against the target, and
+# tether-load's count of requests against tetherd's own (the delta of tether_requests_total
+# read with curl before and after; the second GET of /metrics counts itself, hence - 1).
+start_tetherd
+before=$(server_requests)
+measure ol build/tether-load -t1 -c64 -d5s --rate 20000 --json "$runs/ol.json" "http://127.0.0.1:$port/plaintext"
+after=$(server_requests)
+stop_tetherd
+r[openloop_target_rps]=20000
+r[openloop_rps]=$(awk -v v="$(json_field "$runs/ol.json" rps)" 'BEGIN{printf "%.2f", v}')
+r[openloop_rate_ratio]=$(ratio "${r[openloop_rps]}" 20000)
+r[openloop_intended]=$(json_field "$runs/ol.json" intended)
+r[openloop_requests]=$(json_field "$runs/ol.json" requests)
+r[openloop_errors]=$(json_field "$runs/ol.json" errors.total)
+r[openloop_server_requests]=$((after - before - 1))
+r[openloop_count_diff]=$((r[openloop_server_requests] - r[openloop_requests]))
 
 # The same keep-alive run with --access-log to a file: the ratio must stay >= 0.9.
 access_log=$(mktemp --suffix=.log)
 start_tetherd --access-log "$access_log"
-r[keepalive_access_log_rps]=$(wrk_rps /plaintext)
+tl ka_log /plaintext
+r[keepalive_access_log_rps]=$(rps_of ka_log)
 stop_tetherd
 rm -f "$access_log"
-r[access_log_ratio]=$(awk -v a="${r[keepalive_access_log_rps]}" -v b="${r[keepalive_rps]}" 'BEGIN{printf "%.3f", a/b}')
+r[access_log_ratio]=$(ratio "${r[keepalive_access_log_rps]}" "${r[keepalive_rps]}")
 
 start_tetherd --workers 64 --queue 4096
 mix=$(taskset -c 1 build/bench/latency_mix "$port" 64 "$secs" 20 "/sleep?ms=50" /plaintext | grep '^RESULT')
@@ -137,7 +229,15 @@ stop_tetherd
 r[sse_bytes_per_stream]=$(sed -E 's/.*bytes_per_stream=([0-9.]+).*/\1/' <<<"$sse")
 r[sse_deliveries_per_sec]=$(sed -E 's/.*deliveries_per_sec=([0-9.]+).*/\1/' <<<"$sse")
 
-keys="keepalive_rps keepalive_access_log_rps access_log_ratio pipelined16_rps json_rps fast_p99_alone_ms fast_p99_mixed_ms
+keys="keepalive_rps keepalive_rps_wrk keepalive_access_log_rps access_log_ratio pipelined16_rps pipelined16_rps_wrk
+      json_rps json_rps_wrk
+      loadgen_cpu_s_keepalive loadgen_cpu_s_keepalive_wrk loadgen_req_per_cpu_s_keepalive loadgen_req_per_cpu_s_keepalive_wrk
+      loadgen_cpu_ratio_keepalive loadgen_cpu_s_pipelined16 loadgen_cpu_s_pipelined16_wrk
+      loadgen_req_per_cpu_s_pipelined16 loadgen_req_per_cpu_s_pipelined16_wrk loadgen_cpu_ratio_pipelined16
+      co_corrected_p99_ms co_service_p99_ms co_wrk_p99_ms
+      openloop_target_rps openloop_rps openloop_rate_ratio openloop_intended openloop_requests openloop_server_requests
+      openloop_count_diff openloop_errors
+      fast_p99_alone_ms fast_p99_mixed_ms
       mailbox_handoffs_per_sec mailbox_lost deadline_p99_late_ms deadline_max_late_ms
       deadline_server_p99_late_ms_le deadline_errors idle_bytes_per_connection
       stream_1gib_gbps nginx_static_1gib_gbps stream_vs_nginx slow_reader_rss_growth_kib slow_reader_bound_kib

@@ -1,0 +1,3 @@
+module tether.local/bench/peers/go-hello
+
+go 1.19
