@@ -148,9 +148,9 @@ expect_error "plot to an unwritable file" "plot -o: cannot write '$TMP/no/dir.sv
 # On a terminal the progress line is drawn over itself and cleared before the summary (off a
 # terminal, as in every test above, stderr stays empty). `script` gives the run a terminal.
 if command -v script >/dev/null; then
-  timeout 20 script -qec "'$LOAD' -c 2 -d 300ms http://127.0.0.1:$port/plaintext" /dev/null \
+  timeout 20 script -qec "'$LOAD' -c 2 -d 1300ms http://127.0.0.1:$port/plaintext" /dev/null \
     >"$TMP/tty" 2>&1
-  if grep -qF $'\r\e[KRunning 300ms test' "$TMP/tty"; then
+  if grep -qF $'\r\e[KRunning 1300ms test' "$TMP/tty" && grep -qE $'\r\\[  1s\\] [0-9,]+ req  [0-9,]+ req/s  p99 ' "$TMP/tty"; then
     pass "progress line cleared on a terminal"
   else
     fail "progress line on a terminal: $(od -c "$TMP/tty" | head -5)"

@@ -212,13 +212,8 @@ void ClientLoop::roll_intervals(uint64_t now_ns) {
   while (now_ns >= next_roll_ns_) {
     // The second that ends here: its counts and non-empty buckets, then a fresh one.
     close_interval();
-    live_.last_second_requests.store(current_.requests, std::memory_order_relaxed);
     live_.last_second_p99_us.store(interval_latency_.value_at_percentile(99),
                                    std::memory_order_relaxed);
-    live_.requests.store(result_.requests, std::memory_order_relaxed);
-    uint64_t errors = 0;
-    for (uint64_t e : result_.errors) errors += e;
-    live_.errors.store(errors, std::memory_order_relaxed);
     const uint32_t next = current_.second + 1;
     result_.intervals.push_back(std::move(current_));
     current_ = IntervalPart{};
@@ -475,15 +470,18 @@ bool ClientLoop::answered(ClientConnection& c, unsigned status, bool body_matche
     count_error(ErrorKind::status);
   } else if (!body_ok) {
     count_error(ErrorKind::body);
-  } else if (measuring_) {
-    ++result_.requests;
-    ++current_.requests;
-    const uint64_t corrected = c.now_ns > f.intended_ns ? (c.now_ns - f.intended_ns) / 1000 : 0;
-    const uint64_t service = c.now_ns > f.sent_ns ? (c.now_ns - f.sent_ns) / 1000 : 0;
-    // Into this second's histograms only: they fold into the totals once a second. In a
-    // closed loop the service time is the latency, recorded once.
-    interval_latency_.record(static_cast<int64_t>(corrected));
-    if (arrivals_) interval_service_.record(static_cast<int64_t>(service));
+  } else {
+    ++completed_;
+    if (measuring_) {
+      ++result_.requests;
+      ++current_.requests;
+      const uint64_t corrected = c.now_ns > f.intended_ns ? (c.now_ns - f.intended_ns) / 1000 : 0;
+      const uint64_t service = c.now_ns > f.sent_ns ? (c.now_ns - f.sent_ns) / 1000 : 0;
+      // Into this second's histograms only: they fold into the totals once a second. In a
+      // closed loop the service time is the latency, recorded once.
+      interval_latency_.record(static_cast<int64_t>(corrected));
+      if (arrivals_) interval_service_.record(static_cast<int64_t>(service));
+    }
   }
   if (!keep_alive) {
     c.keep_alive = false;
@@ -596,6 +594,12 @@ void ClientLoop::on_deadline(uint64_t now) {
   // run sends for its whole duration.
   const uint64_t now_ns = uv_hrtime();
   if (!measuring_ && now_ns >= measure_start_ns_) begin_measuring(measure_start_ns_);
+  // For a live report: what the sweep sees, every 10 ms.
+  uint64_t errors = 0;
+  for (uint64_t e : result_.errors) errors += e;
+  live_.requests.store(result_.requests, std::memory_order_relaxed);
+  live_.errors.store(errors, std::memory_order_relaxed);
+  live_.completed.store(completed_, std::memory_order_relaxed);
   if (now_ns >= next_roll_ns_) roll_intervals(now_ns);
   expire_due(now_ns);
   if (!stopping_ && now >= end_at_) {

@@ -82,7 +82,7 @@ struct LiveCounters {
   std::atomic<bool> measuring{false};
   std::atomic<uint64_t> requests{0};
   std::atomic<uint64_t> errors{0};
-  std::atomic<uint64_t> last_second_requests{0};
+  std::atomic<uint64_t> completed{0};  ///< successes, the warmup's included
   std::atomic<uint64_t> last_second_p99_us{0};
 };
 
@@ -225,6 +225,7 @@ class ClientLoop final : public Loop::Extension, DeadlineTimer::Source {
   Histogram interval_latency_;
   Histogram interval_service_;
   LiveCounters live_;
+  uint64_t completed_ = 0;
   // Open loop: intended times due and not yet sent, oldest first (a ring, grown as needed).
   double rate_ = 0;
   std::optional<Arrivals> arrivals_;

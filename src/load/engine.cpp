@@ -148,6 +148,7 @@ void report_progress(const RunOptions& o, const std::vector<detail::ClientLoop*>
   using namespace std::chrono;
   const auto begin = steady_clock::now();
   const auto total = o.warmup + o.duration;
+  uint64_t completed_before = 0;
   for (auto next = begin + seconds(1); next < begin + total; next += seconds(1)) {
     std::this_thread::sleep_until(next);
     RunOptions::Progress p;
@@ -157,10 +158,14 @@ void report_progress(const RunOptions& o, const std::vector<detail::ClientLoop*>
       measuring = measuring && l.measuring.load(std::memory_order_relaxed);
       p.requests += l.requests.load(std::memory_order_relaxed);
       p.errors += l.errors.load(std::memory_order_relaxed);
-      p.last_second_requests += l.last_second_requests.load(std::memory_order_relaxed);
+      p.last_second_requests += l.completed.load(std::memory_order_relaxed);
       p.last_second_p99_us =
           std::max(p.last_second_p99_us, l.last_second_p99_us.load(std::memory_order_relaxed));
     }
+    // Successes over the last second, the warmup's included (sampled every 10 ms).
+    const uint64_t completed = p.last_second_requests;
+    p.last_second_requests = completed - completed_before;
+    completed_before = completed;
     p.warming_up = !measuring;
     const auto since = duration_cast<milliseconds>(steady_clock::now() - begin);
     p.elapsed = measuring ? std::max(milliseconds(0), since - o.warmup) : since;

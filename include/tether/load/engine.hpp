@@ -75,7 +75,7 @@ struct RunOptions {
     bool warming_up = false;
     uint64_t requests = 0;  ///< successes so far
     uint64_t errors = 0;    ///< failures so far
-    uint64_t last_second_requests = 0;
+    uint64_t last_second_requests = 0;  ///< successes in the last second (warmup too)
     uint64_t last_second_p99_us = 0;  ///< corrected latency over the last whole second
   };
   /// When set: called about once a second on the thread that called run(), never from a loop.
