@@ -191,5 +191,42 @@ fi
 expect_error "--scenario mailbox, unreachable" "cannot connect to 127.0.0.1:$refused: Connection refused" \
   --scenario mailbox --waiters 5 "http://127.0.0.1:$refused/"
 
+# The open loop against tetherd: the rate asked for, reached, and every request and status
+# counted exactly as tetherd counts it on /metrics. A scrape's numbers count every scrape
+# before it, not itself: the three before the run and the first after are 3 requests (2xx).
+metric() {  # NAME: its value on tetherd's /metrics
+  python3 -c 'import sys, urllib.request
+for line in urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[1], timeout=5).read().decode().splitlines():
+    if line.startswith(sys.argv[2] + " "): print(line.split()[1])' "$port" "$1"
+}
+# Earlier tests' last requests may still be on their way to the counters: start from a
+# count that only the scrapes move.
+for _ in $(seq 50); do
+  a=$(metric tether_requests_total)
+  b=$(metric tether_requests_total)
+  [[ $((b - a)) == 1 ]] && break
+done
+req0=$(metric tether_requests_total)
+ok0=$(metric 'tether_responses_total{class="2xx"}')
+nf0=$(metric 'tether_responses_total{class="4xx"}')
+printf 'GET /plaintext\nGET /no-such-page\n' >"$TMP/targets"
+timeout 20 "$LOAD" --rate 2000 -c 8 -t 2 -d 1s --targets "$TMP/targets" --expect-status 200,404 \
+  --json "$TMP/open.json" "http://127.0.0.1:$port" >"$TMP/out" 2>"$TMP/err"
+rc=$?
+req1=$(metric tether_requests_total)
+ok1=$(metric 'tether_responses_total{class="2xx"}')
+nf1=$(metric 'tether_responses_total{class="4xx"}')
+sent=$(awk '/ requests in /{print $1}' "$TMP/out")
+if [[ $rc -eq 0 && $sent == 2000 && $((req1 - req0 - 3)) == 2000 && $((ok1 - ok0 - 3)) == 1000 &&
+  $((nf1 - nf0)) == 1000 ]] && grep -q '^  "mode": "open",$' "$TMP/open.json" &&
+  grep -q '^  "intended": 2000,$' "$TMP/open.json" &&
+  grep -q 'Open loop at 2000.00 requests/s: 2000 intended' "$TMP/out"; then
+  pass "--rate 2000 for 1 s: 2000 requests, tetherd counted 2000 (1000 200s, 1000 404s)"
+else
+  fail "--rate: rc=$rc sent=$sent requests=$((req1 - req0 - 3)) 2xx=$((ok1 - ok0 - 3)) 4xx=$((nf1 - nf0)) $(cat "$TMP/out" "$TMP/err")"
+fi
+expect_error "--rate 0" "^tether-load: --rate: '0' is not a rate" --rate 0 "http://127.0.0.1:$port/"
+expect_error "--poisson without --rate" "poisson needs a rate" --poisson -d 100ms "http://127.0.0.1:$port/"
+
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]
