@@ -23,7 +23,10 @@ class Arrivals {
   }
 
   /// The next intended time (ns), not yet taken.
-  uint64_t peek() const { return static_cast<uint64_t>(next_); }
+  uint64_t peek() const {
+    // A rate so small that the next time is past the clock's range (or infinite): never.
+    return next_ < 1.8e19 ? static_cast<uint64_t>(next_) : UINT64_MAX;
+  }
   /// Takes the next intended time and moves on to the one after it.
   uint64_t take() {
     const uint64_t t = peek();

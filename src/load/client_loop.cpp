@@ -88,8 +88,13 @@ struct Callbacks {
 
   static int on_headers_complete(llhttp_t* p) {
     ClientConnection& c = conn_of(p);
-    if (c.count == 0) return 0;  // unsolicited: message_complete says so
-    // A response to HEAD has no body, whatever its head announces.
+    if (c.count == c.unsent) return 0;  // unsolicited: message_complete says so
+    // No body, whatever the head announces: a response to HEAD, an interim response, 204
+    // and 304 (llhttp leaves the last three to the caller).
+    const unsigned status = p->status_code;
+    if ((status >= 100 && status < 200 && status != 101) || status == 204 || status == 304) {
+      return 1;
+    }
     return c.owner->plan_.is_head[c.ring[c.head].request];
   }
   static int on_body(llhttp_t* p, const char* at, size_t len) {
@@ -99,7 +104,7 @@ struct Callbacks {
       c.body_at += len;  // --expect-bytes
       return 0;
     }
-    if (c.count == 0) return 0;
+    if (c.count == c.unsent) return 0;
     const std::string& want = bodies[c.ring[c.head].request];
     if (c.body_ok &&
         (c.body_at + len > want.size() || std::memcmp(want.data() + c.body_at, at, len) != 0)) {
@@ -161,14 +166,14 @@ void ClientLoop::started() {
   run_start_ns_ = plan_.epoch_ns != 0 && plan_.epoch_ns <= now_ns ? plan_.epoch_ns : now_ns;
   const uint64_t total_ms = plan_.warmup_ms + plan_.duration_ms;
   send_end_ns_ = run_start_ns_ + total_ms * 1'000'000;
-  end_at_ = core_.now() + (send_end_ns_ - now_ns) / 1'000'000;
+  // A loop whose thread started after the run's end ends at once.
+  end_at_ = core_.now() + (send_end_ns_ > now_ns ? (send_end_ns_ - now_ns) / 1'000'000 : 0);
   measure_start_ns_ = run_start_ns_ + plan_.warmup_ms * 1'000'000;
   if (plan_.warmup_ms == 0) begin_measuring(run_start_ns_);
   if (rate_ > 0) {
     int err = 0;
     if (timer_.open(core_.uv(), on_timer, this, err)) {
       arrivals_.emplace(rate_, plan_.poisson, rng_, run_start_ns_);
-      due_.resize(64);
       timer_.arm(arrivals_->peek());
     } else {
       // No timer, no open loop: the run ends at once and says why.
@@ -186,13 +191,10 @@ void ClientLoop::started() {
 }
 
 void ClientLoop::begin_measuring(uint64_t now_ns) {
+  // Requests and their errors count by their intended time (counts()), so none of the
+  // warmup's is in a result; what counts by the clock starts from zero here.
   measuring_ = true;
-  const unsigned established = result_.established;
-  result_.requests = 0;
-  for (uint64_t& e : result_.errors) e = 0;
   result_.bytes_read = result_.bytes_written = 0;
-  result_.intended = 0;
-  result_.established = established;
   result_.start_ns = now_ns;
   const uint64_t seconds = (plan_.duration_ms + 999) / 1000;
   last_second_ = static_cast<uint32_t>(seconds > 0 ? seconds - 1 : 0);
@@ -255,16 +257,13 @@ void ClientLoop::on_timer(void* self) {
   // Every request whose intended time has come joins the queue, stamped with that time.
   while (l.arrivals_->peek() <= now && l.arrivals_->peek() < l.send_end_ns_) {
     const uint64_t t = l.arrivals_->take();
-    if (l.due_count_ == l.due_.size()) {
-      std::vector<uint64_t> bigger(l.due_.size() * 2);
-      for (size_t i = 0; i < l.due_count_; ++i)
-        bigger[i] = l.due_[(l.due_head_ + i) % l.due_.size()];
-      l.due_ = std::move(bigger);
-      l.due_head_ = 0;
+    if (t >= l.measure_start_ns_) ++l.result_.intended;
+    if (!l.due_.push_back(t)) {
+      // At its bound: the oldest due request has waited longest and will not be sent.
+      l.count_due_timeout(l.due_.front());
+      l.due_.pop_front();
+      l.due_.push_back(t);
     }
-    l.due_[(l.due_head_ + l.due_count_) % l.due_.size()] = t;
-    ++l.due_count_;
-    if (l.measuring_) ++l.result_.intended;
   }
   l.assign_due();
   if (l.arrivals_->peek() < l.send_end_ns_) l.timer_.arm(l.arrivals_->peek());
@@ -272,10 +271,9 @@ void ClientLoop::on_timer(void* self) {
 
 void ClientLoop::take_due(ClientConnection& c) {
   const size_t cap = c.ring.size();
-  while (due_count_ > 0 && c.count < cap) {
-    enqueue(c, due_[due_head_]);
-    due_head_ = due_head_ + 1 == due_.size() ? 0 : due_head_ + 1;
-    --due_count_;
+  while (!due_.empty() && c.count < cap) {
+    enqueue(c, due_.front());
+    due_.pop_front();
   }
 }
 
@@ -283,7 +281,7 @@ void ClientLoop::assign_due() {
   // Connections with a free slot take the oldest due requests, round robin from where the
   // last search stopped; one full turn without a free slot ends the search.
   const size_t n = conns_.size();
-  for (size_t tried = 0; due_count_ > 0 && tried < n; ++tried) {
+  for (size_t tried = 0; !due_.empty() && tried < n; ++tried) {
     ClientConnection& c = *conns_[cursor_];
     cursor_ = cursor_ + 1 == n ? 0 : cursor_ + 1;
     if (c.state != ClientConnection::State::Open || c.count == c.ring.size() || !c.keep_alive)
@@ -294,19 +292,32 @@ void ClientLoop::assign_due() {
   }
 }
 
+void ClientLoop::count_due_timeout(uint64_t intended_ns) {
+  ClientConnection::InFlight f;
+  f.intended_ns = intended_ns;
+  if (counts(f)) count_error(ErrorKind::timeout);
+}
+
 void ClientLoop::expire_due(uint64_t now_ns) {
   const uint64_t timeout_ns = plan_.timeout_ms * 1'000'000;
-  while (due_count_ > 0 && now_ns - due_[due_head_] > timeout_ns) {
-    count_error(ErrorKind::timeout);
-    due_head_ = due_head_ + 1 == due_.size() ? 0 : due_head_ + 1;
-    --due_count_;
+  while (!due_.empty() && now_ns - due_.front() > timeout_ns) {
+    count_due_timeout(due_.front());
+    due_.pop_front();
   }
 }
 
 void ClientLoop::drop_due() {
   // Due and never sent when the run ended: every connection stayed busy until then.
-  count_error(ErrorKind::timeout, due_count_);
-  due_count_ = due_head_ = 0;
+  while (!due_.empty()) {
+    count_due_timeout(due_.front());
+    due_.pop_front();
+  }
+}
+
+bool ClientLoop::counts(const ClientConnection::InFlight& f) {
+  if (f.intended_ns < measure_start_ns_) return false;  // sent during the warmup
+  if (!measuring_) begin_measuring(measure_start_ns_);
+  return true;
 }
 
 void ClientLoop::mark_end() {
@@ -377,10 +388,21 @@ void ClientLoop::closed(ClientConnection& c) {
 }
 
 void ClientLoop::fail_in_flight(ClientConnection& c, ErrorKind first, ErrorKind rest) {
-  if (c.count == 0) return;
-  count_error(first);
-  count_error(rest, c.count - 1);
+  // Only the requests written fail; one queued and never written was not sent. In an open
+  // loop it goes back to the front of the due queue, oldest first, for another connection.
+  const size_t cap = c.ring.size();
+  const size_t written = c.count - c.unsent;
+  for (size_t i = 0; i < written; ++i) {
+    if (counts(c.ring[(c.head + i) % cap])) count_error(i == 0 ? first : rest);
+  }
+  if (arrivals_) {
+    for (size_t i = c.count; i > written; --i) {
+      const uint64_t t = c.ring[(c.head + i - 1) % cap].intended_ns;
+      if (!due_.push_front(t)) count_due_timeout(t);
+    }
+  }
   c.count = c.head = c.unsent = 0;
+  c.out.clear();
 }
 
 void ClientLoop::fill(ClientConnection& c) {
@@ -439,9 +461,10 @@ int ClientLoop::message_complete(ClientConnection& c) {
     c.body_ok = true;
     return 0;
   }
-  if (c.count == 0) {
-    // A response to no request: the exchange is out of step; stop here.
-    count_error(ErrorKind::parse);
+  if (c.count == c.unsent) {
+    // A response to no request written: the exchange is out of step. The connection ends
+    // here; what it had in flight is failed, and nothing is counted for a request that was
+    // never sent.
     return -1;
   }
   const bool keep_alive = c.keep_alive && llhttp_should_keep_alive(&c.parser);
@@ -465,14 +488,15 @@ bool ClientLoop::answered(ClientConnection& c, unsigned status, bool body_matche
   if (plan_.expect_body_bytes >= 0) {
     body_ok = body_ok && body_size == static_cast<uint64_t>(plan_.expect_body_bytes);
   }
+  const bool counted = counts(f);
   if (c.now_ns >= next_roll_ns_) roll_intervals(c.now_ns);
   if (status >= plan_.expect_status.size() || !plan_.expect_status[status]) {
-    count_error(ErrorKind::status);
+    if (counted) count_error(ErrorKind::status);
   } else if (!body_ok) {
-    count_error(ErrorKind::body);
+    if (counted) count_error(ErrorKind::body);
   } else {
     ++completed_;
-    if (measuring_) {
+    if (counted) {
       ++result_.requests;
       ++current_.requests;
       const uint64_t corrected = c.now_ns > f.intended_ns ? (c.now_ns - f.intended_ns) / 1000 : 0;
@@ -500,7 +524,7 @@ bool ClientLoop::answered(ClientConnection& c, unsigned status, bool body_matche
 void ClientLoop::on_read(ClientConnection& c, ssize_t n) {
   if (n == 0) return;
   if (n < 0) {
-    if (n == UV_EOF && c.count > 0) {
+    if (n == UV_EOF && c.count > c.unsent) {
       // A close-delimited body ends here (if one was being read); nothing more is sent, and
       // whatever is still in flight was cut off.
       c.keep_alive = false;
@@ -518,7 +542,7 @@ void ClientLoop::on_read(ClientConnection& c, ssize_t n) {
   const char* p = read_buf_.data();
   const char* const end = p + n;
   while (p < end) {
-    if (!c.in_message && c.count > 0) {
+    if (!c.in_message && c.count > c.unsent) {
       // The common shape, whole in this read: no llhttp (response_scan.hpp).
       const ScannedResponse r = scan_response(p, end, plan_.is_head[c.ring[c.head].request]);
       if (r.complete) {
@@ -557,7 +581,7 @@ void ClientLoop::on_read(ClientConnection& c, ssize_t n) {
     core_.deadlines().after_read();
     return;
   }
-  if (stopping_ && c.count == 0) {
+  if (stopping_ && c.count == c.unsent) {
     close(c);
   } else {
     flush(c);
@@ -572,7 +596,7 @@ void ClientLoop::begin_drain() {
     drop_due();
     for (auto& c : conns_) {
       // Connections with requests in flight wait for their responses; the others go now.
-      if (c->state == ClientConnection::State::Connecting || c->count == 0) close(*c);
+      if (c->state == ClientConnection::State::Connecting || c->count == c->unsent) close(*c);
     }
   }
   if (open_ == 0) mark_end();

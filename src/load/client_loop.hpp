@@ -38,6 +38,7 @@
 
 #include "core/loop.hpp"
 #include "load/arrivals.hpp"
+#include "load/due_queue.hpp"
 #include "load/precise_timer.hpp"
 #include "tether/load/error_kind.hpp"
 #include "tether/load/histogram.hpp"
@@ -199,6 +200,9 @@ class ClientLoop final : public Loop::Extension, DeadlineTimer::Source {
   void assign_due();
   void expire_due(uint64_t now_ns);
   void drop_due();
+  void count_due_timeout(uint64_t intended_ns);
+  /// Whether `f` is counted in the results: it was meant to leave after the warmup.
+  bool counts(const ClientConnection::InFlight& f);
   void mark_end();
   void close_interval();
 
@@ -230,9 +234,7 @@ class ClientLoop final : public Loop::Extension, DeadlineTimer::Source {
   double rate_ = 0;
   std::optional<Arrivals> arrivals_;
   PreciseTimer timer_;
-  std::vector<uint64_t> due_;
-  size_t due_head_ = 0;
-  size_t due_count_ = 0;
+  DueQueue due_;
   size_t cursor_ = 0;  // where the search for a free connection goes on
 };
 

@@ -21,6 +21,7 @@ namespace {
 using tether::detail::Loop;
 
 constexpr unsigned kMaxPipeline = 4096;
+constexpr double kMaxRatePerLoop = 5'000'000;
 
 std::string host_header(const std::string& host, uint16_t port) {
   const bool v6 = host.find(':') != std::string::npos;
@@ -53,6 +54,15 @@ std::string make_plan(const RunOptions& o, detail::Plan& plan) {
   if (o.warmup.count() < 0) return "warmup must not be negative";
   if (!(o.rate >= 0) || std::isinf(o.rate)) return "rate must be a positive number";
   if (o.poisson && o.rate == 0) return "poisson needs a rate";
+  // One loop writes a few million requests a second at most: a schedule far beyond that
+  // measures only the generator (and its queue of due requests).
+  const unsigned loops = std::min(o.threads, o.connections);
+  if (o.rate > kMaxRatePerLoop * loops) {
+    return "rate " + std::to_string(static_cast<uint64_t>(o.rate)) + " is more than " +
+           std::to_string(loops) + " thread(s) can send (at most " +
+           std::to_string(static_cast<uint64_t>(kMaxRatePerLoop)) + " requests/s each)";
+  }
+  if (o.expect_body_bytes < -1) return "expect_body_bytes must be -1 (not checked) or a length";
   plan.requests = o.requests;
   if (plan.requests.empty()) {
     plan.requests.push_back("GET / HTTP/1.1\r\nHost: " + host_header(o.host, o.port) + "\r\n\r\n");
