@@ -56,8 +56,21 @@ std::string at(std::string_view what, size_t pos) {
   return std::string(what) + " at " + std::to_string(pos + 1);
 }
 
+/// A piece of the expression in an error message: control bytes written as \xNN, so that
+/// the message stays one line and cannot drive a terminal.
 std::string quoted(std::string_view s) {
-  return "'" + std::string(s) + "'";
+  std::string out = "'";
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02X", u);
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out + "'";
 }
 
 // One pass over the expression; `pos` is a 0-based byte offset.

@@ -1,6 +1,8 @@
 // --targets FILE: line parsing, body files and escapes, and the serialization of requests.
 #include "tether/load/targets.hpp"
 
+#include <sys/stat.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -55,16 +57,38 @@ int hex_value(char c) {
   return -1;
 }
 
+/// Bodies and targets files are read whole into memory, once: a regular file of a bounded
+/// size, never a device or a FIFO whose read may not end.
+constexpr uint64_t kMaxFileBytes = uint64_t{256} << 20;
+
 bool read_file(const std::filesystem::path& path, std::string& out, std::string& error) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (f == nullptr) {
     error = std::strerror(errno);
     return false;
   }
+  struct stat st {};
+  if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+    std::fclose(f);
+    error = S_ISDIR(st.st_mode) ? std::strerror(EISDIR) : "not a regular file";
+    return false;
+  }
+  if (static_cast<uint64_t>(st.st_size) > kMaxFileBytes) {
+    std::fclose(f);
+    error = "larger than 256 MiB";
+    return false;
+  }
   out.clear();
   char buf[65536];
   size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) {
+    if (out.size() + n > kMaxFileBytes) {  // it grew while being read
+      std::fclose(f);
+      error = "larger than 256 MiB";
+      return false;
+    }
+    out.append(buf, n);
+  }
   const bool failed = std::ferror(f) != 0;
   const int err = errno;
   std::fclose(f);
@@ -276,6 +300,13 @@ PreparedRequests serialize_targets(const std::vector<TargetSpec>& targets,
                                    const RequestHead& head) {
   PreparedRequests out;
   const std::string* host = &head.host;
+  for (char c : head.host) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u == 0x7F) {
+      out.error = "the host has a control byte or a space: '" + show_byte(c) + "'";
+      return out;
+    }
+  }
   for (const auto& [name, value] : head.headers) {
     if (!is_token(name)) {
       out.error = "header name '" + name + "' is not a token";

@@ -34,6 +34,20 @@ UrlParse parse_url(std::string_view text) {
     if (port.empty()) return fail("empty port");
   }
   if (host.empty()) return fail("no host");
+  // What goes on the request line and into the Host header: nothing that could end it or
+  // start another line there.
+  for (char ch : host) {
+    const auto u = static_cast<unsigned char>(ch);
+    const bool ok = (u >= '0' && u <= '9') || (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') ||
+                    ch == '-' || ch == '.' || ch == '_' || ch == ':' || ch == '%';
+    if (!ok) return fail("the host has a byte that no host name or address has");
+  }
+  for (char ch : target) {
+    const auto u = static_cast<unsigned char>(ch);
+    if (u <= 0x20 || u >= 0x7f) {
+      return fail("the path must be visible ASCII without spaces (percent-encode other bytes)");
+    }
+  }
   out.url.host = std::string(host);
   if (!port.empty()) {
     unsigned long v = 0;

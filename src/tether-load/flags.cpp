@@ -214,7 +214,7 @@ ParsedFlags parse_flags(int argc, char** argv) {
     auto& o = f.run;
     if (name == "--connections") {
       if (!parse_uint(value, 1'000'000, o.connections) || o.connections == 0)
-        return fail("--connections: '" + value + "' is not a number of connections >= 1");
+        return fail("--connections: '" + value + "' is not a number of connections in 1..1000000");
     } else if (name == "--threads") {
       if (!parse_uint(value, 1024, o.threads) || o.threads == 0)
         return fail("--threads: '" + value + "' is not a number of threads in 1..1024");
