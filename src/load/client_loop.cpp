@@ -245,9 +245,7 @@ void ClientLoop::enqueue(ClientConnection& c, uint64_t intended_ns) {
   c.ring[(c.head + c.count) % cap] = {r, intended_ns, 0};  // sent: stamped when written
   ++c.count;
   ++c.unsent;
-  const std::string& bytes = plan_.requests[r];
-  c.out.push_back(
-      uv_buf_init(const_cast<char*>(bytes.data()), static_cast<unsigned>(bytes.size())));
+  plan_.tape.append(r, c.out);
 }
 
 void ClientLoop::on_timer(void* self) {

@@ -40,6 +40,7 @@
 #include "load/arrivals.hpp"
 #include "load/due_queue.hpp"
 #include "load/precise_timer.hpp"
+#include "load/request_tape.hpp"
 #include "tether/load/error_kind.hpp"
 #include "tether/load/histogram.hpp"
 
@@ -52,6 +53,7 @@ using tether::detail::Loop;
 struct Plan {
   sockaddr_storage addr{};
   std::vector<std::string> requests;
+  RequestTape tape;  // the requests as one write sends them (request_tape.hpp)
   std::vector<uint8_t> is_head;            // per request, 1: its response has no body
   std::vector<std::string> expect_bodies;  // empty, or one per request
   int64_t expect_body_bytes = -1;          // -1: not checked

@@ -85,6 +85,7 @@ std::string make_plan(const RunOptions& o, detail::Plan& plan) {
     }
   }
   plan.pipeline = o.pipeline;
+  plan.tape.build(plan.requests, o.pipeline);
   plan.duration_ms = static_cast<uint64_t>(o.duration.count());
   plan.warmup_ms = static_cast<uint64_t>(o.warmup.count());
   plan.timeout_ms = static_cast<uint64_t>(o.timeout.count());
