@@ -154,7 +154,9 @@ fi
 # FAILED before its fix: with more threads than can start within the duration, the run never
 # ends (a loop started after the end computes its end in wrapped unsigned arithmetic).
 run 3 -c 16 -t 16 -d 2ms "$URL/"
-if [[ $(rc) -eq 0 ]]; then
+# It must end; on a loaded machine 2 ms may pass before any connection is made, which is
+# exit 1 with that reason.
+if [[ $(rc) -eq 0 ]] || { [[ $(rc) -eq 1 ]] && grep -q "no connection to .* could be established" "$TMP/err"; }; then
   pass "-c 16 -t 16 -d 2ms ends"
 else
   fail "-c 16 -t 16 -d 2ms: rc=$(rc) (124: killed after 3 s)"

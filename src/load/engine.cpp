@@ -2,7 +2,6 @@
 // per-loop results merged once every thread is joined.
 #include "tether/load/engine.hpp"
 
-#include <netdb.h>
 #include <uv.h>
 
 #include <algorithm>
@@ -13,6 +12,7 @@
 #include <thread>
 
 #include "core/loop.hpp"
+#include "load/address.hpp"
 #include "load/client_loop.hpp"
 
 namespace tether::load {
@@ -22,26 +22,6 @@ using tether::detail::Loop;
 
 constexpr unsigned kMaxPipeline = 4096;
 constexpr double kMaxRatePerLoop = 5'000'000;
-
-std::string host_header(const std::string& host, uint16_t port) {
-  const bool v6 = host.find(':') != std::string::npos;
-  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
-}
-
-/// Resolves `host` once, before the run; the first address wins.
-std::string resolve(const std::string& host, uint16_t port, sockaddr_storage& out) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* res = nullptr;
-  const std::string service = std::to_string(port);
-  if (int rc = getaddrinfo(host.c_str(), service.c_str(), &hints, &res); rc != 0) {
-    return "cannot resolve host '" + host + "': " + gai_strerror(rc);
-  }
-  std::memcpy(&out, res->ai_addr, res->ai_addrlen);
-  freeaddrinfo(res);
-  return {};
-}
 
 std::string make_plan(const RunOptions& o, detail::Plan& plan) {
   if (o.connections == 0) return "connections must be at least 1";
@@ -65,7 +45,8 @@ std::string make_plan(const RunOptions& o, detail::Plan& plan) {
   if (o.expect_body_bytes < -1) return "expect_body_bytes must be -1 (not checked) or a length";
   plan.requests = o.requests;
   if (plan.requests.empty()) {
-    plan.requests.push_back("GET / HTTP/1.1\r\nHost: " + host_header(o.host, o.port) + "\r\n\r\n");
+    plan.requests.push_back("GET / HTTP/1.1\r\nHost: " + detail::authority_of(o.host, o.port) +
+                            "\r\n\r\n");
   }
   for (const std::string& r : plan.requests) {
     if (r.empty()) return "a request is empty";
@@ -94,7 +75,7 @@ std::string make_plan(const RunOptions& o, detail::Plan& plan) {
   plan.random_order = o.random_order;
   plan.seed = o.seed;
   plan.connections = o.connections;
-  return resolve(o.host, o.port, plan.addr);
+  return detail::resolve(o.host, o.port, plan.addr);
 }
 
 std::string printf_string(const char* fmt, double v) {

@@ -2,7 +2,6 @@
 // MailboxLoop attached, and, once every thread is joined, the verdict on every waiter.
 #include "tether/load/mailbox_scenario.hpp"
 
-#include <netdb.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -13,6 +12,7 @@
 #include <random>
 
 #include "core/loop.hpp"
+#include "load/address.hpp"
 #include "load/mailbox_loop.hpp"
 #include "tether/load/engine.hpp"
 
@@ -26,25 +26,6 @@ constexpr size_t kMaxValueBytes = 1 << 20;
 /// Descriptors a run needs beyond its connections: stdio, and each loop's epoll and wake-up.
 constexpr unsigned kSpareFds = 16;
 constexpr unsigned kFdsPerLoop = 4;
-
-std::string authority_of(const std::string& host, uint16_t port) {
-  const bool v6 = host.find(':') != std::string::npos;
-  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
-}
-
-std::string resolve(const std::string& host, uint16_t port, sockaddr_storage& out) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* res = nullptr;
-  const std::string service = std::to_string(port);
-  if (int rc = getaddrinfo(host.c_str(), service.c_str(), &hints, &res); rc != 0) {
-    return "cannot resolve host '" + host + "': " + gai_strerror(rc);
-  }
-  std::memcpy(&out, res->ai_addr, res->ai_addrlen);
-  freeaddrinfo(res);
-  return {};
-}
 
 std::string check_options(const MailboxOptions& o, unsigned threads) {
   if (o.waiters == 0 || o.waiters > kMaxWaiters) {
@@ -152,12 +133,12 @@ MailboxResult run_mailbox(const MailboxOptions& options) {
     return result;
   }
   detail::MailboxPlan plan;
-  if (std::string e = resolve(options.host, options.port, plan.addr); !e.empty()) {
+  if (std::string e = detail::resolve(options.host, options.port, plan.addr); !e.empty()) {
     result.error = std::move(e);
     return result;
   }
   const uint64_t nonce = draw_nonce();
-  plan.authority = authority_of(options.host, options.port);
+  plan.authority = detail::authority_of(options.host, options.port);
   plan.prefix = options.path_prefix;
   plan.values = detail::MailboxValues(nonce, options.waiters, options.value_bytes);
   plan.waiters = options.waiters;
