@@ -234,8 +234,12 @@ uint32_t ClientLoop::pick_request(ClientConnection& c) {
     rng_ ^= rng_ >> 27;
     return static_cast<uint32_t>(((rng_ * 0x2545F4914F6CDD1DULL) >> 32) % n);
   }
-  const uint32_t r = c.next_request;
-  c.next_request = r + 1 == n ? 0 : r + 1;
+  // Round robin per connection keeps a pipelined batch contiguous on the tape; an open loop
+  // hands requests to whichever connection is free, so it goes round the loop's own way,
+  // and every target gets its share.
+  uint32_t& next = arrivals_ ? next_request_ : c.next_request;
+  const uint32_t r = next;
+  next = r + 1 == n ? 0 : r + 1;
   return r;
 }
 

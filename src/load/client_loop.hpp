@@ -53,8 +53,8 @@ using tether::detail::Loop;
 struct Plan {
   sockaddr_storage addr{};
   std::vector<std::string> requests;
-  RequestTape tape;  // the requests as one write sends them (request_tape.hpp)
-  std::vector<uint8_t> is_head;            // per request, 1: its response has no body
+  RequestTape tape;              // the requests as one write sends them (request_tape.hpp)
+  std::vector<uint8_t> is_head;  // per request, 1: its response has no body
   std::vector<std::string> expect_bodies;  // empty, or one per request
   int64_t expect_body_bytes = -1;          // -1: not checked
   std::bitset<1000> expect_status;
@@ -223,7 +223,8 @@ class ClientLoop final : public Loop::Extension, DeadlineTimer::Source {
   uint64_t measure_start_ns_ = 0;  // the warmup's end
   uint64_t send_end_ns_ = 0;       // warmup + duration after run_start_ns_
   bool measuring_ = false;
-  uint64_t rng_ = 1;  // random_order
+  uint64_t rng_ = 1;           // random_order
+  uint32_t next_request_ = 0;  // open loop, round robin
   // Per-second counts of the measured run.
   uint64_t next_roll_ns_ = UINT64_MAX;
   uint32_t last_second_ = 0;  // the last interval: completions after the end count in it
