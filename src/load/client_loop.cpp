@@ -324,7 +324,10 @@ bool ClientLoop::counts(const ClientConnection::InFlight& f) {
 
 void ClientLoop::mark_end() {
   if (result_.end_ns != 0) return;
-  result_.end_ns = uv_hrtime();
+  // The run ends with its last answer (or its send window), not when the last connection
+  // has finished closing: the rate is over the time answers were coming in.
+  const uint64_t now = uv_hrtime();
+  result_.end_ns = now > send_end_ns_ ? std::max(send_end_ns_, last_answer_ns_) : now;
   if (!measuring_) return;
   // The last second: what completed after the run's end counts in it.
   close_interval();
@@ -491,6 +494,7 @@ bool ClientLoop::answered(ClientConnection& c, unsigned status, bool body_matche
     body_ok = body_ok && body_size == static_cast<uint64_t>(plan_.expect_body_bytes);
   }
   const bool counted = counts(f);
+  last_answer_ns_ = c.now_ns;
   if (c.now_ns >= next_roll_ns_) roll_intervals(c.now_ns);
   if (status >= plan_.expect_status.size() || !plan_.expect_status[status]) {
     if (counted) count_error(ErrorKind::status);

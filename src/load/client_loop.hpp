@@ -233,6 +233,7 @@ class ClientLoop final : public Loop::Extension, DeadlineTimer::Source {
   Histogram interval_service_;
   LiveCounters live_;
   uint64_t completed_ = 0;
+  uint64_t last_answer_ns_ = 0;
   // Open loop: intended times due and not yet sent, oldest first (a ring, grown as needed).
   double rate_ = 0;
   std::optional<Arrivals> arrivals_;
