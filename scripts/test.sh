@@ -13,7 +13,8 @@ build_dir=build
 if [[ -n ${SANITIZE:-} ]]; then
   build_dir=build-${SANITIZE/address/asan}
   build_dir=${build_dir/thread/tsan}
-  args+=(-DTETHER_SANITIZE="$SANITIZE" -DCMAKE_BUILD_TYPE=RelWithDebInfo)
+  # The benchmarks are not tests: the Release build compiles them, a sanitizer build skips them.
+  args+=(-DTETHER_SANITIZE="$SANITIZE" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTETHER_BENCH=OFF)
 fi
 BUILD_DIR=$build_dir CMAKE_ARGS="${args[*]:-}" scripts/setup.sh
 cmake -S . -B "$build_dir" "${args[@]}" >/dev/null
