@@ -17,6 +17,7 @@
 #include "tether-load/report_files.hpp"
 #include "tether/load/engine.hpp"
 #include "tether/load/mailbox_scenario.hpp"
+#include "tether/load/report.hpp"
 #include "tether/load/url.hpp"
 
 namespace {
@@ -147,14 +148,14 @@ int main(int argc, char** argv) {
   if (!written) return 1;
   if (!f.fail_if.empty()) {
     tether::load::FailIfInputs in;
-    const tether::load::Histogram& h = r.latency;
-    in.p50_us = h.value_at_percentile(50);
-    in.p90_us = h.value_at_percentile(90);
-    in.p99_us = h.value_at_percentile(99);
-    in.p999_us = h.value_at_percentile(99.9);
-    in.p9999_us = h.value_at_percentile(99.99);
-    in.max_us = h.max();
-    in.mean_us = h.mean();
+    const tether::load::LatencySummary h = tether::load::make_report(o, r, f.url).corrected;
+    in.p50_us = h.p50;
+    in.p90_us = h.p90;
+    in.p99_us = h.p99;
+    in.p999_us = h.p999;
+    in.p9999_us = h.p9999;
+    in.max_us = h.max;
+    in.mean_us = h.mean;
     in.rps = r.rps();
     in.requests = r.requests;
     for (size_t k = 0; k < tether::load::kErrorKindCount; ++k) in.errors[k] = r.errors[k];

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "e2e/count_allocations.hpp"
+#include "support/load_helpers.hpp"
 #include "support/test_server.hpp"
 #include "tether/load/engine.hpp"
 #include "tether/load/histogram.hpp"
@@ -29,21 +30,6 @@ using namespace std::chrono_literals;
 using tether::load::ErrorKind;
 using tether::load::RunOptions;
 using tether::load::RunResult;
-
-/// GET requests for `paths`, serialized for 127.0.0.1:port.
-std::vector<std::string> gets(uint16_t port, const std::vector<std::string>& paths) {
-  std::vector<tether::load::TargetSpec> specs;
-  for (const std::string& p : paths) {
-    tether::load::TargetSpec s;
-    s.target = p;
-    specs.push_back(s);
-  }
-  tether::load::RequestHead head;
-  head.host = "127.0.0.1:" + std::to_string(port);
-  tether::load::PreparedRequests r = tether::load::serialize_targets(specs, head);
-  EXPECT_TRUE(r.ok()) << r.error;
-  return r.requests;
-}
 
 RunOptions options(uint16_t port, std::vector<std::string> requests) {
   RunOptions o;
@@ -63,23 +49,10 @@ uint64_t server_delta(tt::TestServer& server, uint64_t before, uint64_t n) {
   return server.stats().requests - before;
 }
 
-/// A port with nothing listening on it (bound once, then closed).
-uint16_t closed_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
-
 TEST(LoadEngine, ClosedLoopCountsEqualTheServersCounts) {
   tt::TestServer server;
   const uint64_t before = server.stats().requests;
-  RunOptions o = options(server.port(), gets(server.port(), {"/plaintext"}));
+  RunOptions o = options(server.port(), tt::load_gets(server.port(), {"/plaintext"}));
   o.duration = 500ms;
   o.connections = 8;
   o.threads = 2;
@@ -106,7 +79,7 @@ TEST(LoadEngine, PipeliningKeepsOrderAndCounts) {
     bodies.push_back("hi " + std::string(static_cast<size_t>(c - 'a' + 1), c));
   }
   const uint64_t before = server.stats().requests;
-  RunOptions o = options(server.port(), gets(server.port(), paths));
+  RunOptions o = options(server.port(), tt::load_gets(server.port(), paths));
   o.expect_bodies = bodies;  // a response matched to the wrong request is an errors.body
   o.pipeline = 16;
   RunResult r = tether::load::run(o);
@@ -119,7 +92,7 @@ TEST(LoadEngine, PipeliningKeepsOrderAndCounts) {
 
 TEST(LoadEngine, AWrongBodyIsABodyError) {
   tt::TestServer server;
-  RunOptions o = options(server.port(), gets(server.port(), {"/hello/x", "/hello/y"}));
+  RunOptions o = options(server.port(), tt::load_gets(server.port(), {"/hello/x", "/hello/y"}));
   o.expect_bodies = {"hi x", "hi z"};
   o.pipeline = 4;
   RunResult r = tether::load::run(o);
@@ -137,7 +110,7 @@ TEST(LoadEngine, AnUnexpectedStatusIsAnErrorNeverASuccess) {
     s.get("/fail", [](tether::Request&, tether::Response res) { res.send(500, "no"); });
   });
   const uint64_t before = server.stats().requests;
-  RunOptions o = options(server.port(), gets(server.port(), {"/fail"}));
+  RunOptions o = options(server.port(), tt::load_gets(server.port(), {"/fail"}));
   o.pipeline = 2;
   RunResult r = tether::load::run(o);
   ASSERT_TRUE(r.ok()) << r.error;
@@ -148,7 +121,7 @@ TEST(LoadEngine, AnUnexpectedStatusIsAnErrorNeverASuccess) {
   EXPECT_EQ(server_delta(server, before, r.errors_total()), r.errors_total());
 
   // Expected explicitly, 500 is a success; 200 then is not.
-  o.requests = gets(server.port(), {"/fail", "/plaintext"});
+  o.requests = tt::load_gets(server.port(), {"/fail", "/plaintext"});
   o.expect_status = {500};
   r = tether::load::run(o);
   EXPECT_GT(r.requests, 0u);
@@ -348,7 +321,7 @@ TEST(LoadEngine, ARequestWithoutAnAnswerIsATimeout) {
       parked->push_back(std::move(res));
     });
   });
-  RunOptions o = options(server.port(), gets(server.port(), {"/park"}));
+  RunOptions o = options(server.port(), tt::load_gets(server.port(), {"/park"}));
   o.connections = 2;
   o.pipeline = 3;
   o.timeout = 100ms;
@@ -364,7 +337,7 @@ TEST(LoadEngine, ARequestWithoutAnAnswerIsATimeout) {
 }
 
 TEST(LoadEngine, ARefusedConnectionIsAConnectError) {
-  RunOptions o = options(closed_port(), {});
+  RunOptions o = options(tt::closed_port(), {});
   o.duration = 200ms;
   RunResult r = tether::load::run(o);
   ASSERT_TRUE(r.ok()) << r.error;
@@ -385,7 +358,7 @@ TEST(LoadEngine, AnUnknownHostIsARunError) {
 
 TEST(LoadEngine, TheSummaryHasWrksRequestsPerSecondLine) {
   tt::TestServer server;
-  RunOptions o = options(server.port(), gets(server.port(), {"/plaintext"}));
+  RunOptions o = options(server.port(), tt::load_gets(server.port(), {"/plaintext"}));
   o.duration = 200ms;
   RunResult r = tether::load::run(o);
   ASSERT_TRUE(r.ok()) << r.error;

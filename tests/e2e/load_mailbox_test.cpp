@@ -16,6 +16,7 @@
 #include <thread>
 #include <utility>
 
+#include "support/load_helpers.hpp"
 #include "support/test_server.hpp"
 #include "tether/load/error_kind.hpp"
 #include "tether/load/mailbox_scenario.hpp"
@@ -37,18 +38,6 @@ MailboxOptions options(uint16_t port, unsigned waiters) {
   o.wait = 2s;
   o.timeout = 1s;
   return o;
-}
-
-uint16_t closed_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
 }
 
 uint64_t lost_of(const MailboxResult& r, ErrorKind k) {
@@ -319,7 +308,7 @@ TEST(LoadMailbox, AWaiterNeverAnsweredIsLostAtItsWaitPlusTheTimeout) {
 }
 
 TEST(LoadMailbox, NothingListeningIsARunError) {
-  const uint16_t port = closed_port();
+  const uint16_t port = tt::closed_port();
   MailboxOptions o = options(port, 50);
   o.threads = 2;
   const auto start = std::chrono::steady_clock::now();

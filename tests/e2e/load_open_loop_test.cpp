@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "support/http_client.hpp"
+#include "support/load_helpers.hpp"
 #include "support/test_server.hpp"
 #include "tether/load/engine.hpp"
 #include "tether/load/targets.hpp"
@@ -24,24 +25,10 @@ using tether::load::ErrorKind;
 using tether::load::RunOptions;
 using tether::load::RunResult;
 
-std::vector<std::string> gets(uint16_t port, const std::vector<std::string>& paths) {
-  std::vector<tether::load::TargetSpec> specs;
-  for (const std::string& p : paths) {
-    tether::load::TargetSpec s;
-    s.target = p;
-    specs.push_back(s);
-  }
-  tether::load::RequestHead head;
-  head.host = "127.0.0.1:" + std::to_string(port);
-  tether::load::PreparedRequests r = tether::load::serialize_targets(specs, head);
-  EXPECT_TRUE(r.ok()) << r.error;
-  return r.requests;
-}
-
 RunOptions options(uint16_t port, const std::string& path) {
   RunOptions o;
   o.port = port;
-  o.requests = gets(port, {path});
+  o.requests = tt::load_gets(port, {path});
   o.connections = 8;
   o.threads = 2;
   return o;
@@ -221,7 +208,7 @@ TEST(LoadOpenLoop, RandomOrderIsNotRoundRobin) {
     });
   });
   RunOptions o = options(server.port(), "/");
-  o.requests = gets(server.port(), {"/r/a", "/r/b", "/r/c"});
+  o.requests = tt::load_gets(server.port(), {"/r/a", "/r/b", "/r/c"});
   o.expect_bodies = {"a", "b", "c"};
   o.connections = 1;
   o.threads = 1;
