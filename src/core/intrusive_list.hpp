@@ -3,14 +3,20 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace tether::detail {
 
+/// Two words: whether the element is linked rides in the low bit of `prev`, because a flag of
+/// its own would pad every hook to three words (an open event stream holds three hooks).
 template <class T>
 struct ListHook {
-  T* prev = nullptr;
   T* next = nullptr;
-  bool linked = false;
+  T* prev() const { return reinterpret_cast<T*>(prev_ & ~kLinked); }
+  bool linked() const { return (prev_ & kLinked) != 0; }
+
+  static constexpr uintptr_t kLinked = 1;
+  uintptr_t prev_ = 0;  // the previous element's address | kLinked while linked
 };
 
 template <class T, ListHook<T> T::*H>
@@ -25,11 +31,11 @@ class IntrusiveList {
   /// element twice would make the list point at itself). An element on another list that
   /// uses the same hook must be removed from that one first.
   void push_back(T* t) {
+    static_assert(alignof(T) > 1, "the hook keeps its linked flag in the low bit of prev");
     ListHook<T>& h = t->*H;
-    if (h.linked) remove(t);
-    h.prev = tail_;
+    if (h.linked()) remove(t);
+    h.prev_ = reinterpret_cast<uintptr_t>(tail_) | ListHook<T>::kLinked;
     h.next = nullptr;
-    h.linked = true;
     if (tail_)
       (tail_->*H).next = t;
     else
@@ -40,17 +46,18 @@ class IntrusiveList {
 
   void remove(T* t) {
     ListHook<T>& h = t->*H;
-    if (!h.linked) return;
-    if (h.prev)
-      (h.prev->*H).next = h.next;
+    if (!h.linked()) return;
+    T* const prev = h.prev();
+    if (prev)
+      (prev->*H).next = h.next;
     else
       head_ = h.next;
     if (h.next)
-      (h.next->*H).prev = h.prev;
+      (h.next->*H).prev_ = reinterpret_cast<uintptr_t>(prev) | ListHook<T>::kLinked;
     else
-      tail_ = h.prev;
-    h.prev = h.next = nullptr;
-    h.linked = false;
+      tail_ = prev;
+    h.prev_ = 0;
+    h.next = nullptr;
     --size_;
   }
 

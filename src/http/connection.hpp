@@ -210,6 +210,9 @@ class Connection {
   void stream_ended(Exchange* x, bool cut);
   /// Writes the head of streamed `x` (now at the FIFO head) and the body it buffered.
   void write_stream_head(Exchange* x);
+  /// A stream outlives its handler, maybe by hours: once the handler has returned, its
+  /// request keeps only what the stream's end needs.
+  void shed_request(Exchange* x);
   /// The last chunk of ended `x` (at the FIFO head), which then leaves the FIFO.
   void finish_stream(Exchange* x);
   /// A stream at the FIFO head waiting for room is told when its backlog is low enough.
@@ -238,7 +241,6 @@ class Connection {
   Exchange* continue_for_ = nullptr;
   Exchange* fifo_head_ = nullptr;
   Exchange* fifo_tail_ = nullptr;
-  uint32_t fifo_count_ = 0;
   WriteState* write_ = nullptr;
   /// Bytes of moved bodies waiting in answered exchanges of the FIFO (see answer_moved).
   size_t held_bytes_ = 0;
@@ -252,6 +254,7 @@ class Connection {
   bool peer_eof_ = false;
   bool progressed_ = false;  // a request was dispatched during the current read
   bool in_memory_ = false;   // no socket: fed by feed(), writes to the loop's output sink
+  uint32_t fifo_count_ = 0;  // beside the flags: no padding (an open stream holds one of these)
 };
 
 }  // namespace tether::detail

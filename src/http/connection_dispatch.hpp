@@ -58,6 +58,8 @@ namespace tether::detail {
     (*m.handler)(req, ResponseAccess::make(x));
   });
   x->req.route = nullptr;
+  if (x->stream) [[unlikely]]
+    shed_request(x);
   if (x->state == ExchangeState::Open && x->conn && x->parked_waits == 0) {
     if (!x->body) {
       loop_.arm_deadline(x);

@@ -15,8 +15,10 @@
 namespace tether::detail {
 namespace {
 // A stream's output leaves in batches of this much even within one callback, so that a
-// producer writing in a loop meets the socket (and its backpressure) early.
-constexpr size_t kStreamFlushBytes = 64 * 1024;
+// producer writing in a loop meets the socket (and its backpressure) early. Big enough that
+// the kernel builds full-sized segments: 64 KiB batches of 64 KiB chunks (each a few bytes
+// over with its framing) ran a 1 GiB stream at 0.72x nginx's sendfile, 256 KiB at 1.1x.
+constexpr size_t kStreamFlushBytes = 256 * 1024;
 constexpr std::string_view kLastChunk = "0\r\n";
 constexpr std::string_view kCrlf = "\r\n";
 }  // namespace
@@ -36,6 +38,7 @@ bool Connection::start_stream(Exchange* x, int status, std::string_view content_
   x->status = static_cast<uint16_t>(status);
   x->content_type.assign(content_type);
   x->state = ExchangeState::Streaming;
+  if (!x->req.route) shed_request(x);  // started after its handler returned
   HttpStats& s = loop_.stats();
   s.responses_by_class[status / 100].add();
   s.exchanges_in_flight.sub();
@@ -57,10 +60,19 @@ void Connection::write_stream_head(Exchange* x) {
   std::string& out = loop_.cork(this);
   const size_t before = out.size();
   append_stream_head(out, head_parts(x, x->status, x->content_type), st.chunked);
-  st.head_bytes = out.size() - before;
+  st.head_bytes = static_cast<uint32_t>(out.size() - before);  // a head is far below 4 GiB
   out.append(x->out);
   st.head_written = true;
-  x->out.clear();
+  // The head is out: its buffers are not needed again (`out` held the body so far).
+  std::string().swap(x->out);
+  std::string().swap(x->headers);
+  std::string().swap(x->content_type);
+}
+
+void Connection::shed_request(Exchange* x) {
+  if (loop_.logging()) return;  // the access-log record reads the request at the end
+  std::vector<HeaderSpan>().swap(x->req.headers);
+  x->req.decoded.clear();
 }
 
 void Connection::stream_ended(Exchange* x, bool cut) {
@@ -70,7 +82,10 @@ void Connection::stream_ended(Exchange* x, bool cut) {
   s.streams_open.sub();
   if (cut) s.streams_cut.add();
   loop_.disarm_heartbeat(x);
-  if (auto on_end = std::exchange(x->stream->on_end, nullptr)) on_end(x);
+  if (x->stream->watched) {
+    x->stream->watched = false;
+    if (HttpLoop::StreamEndHook hook = loop_.stream_end_hook()) hook(x);
+  }
 }
 
 StreamWrite Connection::stream_write(Exchange* x, std::string_view bytes) {
@@ -120,7 +135,9 @@ void Connection::finish_stream(Exchange* x) {
   StreamState& st = *x->stream;
   if (st.chunked && !x->head_only && !st.cut) {
     std::string& out = loop_.cork(this);
-    out.append(kLastChunk).append(st.trailers).append(kCrlf);
+    out.append(kLastChunk);
+    if (st.trailers) out.append(*st.trailers);
+    out.append(kCrlf);
   }
   if (loop_.logging()) [[unlikely]]
     loop_.log_response(x, x->status, st.head_bytes, st.body_bytes, true, !st.cut);

@@ -28,7 +28,7 @@ void Continuation::resume(const Response& res, const char* where, void (*fn)(voi
   // Still owed an answer with no wait parked (`f` kept the Response, or offloaded): the
   // response deadline applies again, from now.
   if (x->parked_waits == 0 && x->state == ExchangeState::Open && x->conn &&
-      !x->deadline_hook.linked) {
+      !x->deadline_hook.linked()) {
     x->loop->arm_deadline(x);
   }
   exchange_unref(x);

@@ -37,7 +37,6 @@ void Exchange::reset() {
   stream.reset();
   body.reset();
   taken = false;
-  heartbeat_at = 0;
   trim(req.body_store);
   trim(req.head_store);
   trim(out);

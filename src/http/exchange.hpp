@@ -29,26 +29,29 @@ enum class ExchangeState : uint8_t {
   Dead,       // client left or server gone before an answer; nothing will be written
 };
 
-/// A streamed response's state, made when the stream starts (Response::stream).
+/// A streamed response's state, made when the stream starts (Response::stream). Kept small:
+/// an open event stream costs its connection, its exchange and this.
 struct StreamState {
   std::function<void()> on_writable;
-  std::string trailers;       // "Name: value\r\n" lines for the last chunk
-  bool chunked = false;       // HTTP/1.1; HTTP/1.0 bodies end with the connection
-  bool head_written = false;  // reached the FIFO head: head and body go straight to output
-  bool ended = false;         // end() called: the last chunk follows what is buffered
-  bool cut = false;           // ended without end(): no last chunk, the connection closes
-  bool events = false;        // an EventStream: heartbeats, and ended when the server stops
-  bool writable_due = false;  // queued on the loop to run on_writable at the next settle
-  // For the access log: the head as serialized, and the payload written (no chunk framing).
-  uint64_t head_bytes = 0;
+  std::unique_ptr<std::string> trailers;  // "Name: value\r\n" lines for the last chunk
+  /// For the access log: the payload written (no chunk framing), and the head as serialized.
   uint64_t body_bytes = 0;
-  /// The stream layer's interest in this stream (a topic subscription, a worker producer):
-  /// `on_end` is called once when the stream is over, however it ends, so that it lets go.
-  /// It runs deep inside a write or a close: it may only unlink and defer, never run user
-  /// code or drop a reference.
-  void (*on_end)(Exchange* x) = nullptr;
-  void* subscription = nullptr;  // the topic subscriber list holding it
-  uint64_t producer = 0;         // id of the worker producer writing it
+  /// The stream layer's interest in this stream: the topic subscriber list holding it, or
+  /// the id of the worker producer writing it.
+  void* subscription = nullptr;
+  uint64_t producer = 0;
+  uint32_t head_bytes = 0;
+  bool chunked : 1 = false;       // HTTP/1.1; HTTP/1.0 bodies end with the connection
+  bool head_written : 1 = false;  // reached the FIFO head: head and body go straight to output
+  bool ended : 1 = false;         // end() called: the last chunk follows what is buffered
+  bool cut : 1 = false;           // ended without end(): no last chunk, the connection closes
+  bool events : 1 = false;        // an EventStream: heartbeats, and ended when the server stops
+  bool writable_due : 1 = false;  // queued on the loop to run on_writable at the next settle
+  /// The stream layer holds it (`subscription` or `producer`): the loop's stream-end hook
+  /// (HttpLoop::set_stream_end_hook) is told once when it is over, however it ends, so that
+  /// it lets go. That runs deep inside a write or a close: it may only unlink and defer,
+  /// never run user code or drop a reference.
+  bool watched : 1 = false;
 };
 
 /// The body of a request on a `stream_body` route, delivered as it arrives (made when its
@@ -96,20 +99,22 @@ struct Exchange {
   /// Answered with a moved body (Response::send(std::string&&)) that waits in `out`: it is
   /// written from that buffer, not copied into the cork.
   bool body_moved = false;
+  /// Its access-log record has been given to the hook (exactly once).
+  bool logged = false;
   /// Parked mailbox waits of this exchange: each answers by its own deadline, so while any
   /// is parked the response deadline does not apply; it applies again (from then) once the
   /// last one has ended and the exchange is still owed an answer.
   uint32_t parked_waits = 0;
+  /// Status of an answer that waits in `out` (see below).
+  uint16_t status = 0;
   /// Access log (only while ServerOptions::on_response is set): when the request arrived
-  /// (uv_hrtime), and whether its record has been given to the hook (exactly once).
-  bool logged = false;
+  /// (uv_hrtime; see `logged`).
   uint64_t arrived_ns = 0;
   RequestData req;
   /// User headers for the coming response, as "Name: value\r\n" lines.
   std::string headers;
-  /// Answered while an earlier exchange of the connection is not: status, body and type,
+  /// Answered while an earlier exchange of the connection is not: `status`, body and type,
   /// serialized once it reaches the head of the connection's FIFO.
-  uint16_t status = 0;
   std::string out;
   std::string content_type;
   /// Run when the exchange ends unanswered by the handler (client left, or deadline);
@@ -118,15 +123,16 @@ struct Exchange {
   std::vector<std::function<void()>> on_close;
   /// On the loop's deadline list while Open after its handler returned.
   ListHook<Exchange> deadline_hook;
+  /// When the response deadline falls (on the deadline list while Open), or when the next
+  /// heartbeat is due (an event stream on the heartbeat list): never both.
   uint64_t deadline = 0;
   /// A streamed response (state Streaming, or Answered once ended); null otherwise. Before
   /// its head is written, its body waits in `out`.
   std::unique_ptr<StreamState> stream;
   /// A streamed request body (a `stream_body` route); null otherwise.
   std::unique_ptr<BodyState> body;
-  /// An event stream on the loop's heartbeat list: a comment is due at `heartbeat_at`.
+  /// An event stream on the loop's heartbeat list: a comment is due at `deadline`.
   ListHook<Exchange> heartbeat_hook;
-  uint64_t heartbeat_at = 0;
   /// An event stream following a topic: on its loop's subscriber list for that topic.
   ListHook<Exchange> subscriber_hook;
 

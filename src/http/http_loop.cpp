@@ -186,14 +186,15 @@ void HttpLoop::teardown() {
 }
 
 void HttpLoop::arm_heartbeat(Exchange* x) {
+  deadlines_.remove(x);  // never on both lists: they share Exchange::deadline
   if (options_.sse_heartbeat_ms == 0) {
     heartbeats_.push_back(x);  // listed all the same: a stop ends every event stream
-    x->heartbeat_at = DeadlineTimer::kNever;
+    x->deadline = DeadlineTimer::kNever;
     return;
   }
-  x->heartbeat_at = core_.now() + options_.sse_heartbeat_ms;
+  x->deadline = core_.now() + options_.sse_heartbeat_ms;
   heartbeats_.push_back(x);  // to the back: the list stays in order of due time
-  core_.deadlines().schedule(x->heartbeat_at);
+  core_.deadlines().schedule(x->deadline);
 }
 
 void HttpLoop::drop_cork(Connection* c) {
@@ -256,7 +257,8 @@ void HttpLoop::arm(Connection* c, TimeoutKind kind) {
 }
 
 void HttpLoop::arm_deadline(Exchange* x) {
-  if (options_.response_timeout_ms == 0) return;
+  // A stream has no response deadline, and its `deadline` field times its heartbeats.
+  if (options_.response_timeout_ms == 0 || x->stream) return;
   // From now: an exchange already on the list (armed by a continuation that ran inside its
   // handler) moves to the back with its new deadline, which keeps the list in order.
   x->deadline = core_.now() + options_.response_timeout_ms;
@@ -271,7 +273,7 @@ uint64_t HttpLoop::next_deadline() const {
     if (!timeouts_[k].empty()) next = std::min(next, timeouts_[k].front()->deadline);
   }
   if (!deadlines_.empty()) next = std::min(next, deadlines_.front()->deadline);
-  if (!heartbeats_.empty()) next = std::min(next, heartbeats_.front()->heartbeat_at);
+  if (!heartbeats_.empty()) next = std::min(next, heartbeats_.front()->deadline);
   if (!stream_timers_.empty()) next = std::min(next, stream_timers_.begin()->first);
   if (!writable_.empty()) next = std::min(next, core_.now());  // due at the next turn
   return next;
@@ -297,9 +299,9 @@ void HttpLoop::on_deadline(uint64_t now) {
     x->conn->expire(x);
   }
   // An idle event stream gets a comment line, which clients ignore and proxies see as life.
-  while (!heartbeats_.empty() && heartbeats_.front()->heartbeat_at <= now) {
+  while (!heartbeats_.empty() && heartbeats_.front()->deadline <= now) {
     Exchange* x = heartbeats_.front();
-    timer.record(x->heartbeat_at);
+    timer.record(x->deadline);
     x->conn->stream_write(x, ":\n\n");  // re-arms it
   }
   while (!stream_timers_.empty() && stream_timers_.begin()->first <= now) {

@@ -189,6 +189,11 @@ class HttpLoop final : public Loop::Extension, public Loop::CompletionSink, Dead
   /// Where work items that are not offload() jobs go: messages of worker stream producers,
   /// which carry job id 0 (the stream layer). Before start().
   void set_producer_sink(Loop::CompletionSink* sink) { producer_sink_ = sink; }
+  /// Told once when a stream the stream layer watches (StreamState::watched) is over; one
+  /// per loop, not a pointer in every stream. Before start().
+  using StreamEndHook = void (*)(Exchange* x);
+  void set_stream_end_hook(StreamEndHook hook) { stream_end_hook_ = hook; }
+  StreamEndHook stream_end_hook() const { return stream_end_hook_; }
   // Loop::CompletionSink: offloaded work came back.
   void complete(std::unique_ptr<WorkItem> item) override {
     if (item->job_id == 0 && producer_sink_)
@@ -250,6 +255,7 @@ class HttpLoop final : public Loop::Extension, public Loop::CompletionSink, Dead
   OutputSink sink_ = nullptr;
   void* sink_ctx_ = nullptr;
   Loop::CompletionSink* producer_sink_ = nullptr;
+  StreamEndHook stream_end_hook_ = nullptr;
   bool parser_free_ = true;
   IntrusiveList<Connection, &Connection::timeout_hook> timeouts_[kTimeoutKinds];
 };

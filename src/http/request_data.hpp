@@ -42,7 +42,6 @@ struct RequestData {
   std::vector<HeaderSpan> headers;
   /// Body bytes relative to `base` while `body_copied` is false; else in `body_store`.
   Span body_view;
-  bool body_copied = false;
   std::string body_store;
   std::string head_store;
 
@@ -51,6 +50,9 @@ struct RequestData {
   uint8_t major = 1;
   uint8_t minor = 1;
   bool keep_alive = true;
+  bool body_copied = false;  // the body is in `body_store` (see body_view)
+  /// Path and query are split (at the head, for a request with a body).
+  bool routed = false;
 
   /// The connection's client (set at dispatch; outlives the handler call).
   const PeerAddress* peer = nullptr;
@@ -62,8 +64,6 @@ struct RequestData {
   const RouteMatch* route = nullptr;
   /// Its route's settings, once routed (at its head for a request with a body).
   const RouteOptions* route_options = nullptr;
-  /// Path and query are split (at the head, for a request with a body).
-  bool routed = false;
 
   /// Percent-decoded query values and route captures handed out during the handler call
   /// (only those that needed decoding); each keeps its place, so earlier views stay valid.

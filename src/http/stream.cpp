@@ -70,7 +70,9 @@ StreamWrite Stream::write(std::string_view bytes) {
 bool Stream::trailer(std::string_view name, std::string_view value) {
   Exchange* x = detail::StreamAccess::open(*this, "trailer()");
   if (!x || !detail::is_token(name) || !detail::is_field_value(value)) return false;
-  x->stream->trailers.append(name).append(": ").append(value).append("\r\n");
+  auto& trailers = x->stream->trailers;
+  if (!trailers) trailers = std::make_unique<std::string>();
+  trailers->append(name).append(": ").append(value).append("\r\n");
   return true;
 }
 

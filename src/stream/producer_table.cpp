@@ -59,7 +59,7 @@ bool ProducerTable::begin(uint64_t id, Producer& p) {
   else
     p.stream = start_stream_of(x, p.status, p.content_type);
   if (!p.stream.alive()) return false;
-  x->stream->on_end = &StreamLoop::stream_over;
+  x->stream->watched = true;
   x->stream->producer = id;
   return true;
 }

@@ -12,6 +12,7 @@ namespace tether::detail {
 StreamLoop& StreamLoop::attach(Loop& loop, HttpLoop& http, WorkerPool* pool, const TopicBus* bus) {
   StreamLoop& s = loop.attach(std::make_unique<StreamLoop>(http, pool, bus));
   http.set_producer_sink(&s);
+  http.set_stream_end_hook(&StreamLoop::stream_over);
   return s;
 }
 

@@ -11,14 +11,14 @@ namespace detail {
 
 bool TopicTable::subscribe(Exchange* x, std::string_view name) {
   StreamState& st = *x->stream;
-  if (st.subscription || st.on_end) return false;
+  if (st.watched) return false;
   auto [it, fresh] = by_name_.try_emplace(std::string(name));
   Subscribers& s = it->second;
   if (fresh) s.name = it->first;
   s.list.push_back(x);
   ++x->refs;  // the topic holds the stream: the handler may drop its handles
   st.subscription = &s;
-  st.on_end = &StreamLoop::stream_over;
+  st.watched = true;
   counters_.subscribers.add();
   return true;
 }
@@ -44,10 +44,10 @@ void TopicTable::deliver(const TopicEvent& ev) {
   }
   const size_t limit = loop_.options().topic_subscriber_max_bytes;
   for (Exchange* x : delivering_) {
-    if (!x->subscriber_hook.linked || !x->conn) continue;  // it ended meanwhile
+    if (!x->subscriber_hook.linked() || !x->conn) continue;  // it ended meanwhile
     x->conn->stream_write(x, ev.frame);
     counters_.deliveries.add();
-    if (x->conn && x->subscriber_hook.linked && x->conn->stream_backlog(x) > limit) {
+    if (x->conn && x->subscriber_hook.linked() && x->conn->stream_backlog(x) > limit) {
       counters_.dropped.add();
       x->conn->close();  // drops its unsent bytes: a slow reader holds no more memory
     }

@@ -229,6 +229,37 @@ TEST(AccessLog, StreamIsLoggedWhenItEndsWithItsPayload) {
   EXPECT_GT(lines[0].head, 0u);
 }
 
+// A stream that ends long after its handler returned is logged with its request whole
+// (method, target, headers): an open stream sheds its request only when nothing logs it.
+TEST(AccessLog, AStreamEndingAfterItsHandlerIsLoggedWithItsRequest) {
+  Log log;
+  tt::TestServer srv(logged(log), [](tether::Server& s) {
+    s.get("/slow-stream", [](tether::Request&, tether::Response res) {
+      tether::Stream st = res.stream(200, "text/plain");
+      st.write("first ");
+      st.after(std::chrono::milliseconds(20), [st]() mutable {
+        st.write("second");
+        st.end();
+      });
+    });
+  });
+  tt::Client c(srv.port());
+  ASSERT_TRUE(c.send(get("/slow-stream?x=1", "User-Agent: streamer/2\r\n")));
+  auto r = c.read_response();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "first second");
+  ASSERT_TRUE(log.wait_lines(1));
+  auto lines = log.snapshot();
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_TRUE(lines[0].stream);
+  EXPECT_TRUE(lines[0].complete);
+  EXPECT_TRUE(lines[0].has_request);
+  EXPECT_EQ(lines[0].method, "GET");
+  EXPECT_EQ(lines[0].target, "/slow-stream?x=1");
+  EXPECT_EQ(lines[0].user_agent, "streamer/2");
+  EXPECT_EQ(lines[0].body, 12u);
+}
+
 TEST(AccessLog, AThrowingHookIsCountedAndServingGoesOn) {
   Log log;
   tether::ServerOptions o = logged(log);

@@ -131,6 +131,65 @@ TEST(Stream, TrailersFollowTheLastChunk) {
   EXPECT_EQ(r.trailers[0].second, "abc");
 }
 
+// A stream started after its handler returned: the request is trimmed by then (an open
+// stream keeps only what its end needs), and the response's head buffers go once its head
+// is out; headers set in the handler, the content type and trailers must all survive that.
+TEST(Stream, AStreamStartedAfterItsHandlerKeepsItsHeadersAndTrailers) {
+  tt::TestServer srv(opts(), [](tether::Server& s) {
+    s.get("/later", [](Request&, Response res) {
+      res.set_header("X-Set-In-Handler", "kept");
+      res.offload([](std::stop_token) { return std::string("from the pool"); },
+                  [](Response r, std::string body) {
+                    Stream st = r.stream(200, "application/x-a-long-content-type");
+                    st.write(body);
+                    EXPECT_TRUE(st.trailer("X-Trailer-One", "1"));
+                    st.write("!");
+                    EXPECT_TRUE(st.trailer("X-Trailer-Two", "2"));
+                    st.end();
+                  });
+    });
+  });
+  tt::Client c(srv.port());
+  for (int round = 0; round < 3; ++round) {  // pooled exchanges reuse the shed buffers
+    auto r = tt::roundtrip(c, tt::get_request("/later"));
+    ASSERT_EQ(r.status, 200);
+    EXPECT_EQ(r.header("x-set-in-handler"), "kept");
+    EXPECT_EQ(r.header("content-type"), "application/x-a-long-content-type");
+    EXPECT_EQ(r.body, "from the pool!");
+    ASSERT_EQ(r.trailers.size(), 2u);
+    EXPECT_EQ(r.trailers[0].first, "X-Trailer-One");
+    EXPECT_EQ(r.trailers[1].second, "2");
+  }
+}
+
+// Heartbeats and the response deadline share one field of the exchange: an idle event
+// stream gets heartbeats past the response deadline and is never answered 504.
+TEST(EventStream, HeartbeatsOutliveTheResponseDeadline) {
+  tether::ServerOptions o = opts();
+  o.response_timeout_ms = 100;
+  o.sse_heartbeat_ms = 30;
+  auto kept = std::make_shared<std::vector<EventStream>>();  // loop thread only
+  tt::TestServer srv(o, [kept](tether::Server& s) {
+    s.get("/quiet", [kept](Request&, Response res) { kept->push_back(res.event_stream()); });
+  });
+  tt::Client c(srv.port());
+  ASSERT_TRUE(c.send(tt::get_request("/quiet")));
+  auto heartbeats = [&] {
+    size_t n = 0;
+    for (size_t p = c.buffered().find("3\r\n:\n\n\r\n"); p != std::string::npos;
+         p = c.buffered().find("3\r\n:\n\n\r\n", p + 1)) {
+      ++n;
+    }
+    return n;
+  };
+  const int64_t t0 = tt::now_ms();
+  // 8 heartbeats 30 ms apart span more than twice the 100 ms response deadline.
+  while (heartbeats() < 8 && tt::now_ms() - t0 < 10000) c.read_some(1000);
+  EXPECT_GE(heartbeats(), 8u) << "[" << c.buffered() << "]";
+  EXPECT_EQ(c.buffered().find("504"), std::string::npos);
+  EXPECT_EQ(srv.stats().responses_timed_out, 0u);
+}
+
 TEST(Stream, AStatusWithoutABodyCannotStream) {
   tt::TestServer srv(opts(), [](tether::Server& s) {
     s.get("/nc", [](Request&, Response res) {
