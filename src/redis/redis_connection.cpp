@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cctype>
 #include <stdexcept>
 
 #include "core/loop.hpp"
@@ -42,11 +43,39 @@ RedisReply convert(const redisReply* r) {
   }
 }
 
-bool is_numeric_host(const std::string& host) {
-  in_addr a4{};
-  in6_addr a6{};
-  return inet_pton(AF_INET, host.c_str(), &a4) == 1 || inet_pton(AF_INET6, host.c_str(), &a6) == 1;
+/// Commands that put a connection in a mode where replies stop pairing with commands
+/// (hiredis answers them through its own subscription tables, or not at all).
+bool changes_reply_mode(std::string_view name) {
+  static constexpr std::string_view kModal[] = {"subscribe",   "psubscribe", "ssubscribe",
+                                                "unsubscribe", "punsubscribe", "sunsubscribe",
+                                                "monitor"};
+  for (std::string_view m : kModal) {
+    if (name.size() != m.size()) continue;
+    bool same = true;
+    for (size_t i = 0; i < m.size() && same; ++i) {
+      same = std::tolower(static_cast<unsigned char>(name[i])) == m[i];
+    }
+    if (same) return true;
+  }
+  return false;
 }
+
+bool is_ipv4(const std::string& host) {
+  in_addr a4{};
+  return inet_pton(AF_INET, host.c_str(), &a4) == 1;
+}
+
+bool is_ipv6(const std::string& host) {
+  in6_addr a6{};
+  return inet_pton(AF_INET6, host.c_str(), &a6) == 1;
+}
+
+// hiredis 0.14 looks every host up with getaddrinfo, IPv4 first: for an IPv6 address that
+// first lookup is a name lookup (NSS, DNS) on the loop thread. Until the connection makes
+// its own socket, IPv6 is refused rather than allowed to block the loop.
+constexpr const char* kNoIpv6 =
+    "IPv6 is not supported yet (hiredis 0.14 would look the address up as a name on the loop "
+    "thread): use an IPv4 address, a name with one, or unix://";
 
 /// A dead peer (a machine gone, a cable pulled) is noticed in about 30 s even on a
 /// connection that sends nothing, such as a subscriber's.
@@ -140,13 +169,17 @@ void RedisConnection::connect() {
   attempted_ = true;
   attempt_deadline_ = loop_.now() + opts_.connect_timeout_ms;
   loop_.deadlines().schedule(attempt_deadline_);
-  if (url_.kind == RedisUrl::Kind::tcp && !is_numeric_host(url_.host)) {
+  if (url_.kind == RedisUrl::Kind::tcp && is_ipv6(url_.host)) {
+    attempt_failed(kNoIpv6);
+    return;
+  }
+  if (url_.kind == RedisUrl::Kind::tcp && !is_ipv4(url_.host)) {
     // hiredis would call getaddrinfo on the loop thread: a name is looked up on libuv's pool.
     auto* r = new Resolve;
     r->conn = this;
     r->req.data = r;
     addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
+    hints.ai_family = AF_INET;  // see kNoIpv6
     hints.ai_socktype = SOCK_STREAM;
     const int rc = uv_getaddrinfo(loop_.uv(), &r->req, RedisCallbacks::resolved,
                                   url_.host.c_str(), nullptr, &hints);
@@ -168,20 +201,9 @@ void RedisConnection::resolved(int status, const addrinfo* res) {
     attempt_failed(std::string("cannot resolve the host: ") + uv_strerror(status));
     return;
   }
-  // IPv4 first: hiredis 0.14 tries it first too.
-  const addrinfo* pick = res;
-  for (const addrinfo* a = res; a != nullptr; a = a->ai_next) {
-    if (a->ai_family == AF_INET) {
-      pick = a;
-      break;
-    }
-  }
-  char name[INET6_ADDRSTRLEN] = {};
-  if (pick->ai_family == AF_INET) {
-    uv_ip4_name(reinterpret_cast<const sockaddr_in*>(pick->ai_addr), name, sizeof name);
-  } else {
-    uv_ip6_name(reinterpret_cast<const sockaddr_in6*>(pick->ai_addr), name, sizeof name);
-  }
+  // hiredis gets the address, not the name, so that it looks nothing up itself.
+  char name[INET_ADDRSTRLEN] = {};
+  uv_ip4_name(reinterpret_cast<const sockaddr_in*>(res->ai_addr), name, sizeof name);
   open_context(name);
 }
 
@@ -445,6 +467,10 @@ void RedisConnection::command(std::span<const std::string_view> argv, uint32_t t
     throw std::logic_error("tether: a Redis subscriber connection takes no commands");
   }
   if (argv.empty()) throw std::logic_error("tether: a Redis command needs at least its name");
+  if (changes_reply_mode(argv[0])) {
+    throw std::logic_error("tether: (UN)SUBSCRIBE and MONITOR need a subscriber connection "
+                           "(subscribe())");
+  }
   if (owner_.torn_down()) {
     counters_.dropped.add();
     return;  // `cb` is destroyed uncalled: there is no loop left to call it on

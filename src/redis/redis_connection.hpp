@@ -6,7 +6,9 @@
 // lives as long as the loop, and a reference to it stays valid until the loop is destroyed.
 //
 // Connecting: never a blocking call on the loop. A host name is resolved with
-// uv_getaddrinfo (libuv's pool), then hiredis connects without blocking. The handshake is
+// uv_getaddrinfo (libuv's pool, IPv4 addresses), then hiredis connects to the address
+// without blocking. IPv6 is refused for now (last_error() says so): hiredis 0.14 would look
+// an IPv6 address up as a name, on the loop thread, before connecting. The handshake is
 // AUTH (when the URL has a password), SELECT (when db != 0) and PING, pipelined; the
 // connection is up() once PING has answered, so "up" means Redis answers, not merely that
 // the kernel accepted the TCP connection. The whole attempt has connect_timeout_ms.
@@ -116,7 +118,8 @@ class RedisConnection final : HiredisPollSink {
 
   /// Sends `argv` (binary-safe; copied before the call returns) with `timeout_ms` (at least
   /// 1). `cb` runs exactly once, later, on the loop thread. Throws std::logic_error off the
-  /// loop thread, on a subscriber, or with an empty argv.
+  /// loop thread, on a subscriber, with an empty argv, or for (P|S)(UN)SUBSCRIBE and MONITOR
+  /// (after which replies no longer pair with commands).
   void command(std::span<const std::string_view> argv, uint32_t timeout_ms, Callback cb);
   void command(std::initializer_list<std::string_view> argv, uint32_t timeout_ms, Callback cb) {
     command(std::span<const std::string_view>(argv.begin(), argv.size()), timeout_ms,

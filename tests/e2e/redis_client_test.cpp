@@ -49,7 +49,9 @@ uint64_t now_ms() {
   return uv_hrtime() / 1000000;
 }
 
-/// A core loop with the Redis extension and a log that the test can read.
+/// A core loop with the Redis extension and a log that the test can read. The loop stops in
+/// its destructor, and the connections' last callbacks (failures, a state change) run then:
+/// a test declares what its callbacks touch before its Harness.
 class Harness {
  public:
   explicit Harness(uint32_t drain_ms = 2000)
@@ -180,14 +182,16 @@ TEST_F(RedisClient, SetThenGetRoundTripsBinaryValues) {
 TEST_F(RedisClient, TenThousandPipelinedIncrsCompleteInOrderWithTheirValues) {
   tt::RedisServer server;
   start(server);
+  constexpr int kCommands = 10000;
+  // What the callbacks touch is declared before the loop, which stops (and may still call
+  // back) when the harness goes.
+  std::vector<int64_t> values;  // loop thread
+  std::atomic<int> failures{0};
+  tt::Gate done;
   Harness h;
   RedisConnection& c = h.open(server.url());
   h.start();
   ASSERT_TRUE(wait_up(c));
-  constexpr int kCommands = 10000;
-  std::vector<int64_t> values;  // loop thread
-  std::atomic<int> failures{0};
-  tt::Gate done;
   const size_t in_flight = h.on_loop([&] {
     values.reserve(kCommands);
     for (int i = 0; i < kCommands; ++i) {
@@ -210,14 +214,14 @@ TEST_F(RedisClient, TenThousandPipelinedIncrsCompleteInOrderWithTheirValues) {
 }
 
 TEST_F(RedisClient, ACallbackNeverRunsInsideTheCommandThatFailedIt) {
-  Harness h;
-  RedisConnection& c = h.open("redis://127.0.0.1:1");  // nothing listens on port 1
-  h.start();
   std::atomic<bool> returned{false};
   std::atomic<int> inside{0};
   std::atomic<int> calls{0};
   RedisFailure seen = RedisFailure::none;
   tt::Gate done;
+  Harness h;
+  RedisConnection& c = h.open("redis://127.0.0.1:1");  // nothing listens on port 1
+  h.start();
   h.on_loop([&] {
     c.command({"PING"}, 1000, [&](RedisResult r) {
       if (!returned.load()) inside.fetch_add(1);
@@ -306,6 +310,16 @@ TEST_F(RedisClient, TheUrlsDatabaseIsSelected) {
   EXPECT_FALSE(bad->up());
 }
 
+TEST_F(RedisClient, AnIpv6AddressIsRefusedWithAClearErrorInsteadOfALookupOnTheLoop) {
+  Harness h;
+  RedisConnection& c = h.open("redis://[::1]:6379");
+  h.start();
+  ASSERT_TRUE(tt::eventually([&] { return h.on_loop([&] { return !c.last_error().empty(); }); }));
+  EXPECT_NE(h.on_loop([&] { return c.last_error(); }).find("IPv6 is not supported"),
+            std::string::npos);
+  EXPECT_FALSE(c.up());
+}
+
 TEST_F(RedisClient, AUnixSocketAndAHostNameWorkToo) {
   tt::RedisServer server({.password = "", .unix_socket = true});
   start(server);
@@ -324,6 +338,13 @@ TEST_F(RedisClient, AUnixSocketAndAHostNameWorkToo) {
 TEST_F(RedisClient, AStoppedRedisTimesCommandsOutOnTimeAndTheLoopStaysResponsive) {
   tt::RedisServer server;
   start(server);
+  struct Outcome {
+    std::atomic<uint64_t> at_ms{0};
+    std::atomic<int> calls{0};
+    RedisFailure failure = RedisFailure::none;
+  };
+  Outcome first, behind;
+  tt::Gate both;
   Harness h;
   RedisConnection& c = h.open(server.url());
   h.start();
@@ -332,13 +353,6 @@ TEST_F(RedisClient, AStoppedRedisTimesCommandsOutOnTimeAndTheLoopStaysResponsive
 
   server.pause();  // SIGSTOP: the kernel still takes the bytes; nothing answers
   constexpr uint32_t kTimeout = 200;
-  struct Outcome {
-    std::atomic<uint64_t> at_ms{0};
-    std::atomic<int> calls{0};
-    RedisFailure failure = RedisFailure::none;
-  };
-  Outcome first, behind;
-  tt::Gate both;
   const uint64_t t0 = h.on_loop([&] {
     const uint64_t t = now_ms();
     c.command({"GET", "k1"}, kTimeout, [&](RedisResult r) {
@@ -393,10 +407,10 @@ TEST_F(RedisClient, AStoppedRedisTimesCommandsOutOnTimeAndTheLoopStaysResponsive
 TEST_F(RedisClient, ARestartedRedisIsReconnectedToByItself) {
   tt::RedisServer server;
   start(server);
+  std::mutex mu;
+  std::vector<bool> states;  // before the loop: its last state change comes as it stops
   Harness h;
   RedisConnection& c = h.open(server.url());
-  std::mutex mu;
-  std::vector<bool> states;
   c.on_state([&](bool up) {
     std::lock_guard<std::mutex> lock(mu);
     states.push_back(up);
@@ -428,13 +442,13 @@ TEST_F(RedisClient, ARestartedRedisIsReconnectedToByItself) {
 TEST_F(RedisClient, CloseFailsWhatIsInFlightAndEndsTheConnection) {
   tt::RedisServer server;
   start(server);
+  std::vector<RedisFailure> seen;  // loop thread
+  tt::Gate done;
   Harness h;
   RedisConnection& c = h.open(server.url());
   h.start();
   ASSERT_TRUE(wait_up(c));
   server.pause();
-  std::vector<RedisFailure> seen;  // loop thread
-  tt::Gate done;
   h.on_loop([&] {
     c.command({"GET", "a"}, 5000, [&](RedisResult r) { seen.push_back(r.failure); });
     c.close();
@@ -458,12 +472,12 @@ TEST_F(RedisClient, CloseFailsWhatIsInFlightAndEndsTheConnection) {
 TEST_F(RedisClient, MessagesReachTheSubscriberAndItResubscribesAfterARestart) {
   tt::RedisServer server;
   start(server);
+  std::mutex mu;  // before the loop, which outlives what its handlers touch
+  std::vector<std::string> got;
+  std::atomic<int> off_thread{0};
   Harness h;
   RedisConnection& sub = h.open(server.url(), fast(RedisConnection::Role::subscriber));
   RedisConnection& pub = h.open(server.url());
-  std::mutex mu;
-  std::vector<std::string> got;
-  std::atomic<int> off_thread{0};
   sub.subscribe("news", [&](const std::string& channel, const std::string& payload) {
     if (!h.loop().on_loop_thread()) off_thread.fetch_add(1);
     std::lock_guard<std::mutex> lock(mu);
@@ -496,6 +510,12 @@ TEST_F(RedisClient, MessagesReachTheSubscriberAndItResubscribesAfterARestart) {
   EXPECT_EQ(off_thread.load(), 0);
   EXPECT_EQ(sub.counters().messages.get(), 2u);
   EXPECT_THROW(h.on_loop([&] { sub.command({"PING"}, 100, [](RedisResult) {}); }), std::logic_error);
+  // Nor may a command connection turn itself into a subscriber behind hiredis' back.
+  EXPECT_THROW(h.on_loop([&] { pub.command({"subscribe", "x"}, 100, [](RedisResult) {}); }),
+               std::logic_error);
+  EXPECT_THROW(h.on_loop([&] { pub.command({"MONITOR"}, 100, [](RedisResult) {}); }),
+               std::logic_error);
+  EXPECT_EQ(h.call(pub, {"PING"}).reply.describe(), "+PONG");
 }
 
 // ---------------------------------------------------------------- scripts
@@ -545,12 +565,6 @@ TEST_F(RedisClient, AScriptRunsBySha1WithTheNoscriptFallback) {
 TEST_F(RedisClient, StoppingTheLoopAnswersEveryCommandInFlightOnceAndNothingAfterTeardown) {
   tt::RedisServer server;
   start(server);
-  auto h = std::make_unique<Harness>(/*drain_ms=*/100);
-  RedisConnection& c = h->open(server.url());
-  h->start();
-  ASSERT_TRUE(wait_up(c));
-  server.pause();  // what is sent now stays in flight until the drain deadline
-
   constexpr int kCommands = 200;
   struct Seen {
     std::atomic<int> calls{0};
@@ -558,6 +572,12 @@ TEST_F(RedisClient, StoppingTheLoopAnswersEveryCommandInFlightOnceAndNothingAfte
   };
   std::vector<Seen> first(kCommands), retry(kCommands);
   std::atomic<int> bad_context{0};
+  auto h = std::make_unique<Harness>(/*drain_ms=*/100);
+  RedisConnection& c = h->open(server.url());
+  h->start();
+  ASSERT_TRUE(wait_up(c));
+  server.pause();  // what is sent now stays in flight until the drain deadline
+
   Loop* loop = &h->loop();
   auto check_context = [&] {
     if (!loop->on_loop_thread() || loop->anchor().retired()) bad_context.fetch_add(1);
@@ -603,8 +623,12 @@ TEST_F(RedisClient, StoppingTheLoopAnswersEveryCommandInFlightOnceAndNothingAfte
 TEST_F(RedisClient, CommandsInFlightWhenTheLoopFinishesAreAnsweredBeforeItsTeardownEnds) {
   tt::RedisServer server;
   start(server);
-  auto h = std::make_unique<Harness>();
   tt::Gate drained;
+  constexpr int kCommands = 100;
+  std::vector<std::atomic<int>> first(kCommands), retry(kCommands);
+  std::vector<int> first_failure(kCommands, -1), retry_failure(kCommands, -1);  // loop thread
+  std::atomic<int> bad_context{0};
+  auto h = std::make_unique<Harness>();
   // As in a server: a loop that has drained keeps running (and taking work) until every loop
   // of its server has drained and it is told to finish.
   h->loop().set_on_drained([&] { drained.open(); });
@@ -615,10 +639,6 @@ TEST_F(RedisClient, CommandsInFlightWhenTheLoopFinishesAreAnsweredBeforeItsTeard
   ASSERT_TRUE(drained.wait(2s)) << "nothing in flight: the loop drains at once";
   server.pause();
 
-  constexpr int kCommands = 100;
-  std::vector<std::atomic<int>> first(kCommands), retry(kCommands);
-  std::vector<int> first_failure(kCommands, -1), retry_failure(kCommands, -1);  // loop thread
-  std::atomic<int> bad_context{0};
   Loop* loop = &h->loop();
   h->on_loop([&] {
     for (int i = 0; i < kCommands; ++i) {
@@ -651,13 +671,13 @@ TEST_F(RedisClient, CommandsInFlightWhenTheLoopFinishesAreAnsweredBeforeItsTeard
 TEST_F(RedisClient, AGracefulStopWaitsForTheAnswersInFlight) {
   tt::RedisServer server;
   start(server);
+  constexpr int kCommands = 1000;
+  std::atomic<int> ok{0};
+  std::atomic<int> calls{0};
   Harness h;
   RedisConnection& c = h.open(server.url());
   h.start();
   ASSERT_TRUE(wait_up(c));
-  constexpr int kCommands = 1000;
-  std::atomic<int> ok{0};
-  std::atomic<int> calls{0};
   h.on_loop([&] {
     for (int i = 0; i < kCommands; ++i) {
       c.command({"INCR", "n"}, 5000, [&](RedisResult r) {
@@ -675,17 +695,17 @@ TEST_F(RedisClient, AGracefulStopWaitsForTheAnswersInFlight) {
 TEST_F(RedisClient, AThrowingCallbackIsCaughtAndCountedAndTheLoopGoesOn) {
   tt::RedisServer server;
   start(server);
+  std::atomic<int> handled{0};
+  tt::Gate thrown;
   Harness h;
   RedisConnection& c = h.open(server.url());
   RedisConnection& sub = h.open(server.url(), fast(RedisConnection::Role::subscriber));
-  std::atomic<int> handled{0};
   sub.subscribe("ch", [&](const std::string&, const std::string&) {
     handled.fetch_add(1);
     throw std::runtime_error("handler boom");
   });
   h.start();
   ASSERT_TRUE(wait_up(c) && wait_up(sub));
-  tt::Gate thrown;
   h.on_loop([&] {
     c.command({"PING"}, 1000, [&](RedisResult) {
       thrown.open();
