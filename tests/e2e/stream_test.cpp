@@ -43,6 +43,22 @@ void demo(tether::Server& s) {
   tetherd::add_demo_routes(s);
 }
 
+// Reads from `c` until `n` heartbeats have come or `limit_ms` passed; returns how many came.
+// Each heartbeat is a chunk holding one comment line: "3\r\n:\n\n\r\n".
+size_t wait_heartbeats(tt::Client& c, size_t n, int64_t limit_ms) {
+  auto count = [&] {
+    size_t k = 0;
+    for (size_t p = c.buffered().find("3\r\n:\n\n\r\n"); p != std::string::npos;
+         p = c.buffered().find("3\r\n:\n\n\r\n", p + 1)) {
+      ++k;
+    }
+    return k;
+  };
+  const int64_t t0 = tt::now_ms();
+  while (count() < n && tt::now_ms() - t0 < limit_ms) c.read_some(1000);
+  return count();
+}
+
 // ---------------------------------------------------------------- framing
 
 TEST(Stream, BodiesAreByteExactAtEveryChunkSize) {
@@ -174,18 +190,8 @@ TEST(EventStream, HeartbeatsOutliveTheResponseDeadline) {
   });
   tt::Client c(srv.port());
   ASSERT_TRUE(c.send(tt::get_request("/quiet")));
-  auto heartbeats = [&] {
-    size_t n = 0;
-    for (size_t p = c.buffered().find("3\r\n:\n\n\r\n"); p != std::string::npos;
-         p = c.buffered().find("3\r\n:\n\n\r\n", p + 1)) {
-      ++n;
-    }
-    return n;
-  };
-  const int64_t t0 = tt::now_ms();
   // 8 heartbeats 30 ms apart span more than twice the 100 ms response deadline.
-  while (heartbeats() < 8 && tt::now_ms() - t0 < 10000) c.read_some(1000);
-  EXPECT_GE(heartbeats(), 8u) << "[" << c.buffered() << "]";
+  EXPECT_GE(wait_heartbeats(c, 8, 10000), 8u) << "[" << c.buffered() << "]";
   EXPECT_EQ(c.buffered().find("504"), std::string::npos);
   EXPECT_EQ(srv.stats().responses_timed_out, 0u);
 }
@@ -392,18 +398,8 @@ TEST(EventStream, AnIdleStreamGetsHeartbeats) {
   });
   tt::Client c(srv.port());
   ASSERT_TRUE(c.send(tt::get_request("/quiet")));
-  // Each heartbeat is a chunk holding one comment line: "3\r\n:\n\n\r\n".
-  auto heartbeats = [&] {
-    size_t n = 0;
-    for (size_t p = c.buffered().find("3\r\n:\n\n\r\n"); p != std::string::npos;
-         p = c.buffered().find("3\r\n:\n\n\r\n", p + 1)) {
-      ++n;
-    }
-    return n;
-  };
-  const int64_t t0 = tt::now_ms();
-  while (heartbeats() < 2 && tt::now_ms() - t0 < 5000) c.read_some(1000);
-  EXPECT_GE(heartbeats(), 2u) << "no two heartbeats in 5 s: [" << c.buffered() << "]";
+  EXPECT_GE(wait_heartbeats(c, 2, 5000), 2u)
+      << "no two heartbeats in 5 s: [" << c.buffered() << "]";
 }
 
 TEST(EventStream, AStopEndsEventStreamsInsteadOfWaitingForTheDrainTimeout) {
