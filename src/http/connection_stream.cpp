@@ -71,8 +71,10 @@ void Connection::write_stream_head(Exchange* x) {
 
 void Connection::shed_request(Exchange* x) {
   if (loop_.logging()) return;  // the access-log record reads the request at the end
+  // Only the header index: decoded query values and captures stay until the exchange is
+  // reused, as they always did (a view kept past the handler is misuse, but must not read
+  // freed memory).
   std::vector<HeaderSpan>().swap(x->req.headers);
-  x->req.decoded.clear();
 }
 
 void Connection::stream_ended(Exchange* x, bool cut) {

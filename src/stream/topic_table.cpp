@@ -48,6 +48,11 @@ void TopicTable::deliver(const TopicEvent& ev) {
     x->conn->stream_write(x, ev.frame);
     counters_.deliveries.add();
     if (x->conn && x->subscriber_hook.linked() && x->conn->stream_backlog(x) > limit) {
+      // Judged on what the socket refused, not on output still held for this callback's
+      // batch (up to 256 KiB): a reader that keeps up is not slow.
+      x->loop->flush_cork_if(x->conn);
+      if (!x->conn || !x->subscriber_hook.linked() || x->conn->stream_backlog(x) <= limit)
+        continue;
       counters_.dropped.add();
       x->conn->close();  // drops its unsent bytes: a slow reader holds no more memory
     }
