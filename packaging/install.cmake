@@ -36,6 +36,12 @@ if(tether_shared)
 else()
   set(TETHER_PC_REQUIRES "Requires")
 endif()
+# Built with the Redis mailbox, libtether needs hiredis as it needs libuv.
+if(TETHER_REDIS)
+  set(TETHER_PC_DEPS "libuv hiredis")
+else()
+  set(TETHER_PC_DEPS "libuv")
+endif()
 configure_file(packaging/tether.pc.in ${PROJECT_BINARY_DIR}/tether.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/tether.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig
   COMPONENT development)
@@ -83,6 +89,9 @@ set(CPACK_DEBIAN_PACKAGE_HOMEPAGE "${PROJECT_HOMEPAGE_URL}")
 set(CPACK_DEBIAN_DEVELOPMENT_PACKAGE_NAME libtether-dev)
 set(CPACK_DEBIAN_DEVELOPMENT_PACKAGE_SECTION libdevel)
 set(CPACK_DEBIAN_DEVELOPMENT_PACKAGE_DEPENDS "libuv1-dev (>= 1.44), pkgconf | pkg-config")
+if(TETHER_REDIS)
+  string(APPEND CPACK_DEBIAN_DEVELOPMENT_PACKAGE_DEPENDS ", libhiredis-dev (>= 0.14)")
+endif()
 # The first line is the package's summary; CPack indents the lines after it.
 set(CPACK_DEBIAN_DEVELOPMENT_DESCRIPTION
   "C++20 HTTP/1.1 server library on libuv (development files)

@@ -9,6 +9,8 @@
 #   load      core/, load/
 #   redis     core/, redis/, and of the public API only what the reactor may use: the Redis
 #             client knows no HTTP, mailbox or server
+#   mailbox_redis  the mailbox on Redis: core/, redis/, mailbox/, mailbox_redis/, and of HTTP
+#             only the Response (public) and http/continuation.hpp
 #   server    everything above: it wires the layers together
 #   tetherd   the program: the public API (and its own files)
 #   tether-load  the load generator's program: the public API (and its own files)
@@ -25,7 +27,8 @@ allowed_for() {
     stream) echo "core http stream" ;;
     load) echo "core load" ;;
     redis) echo "core redis" ;;
-    server) echo "core http mailbox stream load server" ;;
+    mailbox_redis) echo "core redis mailbox mailbox_redis http/continuation.hpp" ;;
+    server) echo "core http mailbox stream load redis mailbox_redis server" ;;
     tetherd) echo "tetherd" ;;
     tether-load) echo "tether-load" ;;
     *) echo "" ;;

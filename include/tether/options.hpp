@@ -81,6 +81,21 @@ struct ServerOptions {
   size_t mailbox_max_waiters_per_id = 64;
   uint32_t mailbox_ttl_ms = 60000;
   uint32_t mailbox_max_wait_ms = 60000;
+  /// The mailbox's values in Redis instead of this process's memory, shared by every server
+  /// given the same Redis: a waiter on one instance gets a value posted on another, with the
+  /// same guarantees (one value to exactly one live waiter, oldest first; no overwrite; in
+  /// transit until the waiter's continuation took it). "redis://[[user]:password@]host[:port]
+  /// [/db]" or "unix://[[user]:password@]/path[?db=N]"; the password may also come from the
+  /// environment (TETHER_REDIS_PASSWORD), and is never logged. Empty (the default): the local
+  /// mailbox. start() fails for a malformed URL, or when the library was built without Redis
+  /// (TETHER_REDIS). While Redis is down or slow, calls answer Unavailable within
+  /// mailbox_redis_timeout_ms, and parked waits end with Unavailable when a connection is
+  /// lost; everything comes back by itself with Redis.
+  std::string mailbox_redis = {};
+  uint32_t mailbox_redis_timeout_ms = 1000;
+  /// A value handed to a waiter whose instance neither takes nor refuses it (it died, or
+  /// stalled) returns to its id after this long, for the next waiter.
+  uint32_t mailbox_redis_transit_ms = 5000;
 
   /// Value of the `Server` response header.
   std::string server_name = "tether";

@@ -85,6 +85,13 @@ struct ServerStats {
   uint64_t mailbox_refused = 0;
   uint64_t mailbox_timed_out = 0;
   uint64_t mailbox_lost = 0;
+  /// The mailbox's backend answers: 1 for the local mailbox; with mailbox_redis, 1 while
+  /// every loop's Redis connections are up.
+  uint64_t mailbox_backend_up = 1;
+  /// Mailbox calls answered Unavailable because Redis failed or was down, and values that
+  /// returned to their ids after their transit timed out (mailbox_redis).
+  uint64_t mailbox_backend_errors = 0;
+  uint64_t mailbox_recovered = 0;
 
   /// How late the loops handled their deadlines (connection timeouts, response deadlines,
   /// mailbox waits), one sample per deadline: the number handled at most

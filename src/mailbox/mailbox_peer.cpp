@@ -1,32 +1,13 @@
 #include "mailbox/mailbox_peer.hpp"
 
 #include <cstdio>
-#include <exception>
 #include <utility>
 
 #include "core/loop.hpp"
 #include "http/continuation.hpp"
+#include "mailbox/run_callback.hpp"
 
 namespace tether::detail {
-namespace {
-
-// A user callback with no exchange of its own (a post's or a drop's `done`). A throw is
-// counted and logged here; the closure is destroyed right after, so a Response it held and
-// did not answer is answered 500 by the server (abandoned), as for a throwing handler.
-template <class F>
-void run_callback(Loop& loop, const char* where, F&& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    loop.counters().task_exceptions.add();
-    loop.log().write(LogLevel::Warning, "%s threw: %s", where, e.what());
-  } catch (...) {
-    loop.counters().task_exceptions.add();
-    loop.log().write(LogLevel::Warning, "%s threw a non-standard exception", where);
-  }
-}
-
-}  // namespace
 
 MailboxPeer& MailboxPeer::attach(Loop& loop, const MailboxLimits& limits) {
   MailboxPeer& peer = loop.attach(std::make_unique<MailboxPeer>(loop, limits));
@@ -56,7 +37,8 @@ void MailboxPeer::count_lost(const char* where) {
 
 void MailboxPeer::post(std::string id, std::string value, std::function<void(MailboxPost)> done) {
   if (stopping()) {
-    if (done) run_callback(loop_, "mailbox post callback", [&] { done(MailboxPost::Unavailable); });
+    if (done)
+      run_mailbox_callback(loop_, "mailbox post callback", [&] { done(MailboxPost::Unavailable); });
     return;
   }
   Loop& owner = group_ ? owner_of(*group_, id) : loop_;
@@ -80,7 +62,7 @@ void MailboxPeer::post(std::string id, std::string value, std::function<void(Mai
 
 void MailboxPeer::drop(std::string id, std::function<void(bool)> done) {
   if (stopping()) {
-    if (done) run_callback(loop_, "mailbox drop callback", [&] { done(false); });
+    if (done) run_mailbox_callback(loop_, "mailbox drop callback", [&] { done(false); });
     return;
   }
   Loop& owner = group_ ? owner_of(*group_, id) : loop_;
@@ -315,7 +297,7 @@ void MailboxPeer::finish_post(uint64_t token, MailboxPost status) {
   if (it == posts_.end()) return;
   std::function<void(MailboxPost)> done = std::move(it->second);
   posts_.erase(it);
-  run_callback(loop_, "mailbox post callback", [&] { done(status); });
+  run_mailbox_callback(loop_, "mailbox post callback", [&] { done(status); });
 }
 
 void MailboxPeer::finish_drop(uint64_t token, bool dropped) {
@@ -323,7 +305,7 @@ void MailboxPeer::finish_drop(uint64_t token, bool dropped) {
   if (it == drops_.end()) return;
   std::function<void(bool)> done = std::move(it->second);
   drops_.erase(it);
-  run_callback(loop_, "mailbox drop callback", [&] { done(dropped); });
+  run_mailbox_callback(loop_, "mailbox drop callback", [&] { done(dropped); });
 }
 
 void MailboxPeer::finish_wait(uint64_t token, MailboxTake take, std::string value) {

@@ -120,6 +120,15 @@ std::string prometheus_text(const ServerStats& s) {
   metric(out, "tether_mailbox_lost_total", "counter",
          "Mailbox values lost because their shard's loop had stopped (only while stopping).",
          s.mailbox_lost);
+  metric(out, "tether_mailbox_backend_up", "gauge",
+         "1 while the mailbox's backend answers (with Redis: every loop's connections up).",
+         s.mailbox_backend_up);
+  metric(out, "tether_mailbox_backend_errors_total", "counter",
+         "Mailbox calls answered Unavailable because Redis failed or was down.",
+         s.mailbox_backend_errors);
+  metric(out, "tether_mailbox_recovered_total", "counter",
+         "Mailbox values returned to their ids after their transit timed out (Redis).",
+         s.mailbox_recovered);
   family(out, "tether_deadline_lateness_seconds", "histogram",
          "How late the loops handled deadlines (timeouts, response deadlines, mailbox waits).");
   uint64_t cumulative = 0;

@@ -16,6 +16,13 @@
 #include "http/http_loop.hpp"
 #include "server/server_impl.hpp"
 #include "stream/stream_loop.hpp"
+#ifdef TETHER_HAS_REDIS
+#include <cstdlib>
+#include <random>
+
+#include "mailbox_redis/redis_mailbox.hpp"
+#include "redis/redis_loop.hpp"
+#endif
 
 namespace tether {
 namespace detail {
@@ -92,6 +99,32 @@ Status ServerImpl::start(bool handle_signals) {
     starting_ = false;
     return s;
   };
+#ifdef TETHER_HAS_REDIS
+  const bool redis = !options.mailbox_redis.empty();
+  RedisMailboxOptions redis_options;
+  if (redis) {
+    if (Status s = parse_redis_url(options.mailbox_redis, redis_options.url); !s) {
+      return fail(Status::error("mailbox_redis: " + s.message()));
+    }
+    apply_redis_password_env(redis_options.url, std::getenv("TETHER_REDIS_PASSWORD"));
+    redis_options.limits =
+        MailboxLimits{options.mailbox_max_ids, options.mailbox_max_value_bytes,
+                      options.mailbox_max_waiters_per_id, options.mailbox_ttl_ms};
+    redis_options.command_timeout_ms = std::max<uint32_t>(1, options.mailbox_redis_timeout_ms);
+    redis_options.transit_ms = std::max<uint32_t>(1, options.mailbox_redis_transit_ms);
+    // This instance's name among those sharing the Redis: its loops' channels.
+    std::random_device rd;
+    char name[33];
+    std::snprintf(name, sizeof name, "%08x%08x%08x%08x", rd(), rd(), rd(), rd());
+    redis_options.instance = name;
+  }
+#else
+  if (!options.mailbox_redis.empty()) {
+    return fail(Status::error(
+        "mailbox_redis: this build of tether has no Redis support (built with TETHER_REDIS=OFF: "
+        "hiredis was not found; Debian: libhiredis-dev)"));
+  }
+#endif
 
   // Several loops share the port through SO_REUSEPORT, which would also let them share it
   // with anyone else doing the same: claim it first without SO_REUSEPORT, so a port in use
@@ -123,6 +156,9 @@ Status ServerImpl::start(bool handle_signals) {
     MailboxPeer::attach(l,
                         MailboxLimits{options.mailbox_max_ids, options.mailbox_max_value_bytes,
                                       options.mailbox_max_waiters_per_id, options.mailbox_ttl_ms});
+#ifdef TETHER_HAS_REDIS
+    if (redis) RedisMailbox::attach(l, RedisLoop::attach(l), redis_options, &group_.stopping);
+#endif
     StreamLoop::attach(l, http, pool.get(), topics.get());
     if (Status s = http.listen(port, reuseport, i == 0 ? &bound : nullptr); !s) return fail(s);
   }
@@ -320,6 +356,19 @@ ServerStats Server::stats() const {
     s.mailbox_refused += m.refused.get();
     s.mailbox_timed_out += m.timed_out.get();
     s.mailbox_lost += m.lost.get();
+#ifdef TETHER_HAS_REDIS
+    if (const detail::RedisMailbox* r = l->find<detail::RedisMailbox>()) {
+      const detail::MailboxCounters& rm = r->counters();
+      s.mailbox_waiters += rm.waiters.get();
+      s.mailbox_delivered += rm.delivered.get();
+      s.mailbox_refused += rm.refused.get();
+      s.mailbox_timed_out += rm.timed_out.get();
+      s.mailbox_lost += r->redis_counters().lost.get();
+      s.mailbox_backend_errors += r->redis_counters().errors.get();
+      s.mailbox_recovered += r->redis_counters().recovered.get();
+      if (!r->up()) s.mailbox_backend_up = 0;
+    }
+#endif
     if (const detail::StreamLoop* sl = l->find<detail::StreamLoop>()) {
       const detail::StreamCounters& c = sl->counters();
       s.stream_producers_stopped += c.producers_stopped.get();

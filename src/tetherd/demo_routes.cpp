@@ -98,9 +98,11 @@ void add_demo_routes(tether::Server& server, const DemoSettings& settings) {
             case tether::MailboxPost::TooLarge:
               return void(res.send(413, "mailbox value too large\n"));
             case tether::MailboxPost::Full:
+              res.set_header("Retry-After", "1");
               return void(res.send(503, "mailbox full\n"));
             case tether::MailboxPost::Unavailable:
-              return void(res.send(503, "server stopping\n"));
+              res.set_header("Retry-After", "1");
+              return void(res.send(503, "mailbox unavailable (server stopping, or Redis down)\n"));
           }
         });
   });
@@ -117,9 +119,13 @@ void add_demo_routes(tether::Server& server, const DemoSettings& settings) {
                               case tether::MailboxTake::TimedOut:
                                 return void(r.send(204));
                               case tether::MailboxTake::Refused:
+                                r.set_header("Retry-After", "1");
                                 return void(r.send(503, "too many waiters\n"));
                               case tether::MailboxTake::Unavailable:
-                                return void(r.send(503, "server stopping\n"));
+                                r.set_header("Retry-After", "1");
+                                return void(r.send(503,
+                                                   "mailbox unavailable (server stopping, or "
+                                                   "Redis down)\n"));
                             }
                           });
   });

@@ -68,6 +68,14 @@ const Flag kFlags[] = {
      "parked waiters per id (503 past it)"},
     {"mailbox-ttl-ms", &tether::ServerOptions::mailbox_ttl_ms, "an untaken value expires after it"},
     {"mailbox-max-wait-ms", &tether::ServerOptions::mailbox_max_wait_ms, "cap on a GET's wait_ms"},
+    {"mailbox-redis", &tether::ServerOptions::mailbox_redis,
+     "keep the mailbox in Redis, shared by every instance given the same one:\n"
+     "      redis://[:PASSWORD@]HOST[:PORT][/DB] or unix:///PATH[?db=N] (the password may\n"
+     "      come from TETHER_REDIS_PASSWORD instead; it is never logged)"},
+    {"mailbox-redis-timeout-ms", &tether::ServerOptions::mailbox_redis_timeout_ms,
+     "a Redis command of the mailbox answers within it, or the request gets 503"},
+    {"mailbox-redis-transit-ms", &tether::ServerOptions::mailbox_redis_transit_ms,
+     "a value handed to a waiter on an instance that died returns to its id after it"},
     {"server-name", &tether::ServerOptions::server_name, "Server header value"},
 };
 

@@ -320,7 +320,8 @@ void mailbox_while_stopping(unsigned loops) {
       continue;
     }
     EXPECT_EQ(r->status, 503) << r->body;
-    EXPECT_EQ(r->body, "server stopping\n");
+    EXPECT_EQ(r->body, "mailbox unavailable (server stopping, or Redis down)\n");
+    EXPECT_EQ(r->header("retry-after"), "1");
     EXPECT_LT(after, 1500) << "a parked wait must be answered Unavailable promptly at the stop";
   }
   server.wait();

@@ -135,13 +135,24 @@ bool RedisServer::restart() {
 
 bool RedisServer::launch() {
   std::vector<std::string> args = {bin_,
-                                   "--port", std::to_string(port_),
-                                   "--bind", "127.0.0.1",
-                                   "--save", "",
-                                   "--appendonly", "no",
-                                   "--dir", dir_,
-                                   "--logfile", dir_ + "/redis.log",
-                                   "--daemonize", "no"};
+                                   "--port",
+                                   std::to_string(port_),
+                                   "--bind",
+                                   "127.0.0.1",
+                                   "--save",
+                                   "",
+                                   "--appendonly",
+                                   opts_.persist ? "yes" : "no",
+                                   "--dir",
+                                   dir_,
+                                   "--logfile",
+                                   dir_ + "/redis.log",
+                                   "--daemonize",
+                                   "no"};
+  if (opts_.persist) {
+    args.push_back("--appendfsync");
+    args.push_back("always");
+  }
   if (!opts_.password.empty()) {
     args.push_back("--requirepass");
     args.push_back(opts_.password);

@@ -18,8 +18,9 @@ namespace tt {
 class RedisServer {
  public:
   struct Options {
-    std::string password;       ///< --requirepass when not empty
-    bool unix_socket = false;   ///< also listen on <dir>/redis.sock
+    std::string password;      ///< --requirepass when not empty
+    bool unix_socket = false;  ///< also listen on <dir>/redis.sock
+    bool persist = false;      ///< an append-only file, fsynced per write: a restart keeps data
   };
 
   /// The path of redis-server, or empty when it is not on PATH.
@@ -68,9 +69,9 @@ class RedisServer {
 }  // namespace tt
 
 /// Skips the running test when redis-server is not installed.
-#define TT_REQUIRE_REDIS()                                                                   \
-  do {                                                                                       \
-    if (tt::RedisServer::binary().empty()) {                                                 \
-      GTEST_SKIP() << "redis-server is not on PATH (scripts/setup.sh installs it)";          \
-    }                                                                                        \
+#define TT_REQUIRE_REDIS()                                                          \
+  do {                                                                              \
+    if (tt::RedisServer::binary().empty()) {                                        \
+      GTEST_SKIP() << "redis-server is not on PATH (scripts/setup.sh installs it)"; \
+    }                                                                               \
   } while (0)

@@ -1,0 +1,203 @@
+#include "mailbox_redis/mailbox_script.hpp"
+
+#include <charconv>
+
+namespace tether::detail {
+namespace {
+
+// Lua 5.1 inside Redis 7. `now` is Redis' clock in ms (13 digits: exact in a double, and
+// printed whole by tostring). HMGET gives false, not nil, for a missing field.
+constexpr std::string_view kScript = R"LUA(
+local op, P = ARGV[1], ARGV[2]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+
+local function parse_waiter(e)
+  if not e then return nil end
+  return string.match(e, '^(%d+)|([^|]+)|(%d+)$')
+end
+
+-- The outcome of a post that went in transit, for its poster (a message, and a key its loop
+-- re-checks in case the message was lost).
+local function tell(poster, outcome)
+  if not poster or poster == '' then return end
+  local chan, tok = string.match(poster, '^([^|]+)|(%d+)$')
+  if not chan then return end
+  redis.call('SET', P .. 'r:' .. poster, outcome, 'PX', 600000)
+  redis.call('PUBLISH', chan, 'r|' .. tok .. '|' .. outcome)
+end
+
+-- Hands `value` to the oldest waiter of `id` whose wait is not over, or stores it until
+-- `expires`.
+local function place(id, value, expires, poster, transit_ms)
+  if expires <= now then
+    redis.call('ZREM', P .. 'ids', id)
+    return 'expired'
+  end
+  local wkey = P .. 'w:' .. id
+  while true do
+    local e = redis.call('LPOP', wkey)
+    if not e then break end
+    local untl, chan, tok = parse_waiter(e)
+    if untl and tonumber(untl) > now then
+      redis.call('HSET', P .. 't:' .. id, 'value', value, 'expires', expires, 'waiter', e,
+                 'poster', poster)
+      redis.call('ZADD', P .. 'transits', now + transit_ms, id)
+      redis.call('ZADD', P .. 'ids', expires, id)
+      local okey = P .. 'o:' .. chan
+      redis.call('SADD', okey, tok .. '|' .. id)
+      redis.call('PEXPIRE', okey, 3600000)  -- a loop that is gone leaves nothing for long
+      redis.call('PUBLISH', chan, 'o|' .. tok .. '|' .. #id .. '|' .. id .. value)
+      return 'offered'
+    end
+  end
+  redis.call('SET', P .. 'v:' .. id, value, 'PX', expires - now)
+  redis.call('ZADD', P .. 'ids', expires, id)
+  return 'stored'
+end
+
+-- Takes `id` out of transit when the waiter <chan>|<tok> holds it: {waiter, value, expires,
+-- poster}, or nil.
+local function untransit(id, chan, tok)
+  redis.call('SREM', P .. 'o:' .. chan, tok .. '|' .. id)
+  local tkey = P .. 't:' .. id
+  local h = redis.call('HMGET', tkey, 'waiter', 'value', 'expires', 'poster')
+  local _, wchan, wtok = parse_waiter(h[1])
+  if wchan ~= chan or wtok ~= tok then return nil end
+  redis.call('DEL', tkey)
+  redis.call('ZREM', P .. 'transits', id)
+  return h
+end
+
+-- A value back from transit goes to the next waiter, or is stored (its poster hears so).
+local function back(id, h, transit_ms)
+  local r = place(id, h[2], tonumber(h[3]), h[4], transit_ms)
+  if r ~= 'offered' then tell(h[4], 'stored') end
+  return r
+end
+
+if op == 'post' then
+  local id, value, ttl = ARGV[3], ARGV[4], tonumber(ARGV[5])
+  local max_ids, transit_ms, poster = tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8]
+  if redis.call('EXISTS', P .. 'v:' .. id, P .. 't:' .. id) > 0 then return 'conflict' end
+  redis.call('ZREMRANGEBYSCORE', P .. 'ids', '-inf', now)
+  if redis.call('ZCARD', P .. 'ids') >= max_ids then return 'full' end
+  return place(id, value, now + ttl, poster, transit_ms)
+elseif op == 'wait' then
+  local id, park, wait_ms = ARGV[3], ARGV[4] == '1', tonumber(ARGV[5])
+  local chan, tok, max_waiters = ARGV[6], ARGV[7], tonumber(ARGV[8])
+  local vkey = P .. 'v:' .. id
+  local v = redis.call('GET', vkey)
+  if v then
+    local expires = redis.call('ZSCORE', P .. 'ids', id)
+    redis.call('DEL', vkey)
+    redis.call('ZREM', P .. 'ids', id)
+    return {'value', v, tostring(expires or (now + 1000))}
+  end
+  if not park then return {'empty'} end
+  local wkey = P .. 'w:' .. id
+  if redis.call('LLEN', wkey) >= max_waiters then
+    for _, e in ipairs(redis.call('LRANGE', wkey, 0, -1)) do
+      local untl = parse_waiter(e)
+      if not untl or tonumber(untl) <= now then redis.call('LREM', wkey, 1, e) end
+    end
+    if redis.call('LLEN', wkey) >= max_waiters then return {'refused'} end
+  end
+  local e = (now + wait_ms) .. '|' .. chan .. '|' .. tok
+  redis.call('RPUSH', wkey, e)
+  if redis.call('PTTL', wkey) < wait_ms + 1000 then redis.call('PEXPIRE', wkey, wait_ms + 1000) end
+  return {'parked', e}
+elseif op == 'ack' then
+  local id = ARGV[3]
+  local h = untransit(id, ARGV[4], ARGV[5])
+  if not h then return 0 end
+  redis.call('ZREM', P .. 'ids', id)
+  tell(h[4], 'delivered')
+  return 1
+elseif op == 'refuse' then
+  local id = ARGV[3]
+  local h = untransit(id, ARGV[4], ARGV[5])
+  if not h then return 'stale' end
+  return back(id, h, tonumber(ARGV[6]))
+elseif op == 'restore' then
+  local id, value, expires, transit_ms = ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
+  if redis.call('EXISTS', P .. 'v:' .. id, P .. 't:' .. id) > 0 then return 'conflict' end
+  return place(id, value, expires, '', transit_ms)
+elseif op == 'recover' then
+  local transit_ms, limit = tonumber(ARGV[3]), tonumber(ARGV[4])
+  local ids = redis.call('ZRANGEBYSCORE', P .. 'transits', '-inf', now, 'LIMIT', 0, limit)
+  for _, id in ipairs(ids) do
+    local tkey = P .. 't:' .. id
+    local h = redis.call('HMGET', tkey, 'waiter', 'value', 'expires', 'poster')
+    redis.call('ZREM', P .. 'transits', id)
+    if h[2] then
+      local _, chan, tok = parse_waiter(h[1])
+      if chan then redis.call('SREM', P .. 'o:' .. chan, tok .. '|' .. id) end
+      redis.call('DEL', tkey)
+      back(id, h, transit_ms)
+    end
+  end
+  return #ids
+elseif op == 'offers' then
+  local chan, out = ARGV[3], {}
+  local okey = P .. 'o:' .. chan
+  for _, m in ipairs(redis.call('SMEMBERS', okey)) do
+    local tok, id = string.match(m, '^(%d+)|(.*)$')
+    local h = {false, false}
+    if tok then h = redis.call('HMGET', P .. 't:' .. id, 'waiter', 'value') end
+    local _, wchan, wtok = parse_waiter(h[1])
+    if wchan == chan and wtok == tok then
+      table.insert(out, tok)
+      table.insert(out, id)
+      table.insert(out, h[2])
+    else
+      redis.call('SREM', okey, m)
+    end
+  end
+  return out
+elseif op == 'drop' then
+  local id = ARGV[3]
+  local n = redis.call('DEL', P .. 'v:' .. id)
+  if n > 0 then redis.call('ZREM', P .. 'ids', id) end
+  return n
+end
+return redis.error_reply('ERR tether mailbox: unknown operation')
+)LUA";
+
+bool take_number(std::string_view& s, uint64_t& out) {
+  const char* end = s.data() + s.size();
+  auto [p, ec] = std::from_chars(s.data(), end, out);
+  if (ec != std::errc() || p == end || *p != '|') return false;
+  s.remove_prefix(static_cast<size_t>(p - s.data()) + 1);
+  return true;
+}
+
+}  // namespace
+
+std::string_view mailbox_script() {
+  return kScript;
+}
+
+std::optional<MailboxMessage> parse_mailbox_message(std::string_view text) {
+  if (text.size() < 2 || text[1] != '|') return std::nullopt;
+  const char kind = text[0];
+  text.remove_prefix(2);
+  MailboxMessage m;
+  if (!take_number(text, m.token)) return std::nullopt;
+  if (kind == 'o') {
+    uint64_t id_len = 0;
+    if (!take_number(text, id_len) || id_len > text.size()) return std::nullopt;
+    m.kind = MailboxMessage::Kind::offer;
+    m.id.assign(text.substr(0, id_len));
+    m.payload.assign(text.substr(id_len));
+    return m;
+  }
+  if (kind == 'r') {
+    m.kind = MailboxMessage::Kind::outcome;
+    m.payload.assign(text);
+    return m;
+  }
+  return std::nullopt;
+}
+
+}  // namespace tether::detail

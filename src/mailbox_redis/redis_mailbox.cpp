@@ -1,0 +1,447 @@
+#include "mailbox_redis/redis_mailbox.hpp"
+
+#include <uv.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <memory>
+#include <optional>
+#include <utility>
+
+#include "http/continuation.hpp"
+#include "mailbox/run_callback.hpp"
+#include "mailbox_redis/mailbox_script.hpp"
+#include "redis/redis_loop.hpp"
+
+namespace tether::detail {
+namespace {
+
+constexpr const char* kRecoverBatch = "100";  // values returned per re-check, at most
+
+RedisConnection::Options role(RedisConnection::Role r) {
+  RedisConnection::Options o;
+  o.role = r;
+  return o;
+}
+
+}  // namespace
+
+RedisMailbox& RedisMailbox::attach(Loop& loop, RedisLoop& redis, const RedisMailboxOptions& options,
+                                   const std::atomic<bool>* stopping) {
+  RedisMailbox& m = loop.attach(std::make_unique<RedisMailbox>(loop, redis, options, stopping));
+  loop.deadlines().add_source(&m);
+  return m;
+}
+
+RedisMailbox::RedisMailbox(Loop& loop, RedisLoop& redis, const RedisMailboxOptions& options,
+                           const std::atomic<bool>* stopping)
+    : loop_(loop),
+      opts_(options),
+      stopping_(stopping),
+      cmd_(redis.open(options.url, role(RedisConnection::Role::command))),
+      sub_(redis.open(options.url, role(RedisConnection::Role::subscriber))),
+      channel_(options.prefix + "c:" + options.instance + ":" + std::to_string(loop.index())) {
+  sub_.subscribe(channel_, [this](const std::string&, const std::string& payload) {
+    on_message(payload);
+  });
+  cmd_.on_state([this](bool up) {
+    if (up) {
+      // Learn the script's SHA, so that calls send 40 bytes instead of the script. Until it
+      // is known (and after a Redis restart forgot it), EVAL sends the text.
+      cmd_.command({"SCRIPT", "LOAD", mailbox_script()}, opts_.command_timeout_ms,
+                   [this](RedisResult r) {
+                     if (r.ok() && r.reply.type == RedisReply::Type::string) sha_ = r.reply.str;
+                   });
+    }
+    on_state(up);
+  });
+  sub_.on_state([this](bool up) { on_state(up); });
+}
+
+// ------------------------------------------------------------------ calls made on this loop
+
+void RedisMailbox::post(std::string id, std::string value, std::function<void(MailboxPost)> done) {
+  auto answer = [&](MailboxPost status) {
+    if (done) run_mailbox_callback(loop_, "mailbox post callback", [&] { done(status); });
+  };
+  if (stopping()) return answer(MailboxPost::Unavailable);
+  if (value.size() > opts_.limits.max_value_bytes) {
+    counters_.refused.add();
+    return answer(MailboxPost::TooLarge);
+  }
+  uint64_t token = 0;
+  if (done) {
+    token = ++next_token_;
+    posts_[token].done = std::move(done);
+  }
+  script({"post", opts_.prefix, std::move(id), std::move(value),
+          std::to_string(opts_.limits.ttl_ms), std::to_string(opts_.limits.max_ids),
+          std::to_string(opts_.transit_ms), token ? poster_of(token) : std::string()},
+         [this, token](RedisResult r) {
+           if (!r.ok() || r.reply.type != RedisReply::Type::string) {
+             redis_counters_.errors.add();
+             if (r.ok()) loop_.log().write(LogLevel::Warning, "mailbox post: Redis answered %s",
+                                           r.reply.describe().c_str());
+             return finish_post(token, MailboxPost::Unavailable);
+           }
+           const std::string& s = r.reply.str;
+           if (s == "offered") {
+             // The outcome comes when the waiter's loop acknowledges (or the value comes
+             // back and is stored); if no message says so, the re-check and then this
+             // deadline ask Redis.
+             auto it = posts_.find(token);
+             if (it == posts_.end()) return;
+             it->second.in_transit = true;
+             const uint64_t at = loop_.now() + 2ull * opts_.transit_ms + opts_.recheck_ms;
+             it->second.has_deadline = true;
+             it->second.deadline = post_deadlines_.emplace(at, token);
+             loop_.deadlines().schedule(at);
+             return;
+           }
+           if (s == "conflict" || s == "full") counters_.refused.add();
+           finish_post(token, s == "conflict" ? MailboxPost::Conflict
+                              : s == "full"   ? MailboxPost::Full
+                                              : MailboxPost::Stored);
+         });
+}
+
+void RedisMailbox::drop(std::string id, std::function<void(bool)> done) {
+  if (stopping()) {
+    if (done) run_mailbox_callback(loop_, "mailbox drop callback", [&] { done(false); });
+    return;
+  }
+  script({"drop", opts_.prefix, std::move(id)}, [this, done = std::move(done)](RedisResult r) {
+    if (!r.ok() || r.reply.is_error()) redis_counters_.errors.add();
+    const bool dropped = r.ok() && r.reply.type == RedisReply::Type::integer && r.reply.integer > 0;
+    if (done) run_mailbox_callback(loop_, "mailbox drop callback", [&] { done(dropped); });
+  });
+}
+
+void RedisMailbox::wait(Response res, std::string id, uint64_t wait_ms,
+                        std::function<void(Response, MailboxTake, std::string)> then) {
+  const uint64_t token = ++next_token_;
+  PendingWait& w = waits_[token];
+  w.res = std::move(res);
+  w.then = std::move(then);
+  w.id = id;
+  if (stopping()) return finish_wait(token, MailboxTake::Unavailable, {});
+  const bool park = wait_ms > 0;
+  if (park) {
+    // As in the local mailbox: the wait ends by its own deadline, not the response's.
+    Continuation::park(w.res);
+    w.parked = true;
+    uv_update_time(loop_.uv());
+    const uint64_t at = loop_.now() + wait_ms;
+    w.deadline = wait_deadlines_.emplace(at, token);
+    loop_.deadlines().schedule(at);
+  }
+  // The client leaves: the wait goes, here and in Redis. The callback holds the token only.
+  w.res.on_close([this, token] { abandon_wait(token); });
+  script({"wait", opts_.prefix, id, park ? "1" : "0", std::to_string(wait_ms), channel_,
+          std::to_string(token), std::to_string(opts_.limits.max_waiters_per_id)},
+         [this, token, id](RedisResult r) {
+           const RedisReply& rep = r.reply;
+           if (!r.ok() || rep.type != RedisReply::Type::array || rep.elements.empty()) {
+             redis_counters_.errors.add();
+             if (r.ok()) loop_.log().write(LogLevel::Warning, "mailbox wait: Redis answered %s",
+                                           rep.describe().c_str());
+             return finish_wait(token, MailboxTake::Unavailable, {});
+           }
+           const std::string& kind = rep.elements[0].str;
+           if (kind == "value" && rep.elements.size() == 3) {
+             PendingWait taken;
+             std::string value = rep.elements[1].str;
+             if (take_wait(token, taken)) {
+               counters_.delivered.add();
+               return run_then(taken, MailboxTake::Value, std::move(value));
+             }
+             // Its client left while Redis answered: the value goes back to its id.
+             script({"restore", opts_.prefix, id, std::move(value), rep.elements[2].str,
+                     std::to_string(opts_.transit_ms)},
+                    [this, id](RedisResult back) {
+                      if (back.ok() && back.reply.type == RedisReply::Type::string &&
+                          back.reply.str != "conflict")
+                        return;
+                      redis_counters_.lost.add();
+                      loop_.log().write(LogLevel::Error,
+                                        "a mailbox value taken for a client that left could not "
+                                        "be put back (%s)",
+                                        back.ok() ? "a new value took its id" : to_string(back.failure));
+                    });
+             return;
+           }
+           if (kind == "parked" && rep.elements.size() == 2) {
+             auto it = waits_.find(token);
+             if (it != waits_.end()) {
+               it->second.entry = rep.elements[1].str;
+               counters_.waiters.add();  // parked in Redis: a post on any instance finds it
+               return;
+             }
+             // It ended (client left, deadline) before Redis answered: its place goes.
+             PendingWait gone;
+             gone.id = id;
+             gone.entry = rep.elements[1].str;
+             return forget_entry(gone);
+           }
+           if (kind == "refused") counters_.refused.add();
+           finish_wait(token, kind == "refused" ? MailboxTake::Refused : MailboxTake::Empty, {});
+         });
+}
+
+void RedisMailbox::post_from_outside(Loop& loop, std::string id, std::string value,
+                                     std::function<void(MailboxPost)> done) {
+  struct Call {
+    std::string id, value;
+    std::function<void(MailboxPost)> done;
+  };
+  auto call = std::make_shared<Call>(Call{std::move(id), std::move(value), std::move(done)});
+  RedisMailbox* m = loop.find<RedisMailbox>();
+  if (!m->stopping() && loop.post_task([m, call] {
+        m->post(std::move(call->id), std::move(call->value), std::move(call->done));
+      })) {
+    return;
+  }
+  if (call->done) call->done(MailboxPost::Unavailable);
+}
+
+void RedisMailbox::drop_from_outside(Loop& loop, std::string id, std::function<void(bool)> done) {
+  struct Call {
+    std::string id;
+    std::function<void(bool)> done;
+  };
+  auto call = std::make_shared<Call>(Call{std::move(id), std::move(done)});
+  RedisMailbox* m = loop.find<RedisMailbox>();
+  if (!m->stopping() &&
+      loop.post_task([m, call] { m->drop(std::move(call->id), std::move(call->done)); })) {
+    return;
+  }
+  if (call->done) call->done(false);
+}
+
+// ------------------------------------------------------------------ Redis
+
+void RedisMailbox::script(std::vector<std::string> args, Reply reply) {
+  auto shared = std::make_shared<std::vector<std::string>>(std::move(args));
+  auto send = [this, shared](bool by_sha, Reply done) {
+    std::vector<std::string> argv;
+    argv.reserve(shared->size() + 3);
+    argv.emplace_back(by_sha ? "EVALSHA" : "EVAL");
+    argv.emplace_back(by_sha ? sha_ : std::string(mailbox_script()));
+    argv.emplace_back("0");
+    argv.insert(argv.end(), shared->begin(), shared->end());
+    cmd_.command(argv, opts_.command_timeout_ms, std::move(done));
+  };
+  if (sha_.empty()) return send(false, std::move(reply));
+  send(true, [this, send, reply = std::move(reply)](RedisResult r) mutable {
+    if (r.ok() && r.reply.is_error_code("NOSCRIPT")) {
+      sha_.clear();  // Redis restarted and forgot it: EVAL teaches it again
+      return send(false, std::move(reply));
+    }
+    reply(std::move(r));
+  });
+}
+
+void RedisMailbox::on_message(const std::string& payload) {
+  std::optional<MailboxMessage> m = parse_mailbox_message(payload);
+  if (!m) {
+    redis_counters_.errors.add();
+    return;
+  }
+  if (m->kind == MailboxMessage::Kind::offer)
+    offer(m->token, m->id, std::move(m->payload));
+  else
+    outcome(m->token, m->payload);
+}
+
+void RedisMailbox::offer(uint64_t token, const std::string& id, std::string value) {
+  auto it = waits_.find(token);
+  PendingWait w;
+  if (it != waits_.end() && it->second.id == id && take_wait(token, w)) {
+    counters_.delivered.add();
+    run_then(w, MailboxTake::Value, std::move(value));
+    // Acknowledged after its continuation took it: until then it was in transit in Redis.
+    script({"ack", opts_.prefix, id, channel_, std::to_string(token)}, [this](RedisResult r) {
+      if (!r.ok() || r.reply.is_error()) redis_counters_.errors.add();
+    });
+    return;
+  }
+  // Its client left, or its deadline passed, while the value was on its way: it goes back
+  // (Redis ignores a refusal of an offer that was taken or returned meanwhile).
+  script({"refuse", opts_.prefix, id, channel_, std::to_string(token),
+          std::to_string(opts_.transit_ms)},
+         [this](RedisResult r) {
+           if (!r.ok() || r.reply.is_error()) redis_counters_.errors.add();
+         });
+}
+
+void RedisMailbox::outcome(uint64_t token, const std::string& what) {
+  auto it = posts_.find(token);
+  if (it == posts_.end() || !it->second.in_transit) return;
+  finish_post(token, what == "delivered" ? MailboxPost::Delivered : MailboxPost::Stored);
+}
+
+void RedisMailbox::recheck() {
+  if (!cmd_.up() || rechecking_) return;
+  rechecking_ = true;
+  script({"offers", opts_.prefix, channel_}, [this](RedisResult r) {
+    rechecking_ = false;
+    if (!r.ok() || r.reply.type != RedisReply::Type::array) return;
+    const auto& e = r.reply.elements;
+    for (size_t i = 0; i + 2 < e.size(); i += 3) {
+      uint64_t token = std::strtoull(e[i].str.c_str(), nullptr, 10);
+      offer(token, e[i + 1].str, e[i + 2].str);
+    }
+  });
+  for (auto& [token, p] : posts_) {
+    if (!p.in_transit) continue;
+    cmd_.command({"GET", opts_.prefix + "r:" + poster_of(token)}, opts_.command_timeout_ms,
+                 [this, token = token](RedisResult r) {
+                   if (r.ok() && r.reply.type == RedisReply::Type::string)
+                     outcome(token, r.reply.str);
+                 });
+  }
+  if (loop_.index() == 0) {
+    script({"recover", opts_.prefix, std::to_string(opts_.transit_ms), kRecoverBatch},
+           [this](RedisResult r) {
+             if (r.ok() && r.reply.type == RedisReply::Type::integer && r.reply.integer > 0) {
+               redis_counters_.recovered.add(static_cast<uint64_t>(r.reply.integer));
+               loop_.log().write(LogLevel::Warning,
+                                 "mailbox: %lld values returned to their ids after their "
+                                 "transit timed out (an instance died or stalled with them)",
+                                 static_cast<long long>(r.reply.integer));
+             }
+           });
+  }
+}
+
+void RedisMailbox::on_state(bool up) {
+  if (!up) fail_all_waits();  // a lost connection may have lost their offers: 503 now
+}
+
+// ------------------------------------------------------------------ endings
+
+void RedisMailbox::finish_post(uint64_t token, MailboxPost status) {
+  auto it = posts_.find(token);
+  if (it == posts_.end()) return;
+  PendingPost p = std::move(it->second);
+  posts_.erase(it);
+  if (p.has_deadline) post_deadlines_.erase(p.deadline);
+  run_mailbox_callback(loop_, "mailbox post callback", [&] { p.done(status); });
+}
+
+void RedisMailbox::finish_wait(uint64_t token, MailboxTake take, std::string value) {
+  PendingWait w;
+  if (take_wait(token, w)) run_then(w, take, std::move(value));
+}
+
+bool RedisMailbox::take_wait(uint64_t token, PendingWait& out) {
+  auto it = waits_.find(token);
+  if (it == waits_.end()) return false;
+  out = std::move(it->second);
+  waits_.erase(it);
+  if (out.parked) {
+    wait_deadlines_.erase(out.deadline);
+    out.parked = false;
+    Continuation::unpark(out.res);
+  }
+  if (!out.entry.empty()) counters_.waiters.sub();
+  return out.res.alive();
+}
+
+void RedisMailbox::abandon_wait(uint64_t token) {
+  PendingWait w;
+  take_wait(token, w);
+  forget_entry(w);
+}  // its Response and continuation go here, on this loop
+
+void RedisMailbox::forget_entry(const PendingWait& w) {
+  if (w.entry.empty()) return;
+  cmd_.command({"LREM", opts_.prefix + "w:" + w.id, "1", w.entry}, opts_.command_timeout_ms,
+               [](RedisResult) {});  // an entry left behind expires, and offers to it come back
+}
+
+void RedisMailbox::run_then(PendingWait& w, MailboxTake take, std::string value) {
+  const Response& res = w.res;
+  auto call = [&] { w.then(std::move(w.res), take, std::move(value)); };
+  Continuation::resume(res, "mailbox continuation", call);
+}
+
+void RedisMailbox::fail_all_waits() {
+  std::vector<uint64_t> tokens;
+  tokens.reserve(waits_.size());
+  for (const auto& [token, w] : waits_) tokens.push_back(token);
+  for (uint64_t token : tokens) {
+    PendingWait w;
+    const bool alive = take_wait(token, w);
+    forget_entry(w);
+    if (alive) run_then(w, MailboxTake::Unavailable, {});
+  }
+}
+
+void RedisMailbox::begin_drain() {
+  fail_all_waits();
+}
+
+void RedisMailbox::teardown() {
+  wait_deadlines_.clear();
+  post_deadlines_.clear();
+  // Moved out first: destroying a continuation runs user destructors, which must find the
+  // tables in one piece.
+  auto waits = std::move(waits_);
+  auto posts = std::move(posts_);
+  waits_.clear();
+  posts_.clear();
+}
+
+// ------------------------------------------------------------------ time
+
+void RedisMailbox::started() {
+  next_recheck_ = loop_.now() + opts_.recheck_ms;
+  loop_.deadlines().schedule(next_recheck_);
+}
+
+uint64_t RedisMailbox::next_deadline() const {
+  uint64_t next = next_recheck_ ? next_recheck_ : DeadlineTimer::kNever;
+  if (!wait_deadlines_.empty()) next = std::min(next, wait_deadlines_.begin()->first);
+  if (!post_deadlines_.empty()) next = std::min(next, post_deadlines_.begin()->first);
+  return next;
+}
+
+void RedisMailbox::on_deadline(uint64_t now) {
+  SettleScope settle(loop_);
+  while (!wait_deadlines_.empty() && wait_deadlines_.begin()->first <= now) {
+    loop_.deadlines().record(wait_deadlines_.begin()->first);
+    const uint64_t token = wait_deadlines_.begin()->second;
+    PendingWait w;
+    const bool alive = take_wait(token, w);
+    forget_entry(w);
+    counters_.timed_out.add();
+    if (alive) run_then(w, MailboxTake::TimedOut, {});
+  }
+  while (!post_deadlines_.empty() && post_deadlines_.begin()->first <= now) {
+    const uint64_t token = post_deadlines_.begin()->second;
+    post_deadlines_.erase(post_deadlines_.begin());
+    auto it = posts_.find(token);
+    if (it == posts_.end()) continue;
+    it->second.has_deadline = false;
+    // No outcome came: ask Redis once more; if it has none either, the poster hears
+    // Unavailable (the value itself is not lost: it is still in transit or back at its id).
+    cmd_.command({"GET", opts_.prefix + "r:" + poster_of(token)}, opts_.command_timeout_ms,
+                 [this, token](RedisResult r) {
+                   if (r.ok() && r.reply.type == RedisReply::Type::string)
+                     return outcome(token, r.reply.str);
+                   redis_counters_.errors.add();
+                   loop_.log().write(LogLevel::Warning,
+                                     "mailbox post: no outcome from Redis within %u ms",
+                                     2 * opts_.transit_ms + opts_.recheck_ms);
+                   finish_post(token, MailboxPost::Unavailable);
+                 });
+  }
+  if (next_recheck_ != 0 && now >= next_recheck_) {
+    recheck();
+    next_recheck_ = now + opts_.recheck_ms;
+    loop_.deadlines().schedule(next_recheck_);
+  }
+}
+
+}  // namespace tether::detail
