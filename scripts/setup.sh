@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 
 packages=(cmake g++ make pkg-config libuv1-dev node-llhttp libgtest-dev libgmock-dev libbenchmark-dev
   python3  # the shell tests pick free ports and check XML with it
-  libhiredis-dev redis-server)  # the Redis mailbox backend (src/redis/) and its tests
+  libhiredis-dev redis-server  # the Redis mailbox backend (src/redis/) and its tests
+  nginx-light curl)  # tests/deploy_nginx_test.sh: deploy/ as shipped
 # shellcheck disable=SC2206
 packages+=(${EXTRA_PACKAGES:-})
 missing=()

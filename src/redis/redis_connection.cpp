@@ -372,6 +372,14 @@ void RedisConnection::context_gone(redisAsyncContext* ac) {
 }
 
 void RedisConnection::on_poll_error(int status) {
+  // libuv reports any POLLERR as EBADF: the socket itself says what went wrong (a refused
+  // connect, a reset).
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (ctx_ && getsockopt(ctx_->c.fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err != 0) {
+    request_drop(std::string("socket error: ") + uv_strerror(-err));
+    return;
+  }
   request_drop(std::string("socket error: ") + uv_strerror(status));
 }
 

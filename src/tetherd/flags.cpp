@@ -69,9 +69,9 @@ const Flag kFlags[] = {
     {"mailbox-ttl-ms", &tether::ServerOptions::mailbox_ttl_ms, "an untaken value expires after it"},
     {"mailbox-max-wait-ms", &tether::ServerOptions::mailbox_max_wait_ms, "cap on a GET's wait_ms"},
     {"mailbox-redis", &tether::ServerOptions::mailbox_redis,
-     "keep the mailbox in Redis, shared by every instance given the same one:\n"
-     "      redis://[:PASSWORD@]HOST[:PORT][/DB] or unix:///PATH[?db=N] (the password may\n"
-     "      come from TETHER_REDIS_PASSWORD instead; it is never logged)"},
+     "the mailbox in Redis, shared by instances: redis://[:PASSWORD@]HOST[:PORT][/DB]\n"
+     "                        or unix:///PATH[?db=N]; the password may come from\n"
+     "                        TETHER_REDIS_PASSWORD instead, and is never logged"},
     {"mailbox-redis-timeout-ms", &tether::ServerOptions::mailbox_redis_timeout_ms,
      "a Redis command of the mailbox answers within it, or the request gets 503"},
     {"mailbox-redis-transit-ms", &tether::ServerOptions::mailbox_redis_transit_ms,
@@ -118,7 +118,7 @@ std::string help_text() {
         f.field);
     std::string name = std::string("  --") + f.name;
     name.resize(std::max<size_t>(name.size() + 1, 24), ' ');
-    s += name + f.help + " (default " + def + ")\n";
+    s += name + f.help + (def.empty() ? " (default: none)\n" : " (default " + def + ")\n");
   }
   s += "  --max-upload-bytes    POST /upload body (413 past it) (default " +
        std::to_string(DemoSettings{}.max_upload_bytes) + ")\n";
