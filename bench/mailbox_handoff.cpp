@@ -1,9 +1,15 @@
 // mailbox_handoff: parks N long-poll waiters on distinct ids (GET /mailbox/h-i?wait_ms=...),
-// waits until the server reports them all parked, then posts the N values over a few
+// waits until the servers report them all parked, then posts the N values over a few
 // pipelined connections and measures how long until every waiter holds its own value.
-// Prints handoffs per second and how many were lost (must be 0).
+// Prints handoffs per second, the handoff latency (a POST written to its waiter's answer
+// read: p50, p99) and how many were lost (must be 0).
 //
-//   mailbox_handoff PORT [waiters=10000] [post_connections=8] [pipeline_depth=16]
+//   mailbox_handoff PORT[,PORT2] [waiters=10000] [post_connections=8] [pipeline_depth=16]
+//
+// With two ports (two instances sharing a mailbox on Redis), waiter i parks on port i % 2 and
+// its value is posted to the other one: every handoff crosses instances. MAILBOX_PIDS=pid[,pid]
+// adds the servers' resident memory per parked waiter (VmRSS before the waiters connect and
+// once all are parked).
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -12,9 +18,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -58,10 +66,34 @@ struct Conn {
   bool waiter = false;
   int index = 0;  // waiter: its id; poster: its number
   std::string buf;
-  size_t next = 0;  // poster: next id to post
-  size_t end = 0;   // poster: one past its last id
+  std::vector<size_t> ids;  // poster: the ids it posts, in order
+  size_t next = 0;          // poster: index into ids
   size_t in_flight = 0;
 };
+
+long rss_kib(const std::vector<int>& pids) {
+  long total = 0;
+  for (int pid : pids) {
+    std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(f, line)) {
+      if (line.rfind("VmRSS:", 0) == 0) total += std::strtol(line.c_str() + 6, nullptr, 10);
+    }
+  }
+  return total;
+}
+
+std::vector<long> split_numbers(const char* s) {
+  std::vector<long> out;
+  while (s && *s) {
+    char* end = nullptr;
+    const long v = std::strtol(s, &end, 10);
+    if (end == s) break;
+    out.push_back(v);
+    s = *end == ',' ? end + 1 : end;
+  }
+  return out;
+}
 
 }  // namespace
 
@@ -70,21 +102,30 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: mailbox_handoff PORT [waiters] [post_connections] [depth]\n");
     return 2;
   }
-  const uint16_t port = static_cast<uint16_t>(std::atoi(argv[1]));
+  std::vector<uint16_t> ports;
+  for (long p : split_numbers(argv[1])) ports.push_back(static_cast<uint16_t>(p));
+  std::vector<int> pids;
+  for (long p : split_numbers(std::getenv("MAILBOX_PIDS"))) pids.push_back(static_cast<int>(p));
   const int waiters = argc > 2 ? std::atoi(argv[2]) : 10000;
   const int posters = argc > 3 ? std::atoi(argv[3]) : 8;
   const size_t depth = argc > 4 ? static_cast<size_t>(std::atoi(argv[4])) : 16;
+  if (ports.empty() || ports.size() > 2 || (ports.size() == 2 && posters % 2 != 0)) {
+    std::fprintf(stderr, "mailbox_handoff: one or two ports (two: an even number of posters)\n");
+    return 2;
+  }
+  const size_t nports = ports.size();
 
   rlimit rl{};
   getrlimit(RLIMIT_NOFILE, &rl);
   rl.rlim_cur = rl.rlim_max;
   setrlimit(RLIMIT_NOFILE, &rl);
 
+  const long rss_before = rss_kib(pids);
   int ep = epoll_create1(0);
   std::vector<Conn> conns(static_cast<size_t>(waiters + posters));
   for (int i = 0; i < waiters; ++i) {
     Conn& c = conns[static_cast<size_t>(i)];
-    c.fd = bench::connect_to(port);
+    c.fd = bench::connect_to(ports[static_cast<size_t>(i) % nports]);
     c.waiter = true;
     c.index = i;
     if (c.fd < 0 || !bench::send_all(c.fd, "GET /mailbox/h-" + std::to_string(i) +
@@ -98,36 +139,52 @@ int main(int argc, char** argv) {
   // Every waiter parked before the clock starts.
   const auto park_deadline = Clock::now() + std::chrono::seconds(30);
   long parked = 0;
-  while ((parked = metric(port, "tether_mailbox_waiters")) < waiters &&
-         Clock::now() < park_deadline) {
-    ::usleep(20000);  // a bounded poll of the server's own gauge
+  auto parked_now = [&] {
+    long sum = 0;
+    for (uint16_t p : ports) sum += std::max(0L, metric(p, "tether_mailbox_waiters"));
+    return sum;
+  };
+  while ((parked = parked_now()) < waiters && Clock::now() < park_deadline) {
+    ::usleep(20000);  // a bounded poll of the servers' own gauges
   }
   if (parked < waiters) {
     std::fprintf(stderr, "mailbox_handoff: only %ld of %d waiters parked\n", parked, waiters);
     return 1;
   }
 
+  const long rss_parked = rss_kib(pids);
+
   const auto t0 = Clock::now();
-  const size_t per = (static_cast<size_t>(waiters) + static_cast<size_t>(posters) - 1) /
-                     static_cast<size_t>(posters);
+  std::vector<Clock::time_point> posted(static_cast<size_t>(waiters));
+  std::vector<double> latency_ms;
+  latency_ms.reserve(static_cast<size_t>(waiters));
   auto pump = [&](Conn& p) {  // keep `depth` posts in flight on a poster connection
     std::string batch;
-    while (p.in_flight < depth && p.next < p.end) {
-      std::string v = "v-" + std::to_string(p.next);
-      batch += "POST /mailbox/h-" + std::to_string(p.next) +
+    std::vector<size_t> sent;
+    while (p.in_flight < depth && p.next < p.ids.size()) {
+      const size_t id = p.ids[p.next];
+      std::string v = "v-" + std::to_string(id);
+      batch += "POST /mailbox/h-" + std::to_string(id) +
                " HTTP/1.1\r\nHost: b\r\nContent-Length: " + std::to_string(v.size()) + "\r\n\r\n" +
                v;
+      sent.push_back(id);
       ++p.next;
       ++p.in_flight;
     }
+    const auto now = Clock::now();
+    for (size_t id : sent) posted[id] = now;
     return batch.empty() || bench::send_all(p.fd, batch);
   };
   for (int j = 0; j < posters; ++j) {
     Conn& p = conns[static_cast<size_t>(waiters + j)];
-    p.fd = bench::connect_to(port);
+    // Poster j posts the ids i with i % posters == j; with two ports their waiters are all on
+    // port j % 2 (posters is even), and it posts to the other one.
+    p.fd = bench::connect_to(ports[static_cast<size_t>(j + (nports > 1 ? 1 : 0)) % nports]);
     p.index = j;
-    p.next = static_cast<size_t>(j) * per;
-    p.end = std::min(static_cast<size_t>(waiters), p.next + per);
+    for (size_t i = static_cast<size_t>(j); i < static_cast<size_t>(waiters);
+         i += static_cast<size_t>(posters)) {
+      p.ids.push_back(i);
+    }
     epoll_event ev{EPOLLIN, {.ptr = &p}};
     epoll_ctl(ep, EPOLL_CTL_ADD, p.fd, &ev);
     if (!pump(p)) return 1;
@@ -153,6 +210,9 @@ int main(int argc, char** argv) {
       while (pop_response(c.buf, &status, &body)) {
         if (c.waiter) {
           (status == 200 && body == "v-" + std::to_string(c.index)) ? ++got : ++wrong;
+          latency_ms.push_back(std::chrono::duration<double, std::milli>(
+                                   Clock::now() - posted[static_cast<size_t>(c.index)])
+                                   .count());
         } else {
           (status == 200) ? ++delivered_posts : ++other_posts;
           --c.in_flight;
@@ -167,8 +227,19 @@ int main(int argc, char** argv) {
   std::printf("posts delivered     %ld (other answers: %ld)\n", delivered_posts, other_posts);
   std::printf("waiters with value  %ld (wrong: %ld)\n", got, wrong);
   std::printf("elapsed             %.3f s\n", secs);
-  std::printf("RESULT mailbox_handoffs_per_sec=%.0f waiters=%d lost=%ld\n",
-              static_cast<double>(got) / secs, waiters, lost);
+  std::sort(latency_ms.begin(), latency_ms.end());
+  auto pct = [&](double q) {
+    if (latency_ms.empty()) return 0.0;
+    return latency_ms[std::min(latency_ms.size() - 1,
+                               static_cast<size_t>(q * static_cast<double>(latency_ms.size())))];
+  };
+  const double per_waiter =
+      pids.empty() ? 0.0 : static_cast<double>(rss_parked - rss_before) * 1024.0 / waiters;
+  std::printf("handoff latency     p50 %.2f ms, p99 %.2f ms\n", pct(0.50), pct(0.99));
+  if (!pids.empty()) std::printf("rss per waiter      %.0f bytes\n", per_waiter);
+  std::printf("RESULT mailbox_handoffs_per_sec=%.0f waiters=%d lost=%ld p50_ms=%.2f p99_ms=%.2f "
+              "rss_per_waiter=%.0f\n",
+              static_cast<double>(got) / secs, waiters, lost, pct(0.50), pct(0.99), per_waiter);
   for (Conn& c : conns) {
     if (c.fd >= 0) ::close(c.fd);
   }

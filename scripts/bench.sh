@@ -9,7 +9,8 @@
 # coordinated omission (a 1 s SIGSTOP of tetherd under tether-load --rate and under wrk);
 # open-loop accuracy (tether-load --rate 20000: achieved rate, its count against tetherd's
 # /metrics); p99 of /plaintext alone and with 20% /sleep?ms=50 on the pool (latency_mix),
-# mailbox handoffs with 10,000 parked waiters (mailbox_handoff), lateness of 10,000 mailbox
+# mailbox handoffs with 10,000 parked waiters (mailbox_handoff: per second, p99, resident bytes
+# per parked waiter), the same over two instances sharing one redis-server, lateness of 10,000 mailbox
 # waits answered at their deadline (deadline_lateness), resident memory per idle keep-alive
 # connection over 10,000 connections (idle_connections); streaming (stream_bench): 1 GiB from
 # /stream to one fast reader next to nginx sending the same bytes as a static file (sendfile
@@ -162,10 +163,38 @@ r[fast_p99_alone_ms]=$(sed -E 's/.*fast_p99_alone_ms=([0-9.]+).*/\1/' <<<"$mix")
 r[fast_p99_mixed_ms]=$(sed -E 's/.*fast_p99_mixed_ms=([0-9.]+).*/\1/' <<<"$mix")
 
 start_tetherd --mailbox-max-waiters-per-id 4
-hand=$(taskset -c 1 build/bench/mailbox_handoff "$port" 10000 8 16 | grep '^RESULT')
+hand=$(MAILBOX_PIDS=$pid taskset -c 1 build/bench/mailbox_handoff "$port" 10000 8 16 | grep '^RESULT')
 stop_tetherd
 r[mailbox_handoffs_per_sec]=$(sed -E 's/.*per_sec=([0-9.]+).*/\1/' <<<"$hand")
 r[mailbox_lost]=$(sed -E 's/.*lost=([0-9-]+).*/\1/' <<<"$hand")
+r[mailbox_handoff_p99_ms]=$(sed -E 's/.*p99_ms=([0-9.]+).*/\1/' <<<"$hand")
+r[mailbox_bytes_per_waiter]=$(sed -E 's/.*rss_per_waiter=([0-9.]+).*/\1/' <<<"$hand")
+
+# The same 10,000 handoffs over two tetherd sharing one redis-server (all three on CPU 0),
+# waiters alternating between them and each value posted to the other instance.
+if command -v redis-server >/dev/null && build/tetherd --help | grep -q -- --mailbox-redis; then
+  redis_dir=$(mktemp -d)
+  redis_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  taskset -c 0 redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
+    --dir "$redis_dir" --logfile "$redis_dir/redis.log" --daemonize no &
+  redis_pid=$!
+  start_tetherd --mailbox-max-waiters-per-id 4 --mailbox-redis "redis://127.0.0.1:$redis_port"
+  port_a=$port pid_a=$pid
+  pid=
+  start_tetherd --mailbox-max-waiters-per-id 4 --mailbox-redis "redis://127.0.0.1:$redis_port"
+  hand=$(MAILBOX_PIDS=$pid_a,$pid taskset -c 1 build/bench/mailbox_handoff "$port_a,$port" 10000 8 16 | grep '^RESULT')
+  stop_tetherd
+  pid=$pid_a
+  stop_tetherd
+  kill "$redis_pid"
+  wait "$redis_pid" 2>/dev/null || true
+  rm -rf "$redis_dir"
+  r[mailbox_redis_handoffs_per_sec]=$(sed -E 's/.*per_sec=([0-9.]+).*/\1/' <<<"$hand")
+  r[mailbox_redis_lost]=$(sed -E 's/.*lost=([0-9-]+).*/\1/' <<<"$hand")
+  r[mailbox_redis_handoff_p99_ms]=$(sed -E 's/.*p99_ms=([0-9.]+).*/\1/' <<<"$hand")
+  r[mailbox_redis_bytes_per_waiter]=$(sed -E 's/.*rss_per_waiter=([0-9.]+).*/\1/' <<<"$hand")
+  r[mailbox_redis_vs_local]=$(ratio "${r[mailbox_redis_handoffs_per_sec]}" "${r[mailbox_handoffs_per_sec]}")
+fi
 
 start_tetherd
 late=$(taskset -c 1 build/bench/deadline_lateness "$port" 10000 10 1000 | grep '^RESULT')
@@ -245,13 +274,15 @@ keys="keepalive_rps keepalive_rps_wrk keepalive_access_log_rps access_log_ratio 
       openloop_target_rps openloop_rps openloop_rate_ratio openloop_intended openloop_requests openloop_server_requests
       openloop_count_diff openloop_errors
       fast_p99_alone_ms fast_p99_mixed_ms
-      mailbox_handoffs_per_sec mailbox_lost deadline_p99_late_ms deadline_max_late_ms
+      mailbox_handoffs_per_sec mailbox_lost mailbox_handoff_p99_ms mailbox_bytes_per_waiter
+      mailbox_redis_handoffs_per_sec mailbox_redis_lost mailbox_redis_handoff_p99_ms
+      mailbox_redis_bytes_per_waiter mailbox_redis_vs_local deadline_p99_late_ms deadline_max_late_ms
       deadline_server_p99_late_ms_le deadline_errors idle_bytes_per_connection
       stream_1gib_gbps nginx_static_1gib_gbps stream_vs_nginx slow_reader_rss_growth_kib slow_reader_bound_kib
       upload_1gib_gbps upload_rss_growth_kib sse_bytes_per_stream sse_deliveries_per_sec"
 printf '%-36s %14s\n' metric value
 for k in $keys; do
-  printf '%-36s %14s\n' "$k" "${r[$k]}"
+  printf '%-36s %14s\n' "$k" "${r[$k]:-n/a}"
 done
 {
   echo "{"
