@@ -29,6 +29,11 @@
 //   (mailbox_lost 1, logged). Cause: redis_mailbox.cpp:159-165 — the take removes the value
 //   from Redis before the loop knows its client is still there; the restore can lose to any
 //   post in between.
+// FAILS: AZeroTtlNeverClaimsAValueWasStored — with mailbox_ttl_ms = 0 (accepted by start())
+//   a POST answers 202 "stored" but nothing is stored (GET 404), and a parked waiter is never
+//   offered the value (the local mailbox hands it to the waiter). Cause: mailbox_script.cpp
+//   place() returns 'expired' before looking at waiters (expires = now + 0 <= now), and
+//   redis_mailbox.cpp:100 maps every answer other than conflict/full to Stored.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -818,6 +823,63 @@ TEST_F(HostileRedisMailbox, RedisKilledAndRestartedRepeatedlyUnderTraffic) {
   ASSERT_TRUE(waiters(a, before + 1));
   tt::Client p(b.port());
   EXPECT_EQ(tt::roundtrip(p, post_request("end", "ok")).status, 200);
+}
+
+}  // namespace
+
+namespace {
+
+// ------------------------------------------------------------------ odd options, unix socket
+
+// mailbox_ttl_ms = 0: whatever a post answers, it must not claim "stored" (202) for a value
+// that no wait can take.
+TEST_F(HostileRedisMailbox, AZeroTtlNeverClaimsAValueWasStored) {
+  tt::RedisServer redis;
+  ASSERT_TRUE(redis.start()) << redis.error();
+  tether::ServerOptions o = on_redis(redis, 1);
+  o.mailbox_ttl_ms = 0;
+  tether::Server probe(o);
+  if (!probe.start()) GTEST_SKIP() << "mailbox_ttl_ms = 0 is refused at start";
+  probe.stop();
+  probe.wait();
+  tt::TestServer a(o, routes);
+  ASSERT_TRUE(up(a));
+  tt::Client c(a.port());
+  auto p = tt::roundtrip(c, post_request("zero", "v"));
+  auto g = tt::roundtrip(c, wait_request("zero", 0));
+  EXPECT_FALSE(p.status == 202 && g.status == 404)
+      << "the post answered 202 (stored) but the value was never there";
+}
+
+TEST_F(HostileRedisMailbox, AUnixSocketUrlWithPasswordWorksAndSurvivesARestart) {
+  tt::RedisServer::Options ro;
+  ro.unix_socket = true;
+  ro.password = "UnixPw-1";
+  tt::RedisServer redis(ro);
+  ASSERT_TRUE(redis.start()) << redis.error();
+  tether::ServerOptions o = on_redis(redis, 2);
+  o.mailbox_redis = "unix://:UnixPw-1@" + redis.socket_path();
+  std::mutex m;
+  std::string logs;
+  o.logger = [&](tether::LogLevel, std::string_view msg) {
+    std::lock_guard<std::mutex> lk(m);
+    logs += std::string(msg) + "\n";
+  };
+  {
+    tt::TestServer a(o, routes);
+    ASSERT_TRUE(up(a)) << logs;
+    tt::Client c(a.port());
+    EXPECT_EQ(tt::roundtrip(c, post_request("u", "v")).status, 202);
+    ASSERT_TRUE(redis.restart());
+    ASSERT_TRUE(a.wait_for([](const tether::ServerStats& s) { return s.mailbox_backend_up == 1; }, 10000));
+    // The restart (no persistence) forgot the value and the script; both work again.
+    tt::Client c2(a.port());
+    auto p = tt::roundtrip(c2, post_request("u2", "w"));
+    EXPECT_EQ(p.status, 202) << p.body;
+    EXPECT_EQ(tt::roundtrip(c2, wait_request("u2", 0)).body, "w");
+  }
+  std::lock_guard<std::mutex> lk(m);
+  EXPECT_EQ(logs.find("UnixPw-1"), std::string::npos) << logs;
 }
 
 }  // namespace
