@@ -6,7 +6,8 @@
 # Usage: hostile_redis_mailbox_cli_test.sh /path/to/tetherd
 # Every wait is bounded; everything listens on 127.0.0.1 only.
 #
-# FAILS: "SIGSTOPped tetherd: value delivered once" — the waiter on the stopped tetherd gets
+# WAS (fixed: a loop claims an offered value in Redis before delivering it): "SIGSTOPped
+#   tetherd: value delivered once" — the waiter on the stopped tetherd gets
 #   the value after SIGCONT although Redis recovered it after the transit timeout, the
 #   poster got 202 and another instance's GET took it (see
 #   tests/e2e/hostile_redis_mailbox_test.cpp, AValueOfferedToAStalledInstanceIsNotDeliveredTwice).

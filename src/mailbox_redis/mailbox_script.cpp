@@ -8,9 +8,12 @@ namespace {
 // Lua 5.1 inside Redis 7. `now` is Redis' clock in ms (13 digits: exact in a double, and
 // printed whole by tostring). HMGET gives false, not nil, for a missing field.
 constexpr std::string_view kScript = R"LUA(
-local op, P = ARGV[1], ARGV[2]
+local op, P, deadline = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+-- A call whose caller has given up (it timed out while the command sat in a stalled Redis'
+-- socket buffer) does nothing: its caller answered Unavailable, so nothing may happen.
+if deadline > 0 and now > deadline then return 'late' end
 
 local function parse_waiter(e)
   if not e then return nil end
@@ -77,22 +80,26 @@ local function back(id, h, transit_ms)
 end
 
 if op == 'post' then
-  local id, value, ttl = ARGV[3], ARGV[4], tonumber(ARGV[5])
-  local max_ids, transit_ms, poster = tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8]
+  local id, value, ttl = ARGV[4], ARGV[5], tonumber(ARGV[6])
+  local max_ids, transit_ms, poster = tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9]
   if redis.call('EXISTS', P .. 'v:' .. id, P .. 't:' .. id) > 0 then return 'conflict' end
   redis.call('ZREMRANGEBYSCORE', P .. 'ids', '-inf', now)
   if redis.call('ZCARD', P .. 'ids') >= max_ids then return 'full' end
   return place(id, value, now + ttl, poster, transit_ms)
 elseif op == 'wait' then
-  local id, park, wait_ms = ARGV[3], ARGV[4] == '1', tonumber(ARGV[5])
-  local chan, tok, max_waiters = ARGV[6], ARGV[7], tonumber(ARGV[8])
+  local id, park, wait_ms = ARGV[4], ARGV[5] == '1', tonumber(ARGV[6])
+  local chan, tok, max_waiters, transit_ms = ARGV[7], ARGV[8], tonumber(ARGV[9]), tonumber(ARGV[10])
   local vkey = P .. 'v:' .. id
   local v = redis.call('GET', vkey)
   if v then
-    local expires = redis.call('ZSCORE', P .. 'ids', id)
+    -- Taken, but in transit (claimed by this wait) until its loop acknowledges: a reply
+    -- that never arrives, or a client that left, loses nothing.
+    local expires = redis.call('ZSCORE', P .. 'ids', id) or (now + 1000)
     redis.call('DEL', vkey)
-    redis.call('ZREM', P .. 'ids', id)
-    return {'value', v, tostring(expires or (now + 1000))}
+    redis.call('HSET', P .. 't:' .. id, 'value', v, 'expires', expires,
+               'waiter', (now + transit_ms) .. '|' .. chan .. '|' .. tok, 'poster', '', 'claimed', '1')
+    redis.call('ZADD', P .. 'transits', now + transit_ms, id)
+    return {'value', v}
   end
   if not park then return {'empty'} end
   local wkey = P .. 'w:' .. id
@@ -107,24 +114,31 @@ elseif op == 'wait' then
   redis.call('RPUSH', wkey, e)
   if redis.call('PTTL', wkey) < wait_ms + 1000 then redis.call('PEXPIRE', wkey, wait_ms + 1000) end
   return {'parked', e}
+elseif op == 'claim' then
+  -- The waiter's loop takes an offered value before its continuation sees it: a loop that
+  -- stalled past the transit timeout finds the value gone (recovered) and does nothing.
+  local id, chan, tok, transit_ms = ARGV[4], ARGV[5], ARGV[6], tonumber(ARGV[7])
+  local tkey = P .. 't:' .. id
+  local h = redis.call('HMGET', tkey, 'waiter', 'claimed')
+  local _, wchan, wtok = parse_waiter(h[1])
+  if wchan ~= chan or wtok ~= tok or h[2] then return 0 end
+  redis.call('HSET', tkey, 'claimed', '1')
+  redis.call('ZADD', P .. 'transits', now + transit_ms, id)
+  return 1
 elseif op == 'ack' then
-  local id = ARGV[3]
-  local h = untransit(id, ARGV[4], ARGV[5])
+  local id = ARGV[4]
+  local h = untransit(id, ARGV[5], ARGV[6])
   if not h then return 0 end
   redis.call('ZREM', P .. 'ids', id)
   tell(h[4], 'delivered')
   return 1
 elseif op == 'refuse' then
-  local id = ARGV[3]
-  local h = untransit(id, ARGV[4], ARGV[5])
+  local id = ARGV[4]
+  local h = untransit(id, ARGV[5], ARGV[6])
   if not h then return 'stale' end
-  return back(id, h, tonumber(ARGV[6]))
-elseif op == 'restore' then
-  local id, value, expires, transit_ms = ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
-  if redis.call('EXISTS', P .. 'v:' .. id, P .. 't:' .. id) > 0 then return 'conflict' end
-  return place(id, value, expires, '', transit_ms)
+  return back(id, h, tonumber(ARGV[7]))
 elseif op == 'recover' then
-  local transit_ms, limit = tonumber(ARGV[3]), tonumber(ARGV[4])
+  local transit_ms, limit = tonumber(ARGV[4]), tonumber(ARGV[5])
   local ids = redis.call('ZRANGEBYSCORE', P .. 'transits', '-inf', now, 'LIMIT', 0, limit)
   for _, id in ipairs(ids) do
     local tkey = P .. 't:' .. id
@@ -139,24 +153,26 @@ elseif op == 'recover' then
   end
   return #ids
 elseif op == 'offers' then
-  local chan, out = ARGV[3], {}
+  local chan, out = ARGV[4], {}
   local okey = P .. 'o:' .. chan
   for _, m in ipairs(redis.call('SMEMBERS', okey)) do
     local tok, id = string.match(m, '^(%d+)|(.*)$')
-    local h = {false, false}
-    if tok then h = redis.call('HMGET', P .. 't:' .. id, 'waiter', 'value') end
+    local h = {false, false, false}
+    if tok then h = redis.call('HMGET', P .. 't:' .. id, 'waiter', 'value', 'claimed') end
     local _, wchan, wtok = parse_waiter(h[1])
     if wchan == chan and wtok == tok then
-      table.insert(out, tok)
-      table.insert(out, id)
-      table.insert(out, h[2])
+      if not h[3] then
+        table.insert(out, tok)
+        table.insert(out, id)
+        table.insert(out, h[2])
+      end
     else
       redis.call('SREM', okey, m)
     end
   end
   return out
 elseif op == 'drop' then
-  local id = ARGV[3]
+  local id = ARGV[4]
   local n = redis.call('DEL', P .. 'v:' .. id)
   if n > 0 then redis.call('ZREM', P .. 'ids', id) end
   return n

@@ -41,9 +41,8 @@ RedisMailbox::RedisMailbox(Loop& loop, RedisLoop& redis, const RedisMailboxOptio
       cmd_(redis.open(options.url, role(RedisConnection::Role::command))),
       sub_(redis.open(options.url, role(RedisConnection::Role::subscriber))),
       channel_(options.prefix + "c:" + options.instance + ":" + std::to_string(loop.index())) {
-  sub_.subscribe(channel_, [this](const std::string&, const std::string& payload) {
-    on_message(payload);
-  });
+  sub_.subscribe(channel_,
+                 [this](const std::string&, const std::string& payload) { on_message(payload); });
   cmd_.on_state([this](bool up) {
     if (up) {
       // Learn the script's SHA, so that calls send 40 bytes instead of the script. Until it
@@ -52,6 +51,7 @@ RedisMailbox::RedisMailbox(Loop& loop, RedisLoop& redis, const RedisMailboxOptio
                    [this](RedisResult r) {
                      if (r.ok() && r.reply.type == RedisReply::Type::string) sha_ = r.reply.str;
                    });
+      sync_clock();
     }
     on_state(up);
   });
@@ -74,35 +74,39 @@ void RedisMailbox::post(std::string id, std::string value, std::function<void(Ma
     token = ++next_token_;
     posts_[token].done = std::move(done);
   }
-  script({"post", opts_.prefix, std::move(id), std::move(value),
-          std::to_string(opts_.limits.ttl_ms), std::to_string(opts_.limits.max_ids),
-          std::to_string(opts_.transit_ms), token ? poster_of(token) : std::string()},
-         [this, token](RedisResult r) {
-           if (!r.ok() || r.reply.type != RedisReply::Type::string) {
-             redis_counters_.errors.add();
-             if (r.ok()) loop_.log().write(LogLevel::Warning, "mailbox post: Redis answered %s",
-                                           r.reply.describe().c_str());
-             return finish_post(token, MailboxPost::Unavailable);
-           }
-           const std::string& s = r.reply.str;
-           if (s == "offered") {
-             // The outcome comes when the waiter's loop acknowledges (or the value comes
-             // back and is stored); if no message says so, the re-check and then this
-             // deadline ask Redis.
-             auto it = posts_.find(token);
-             if (it == posts_.end()) return;
-             it->second.in_transit = true;
-             const uint64_t at = loop_.now() + 2ull * opts_.transit_ms + opts_.recheck_ms;
-             it->second.has_deadline = true;
-             it->second.deadline = post_deadlines_.emplace(at, token);
-             loop_.deadlines().schedule(at);
-             return;
-           }
-           if (s == "conflict" || s == "full") counters_.refused.add();
-           finish_post(token, s == "conflict" ? MailboxPost::Conflict
-                              : s == "full"   ? MailboxPost::Full
-                                              : MailboxPost::Stored);
-         });
+  script(
+      {"post", opts_.prefix, std::move(id), std::move(value), std::to_string(opts_.limits.ttl_ms),
+       std::to_string(opts_.limits.max_ids), std::to_string(opts_.transit_ms),
+       token ? poster_of(token) : std::string()},
+      [this, token](RedisResult r) {
+        if (!r.ok() || r.reply.type != RedisReply::Type::string || r.reply.str == "late") {
+          // A timeout that ran late in Redis did nothing ('late'): Unavailable is true.
+          redis_counters_.errors.add();
+          if (r.ok())
+            loop_.log().write(LogLevel::Warning, "mailbox post: Redis answered %s",
+                              r.reply.describe().c_str());
+          return finish_post(token, MailboxPost::Unavailable);
+        }
+        const std::string& s = r.reply.str;
+        if (s == "offered") {
+          // The outcome comes when the waiter's loop acknowledges (or the value comes
+          // back and is stored); if no message says so, the re-check and then this
+          // deadline ask Redis.
+          auto it = posts_.find(token);
+          if (it == posts_.end()) return;
+          it->second.in_transit = true;
+          const uint64_t at = loop_.now() + 2ull * opts_.transit_ms + opts_.recheck_ms;
+          it->second.has_deadline = true;
+          it->second.deadline = post_deadlines_.emplace(at, token);
+          loop_.deadlines().schedule(at);
+          return;
+        }
+        if (s == "conflict" || s == "full") counters_.refused.add();
+        finish_post(token, s == "conflict" ? MailboxPost::Conflict
+                           : s == "full"   ? MailboxPost::Full
+                                           : MailboxPost::Stored);
+      },
+      /*bounded=*/true);
 }
 
 void RedisMailbox::drop(std::string id, std::function<void(bool)> done) {
@@ -110,11 +114,15 @@ void RedisMailbox::drop(std::string id, std::function<void(bool)> done) {
     if (done) run_mailbox_callback(loop_, "mailbox drop callback", [&] { done(false); });
     return;
   }
-  script({"drop", opts_.prefix, std::move(id)}, [this, done = std::move(done)](RedisResult r) {
-    if (!r.ok() || r.reply.is_error()) redis_counters_.errors.add();
-    const bool dropped = r.ok() && r.reply.type == RedisReply::Type::integer && r.reply.integer > 0;
-    if (done) run_mailbox_callback(loop_, "mailbox drop callback", [&] { done(dropped); });
-  });
+  script(
+      {"drop", opts_.prefix, std::move(id)},
+      [this, done = std::move(done)](RedisResult r) {
+        if (!r.ok() || r.reply.is_error()) redis_counters_.errors.add();
+        const bool dropped =
+            r.ok() && r.reply.type == RedisReply::Type::integer && r.reply.integer > 0;
+        if (done) run_mailbox_callback(loop_, "mailbox drop callback", [&] { done(dropped); });
+      },
+      /*bounded=*/true);
 }
 
 void RedisMailbox::wait(Response res, std::string id, uint64_t wait_ms,
@@ -137,55 +145,49 @@ void RedisMailbox::wait(Response res, std::string id, uint64_t wait_ms,
   }
   // The client leaves: the wait goes, here and in Redis. The callback holds the token only.
   w.res.on_close([this, token] { abandon_wait(token); });
-  script({"wait", opts_.prefix, id, park ? "1" : "0", std::to_string(wait_ms), channel_,
-          std::to_string(token), std::to_string(opts_.limits.max_waiters_per_id)},
-         [this, token, id](RedisResult r) {
-           const RedisReply& rep = r.reply;
-           if (!r.ok() || rep.type != RedisReply::Type::array || rep.elements.empty()) {
-             redis_counters_.errors.add();
-             if (r.ok()) loop_.log().write(LogLevel::Warning, "mailbox wait: Redis answered %s",
-                                           rep.describe().c_str());
-             return finish_wait(token, MailboxTake::Unavailable, {});
-           }
-           const std::string& kind = rep.elements[0].str;
-           if (kind == "value" && rep.elements.size() == 3) {
-             PendingWait taken;
-             std::string value = rep.elements[1].str;
-             if (take_wait(token, taken)) {
-               counters_.delivered.add();
-               return run_then(taken, MailboxTake::Value, std::move(value));
-             }
-             // Its client left while Redis answered: the value goes back to its id.
-             script({"restore", opts_.prefix, id, std::move(value), rep.elements[2].str,
-                     std::to_string(opts_.transit_ms)},
-                    [this, id](RedisResult back) {
-                      if (back.ok() && back.reply.type == RedisReply::Type::string &&
-                          back.reply.str != "conflict")
-                        return;
-                      redis_counters_.lost.add();
-                      loop_.log().write(LogLevel::Error,
-                                        "a mailbox value taken for a client that left could not "
-                                        "be put back (%s)",
-                                        back.ok() ? "a new value took its id" : to_string(back.failure));
-                    });
-             return;
-           }
-           if (kind == "parked" && rep.elements.size() == 2) {
-             auto it = waits_.find(token);
-             if (it != waits_.end()) {
-               it->second.entry = rep.elements[1].str;
-               counters_.waiters.add();  // parked in Redis: a post on any instance finds it
-               return;
-             }
-             // It ended (client left, deadline) before Redis answered: its place goes.
-             PendingWait gone;
-             gone.id = id;
-             gone.entry = rep.elements[1].str;
-             return forget_entry(gone);
-           }
-           if (kind == "refused") counters_.refused.add();
-           finish_wait(token, kind == "refused" ? MailboxTake::Refused : MailboxTake::Empty, {});
-         });
+  script(
+      {"wait", opts_.prefix, id, park ? "1" : "0", std::to_string(wait_ms), channel_,
+       std::to_string(token), std::to_string(opts_.limits.max_waiters_per_id),
+       std::to_string(opts_.transit_ms)},
+      [this, token, id](RedisResult r) {
+        const RedisReply& rep = r.reply;
+        if (!r.ok() || rep.type != RedisReply::Type::array || rep.elements.empty()) {
+          // A timeout may have run late in Redis: it did nothing then ('late'), or, had it
+          // run in time, took the value into transit for this token, which the transit
+          // timeout returns.
+          redis_counters_.errors.add();
+          if (r.ok())
+            loop_.log().write(LogLevel::Warning, "mailbox wait: Redis answered %s",
+                              rep.describe().c_str());
+          return finish_wait(token, MailboxTake::Unavailable, {});
+        }
+        const std::string& kind = rep.elements[0].str;
+        if (kind == "value" && rep.elements.size() == 2) {
+          // Taken into transit for this wait: acknowledged once its continuation has it,
+          // refused (back to the next waiter, or stored) if its client left meanwhile.
+          PendingWait taken;
+          if (!take_wait(token, taken)) return refuse(id, token);
+          counters_.delivered.add();
+          run_then(taken, MailboxTake::Value, rep.elements[1].str);
+          return ack(id, token);
+        }
+        if (kind == "parked" && rep.elements.size() == 2) {
+          auto it = waits_.find(token);
+          if (it != waits_.end()) {
+            it->second.entry = rep.elements[1].str;
+            counters_.waiters.add();  // parked in Redis: a post on any instance finds it
+            return;
+          }
+          // It ended (client left, deadline) before Redis answered: its place goes.
+          PendingWait gone;
+          gone.id = id;
+          gone.entry = rep.elements[1].str;
+          return forget_entry(gone);
+        }
+        if (kind == "refused") counters_.refused.add();
+        finish_wait(token, kind == "refused" ? MailboxTake::Refused : MailboxTake::Empty, {});
+      },
+      /*bounded=*/true);
 }
 
 void RedisMailbox::post_from_outside(Loop& loop, std::string id, std::string value,
@@ -220,7 +222,9 @@ void RedisMailbox::drop_from_outside(Loop& loop, std::string id, std::function<v
 
 // ------------------------------------------------------------------ Redis
 
-void RedisMailbox::script(std::vector<std::string> args, Reply reply) {
+void RedisMailbox::script(std::vector<std::string> args, Reply reply, bool bounded) {
+  // ARGV[3]: the Redis time past which the call must do nothing (0: none).
+  args.insert(args.begin() + 2, std::to_string(bounded ? redis_deadline() : 0));
   auto shared = std::make_shared<std::vector<std::string>>(std::move(args));
   auto send = [this, shared](bool by_sha, Reply done) {
     std::vector<std::string> argv;
@@ -255,23 +259,68 @@ void RedisMailbox::on_message(const std::string& payload) {
 
 void RedisMailbox::offer(uint64_t token, const std::string& id, std::string value) {
   auto it = waits_.find(token);
-  PendingWait w;
-  if (it != waits_.end() && it->second.id == id && take_wait(token, w)) {
-    counters_.delivered.add();
-    run_then(w, MailboxTake::Value, std::move(value));
-    // Acknowledged after its continuation took it: until then it was in transit in Redis.
-    script({"ack", opts_.prefix, id, channel_, std::to_string(token)}, [this](RedisResult r) {
-      if (!r.ok() || r.reply.is_error()) redis_counters_.errors.add();
-    });
-    return;
+  if (it == waits_.end() || it->second.id != id || !it->second.res.alive()) {
+    // Its client left, or its deadline passed, while the value was on its way: it goes back
+    // (Redis ignores a refusal of an offer that was taken or returned meanwhile).
+    return refuse(id, token);
   }
-  // Its client left, or its deadline passed, while the value was on its way: it goes back
-  // (Redis ignores a refusal of an offer that was taken or returned meanwhile).
+  if (it->second.claiming) return;  // the same offer again (message and re-check)
+  it->second.claiming = true;
+  // Claimed in Redis before the continuation sees it: a loop that stalled past the transit
+  // timeout finds it recovered (and given to someone else) and delivers nothing.
+  script({"claim", opts_.prefix, id, channel_, std::to_string(token),
+          std::to_string(opts_.transit_ms)},
+         [this, token, id, value = std::move(value)](RedisResult r) mutable {
+           auto w_it = waits_.find(token);
+           if (w_it != waits_.end()) w_it->second.claiming = false;
+           if (!r.ok() || r.reply.is_error()) redis_counters_.errors.add();
+           // Not ours (recovered meanwhile), or unknown (a claim that timed out is returned
+           // by the transit timeout): the wait goes on.
+           if (!r.ok() || r.reply.type != RedisReply::Type::integer || r.reply.integer != 1) return;
+           PendingWait w;
+           if (!take_wait(token, w)) return refuse(id, token);
+           counters_.delivered.add();
+           run_then(w, MailboxTake::Value, std::move(value));
+           ack(id, token);  // acknowledged after its continuation took it
+         });
+}
+
+void RedisMailbox::ack(const std::string& id, uint64_t token) {
+  script({"ack", opts_.prefix, id, channel_, std::to_string(token)}, [this](RedisResult r) {
+    if (!r.ok() || r.reply.is_error()) redis_counters_.errors.add();
+  });
+}
+
+void RedisMailbox::refuse(const std::string& id, uint64_t token) {
   script({"refuse", opts_.prefix, id, channel_, std::to_string(token),
           std::to_string(opts_.transit_ms)},
          [this](RedisResult r) {
            if (!r.ok() || r.reply.is_error()) redis_counters_.errors.add();
          });
+}
+
+void RedisMailbox::sync_clock() {
+  // Redis' clock against the loop's, to the half round trip: bounded calls carry the Redis
+  // time past which they must not act.
+  const uint64_t sent = loop_.now();
+  cmd_.command({"TIME"}, opts_.command_timeout_ms, [this, sent](RedisResult r) {
+    if (!r.ok() || r.reply.type != RedisReply::Type::array || r.reply.elements.size() != 2) return;
+    const int64_t redis_ms = std::strtoll(r.reply.elements[0].str.c_str(), nullptr, 10) * 1000 +
+                             std::strtoll(r.reply.elements[1].str.c_str(), nullptr, 10) / 1000;
+    uv_update_time(loop_.uv());
+    const int64_t mid = static_cast<int64_t>((sent + loop_.now()) / 2);
+    redis_offset_ms_ = redis_ms - mid;
+    have_offset_ = true;
+  });
+}
+
+uint64_t RedisMailbox::redis_deadline() {
+  if (!have_offset_) return 0;
+  // Half the command timeout: a call that ran in time has the other half for its answer to
+  // come back before the caller gives up.
+  const int64_t at = static_cast<int64_t>(loop_.now()) + redis_offset_ms_ +
+                     std::max<int64_t>(1, opts_.command_timeout_ms / 2);
+  return at > 0 ? static_cast<uint64_t>(at) : 0;
 }
 
 void RedisMailbox::outcome(uint64_t token, const std::string& what) {
@@ -282,6 +331,7 @@ void RedisMailbox::outcome(uint64_t token, const std::string& what) {
 
 void RedisMailbox::recheck() {
   if (!cmd_.up() || rechecking_) return;
+  sync_clock();
   rechecking_ = true;
   script({"offers", opts_.prefix, channel_}, [this](RedisResult r) {
     rechecking_ = false;

@@ -53,9 +53,8 @@ struct RedisMailboxOptions {
 
 /// Written by the loop thread, read by any (Server::stats).
 struct RedisMailboxCounters {
-  Counter errors;       // calls answered Unavailable because Redis failed or was down
-  Counter lost;         // values that could not be put back (logged)
-  Counter recovered;    // values returned to their ids after a transit timeout
+  Counter errors;     // calls answered Unavailable because Redis failed or was down
+  Counter recovered;  // values returned to their ids after a transit timeout
 };
 
 class RedisMailbox final : public Loop::Extension, public DeadlineTimer::Source {
@@ -99,8 +98,9 @@ class RedisMailbox final : public Loop::Extension, public DeadlineTimer::Source 
     Response res;
     std::function<void(Response, MailboxTake, std::string)> then;
     std::string id;
-    std::string entry;  // its place in the id's waiter list, once Redis has it (counted)
-    bool parked = false;  // waiting with a deadline
+    std::string entry;      // its place in the id's waiter list, once Redis has it (counted)
+    bool parked = false;    // waiting with a deadline
+    bool claiming = false;  // a value offered to it is being claimed in Redis
     std::multimap<uint64_t, uint64_t>::iterator deadline;
   };
   struct PendingPost {
@@ -111,8 +111,14 @@ class RedisMailbox final : public Loop::Extension, public DeadlineTimer::Source 
   };
   using Reply = std::function<void(RedisResult)>;
 
-  /// Runs an operation of the script (EVALSHA, EVAL when Redis does not know it yet).
-  void script(std::vector<std::string> args, Reply reply);
+  /// Runs an operation of the script (EVALSHA, EVAL when Redis does not know it yet);
+  /// `bounded`: it must do nothing in Redis once its caller has given up (post, wait, drop).
+  void script(std::vector<std::string> args, Reply reply, bool bounded = false);
+  void ack(const std::string& id, uint64_t token);
+  void refuse(const std::string& id, uint64_t token);
+  void sync_clock();
+  /// The Redis time past which a bounded call must not act; 0 before the clocks are known.
+  uint64_t redis_deadline();
   void on_message(const std::string& payload);
   void on_state(bool up);
   void offer(uint64_t token, const std::string& id, std::string value);
@@ -136,7 +142,9 @@ class RedisMailbox final : public Loop::Extension, public DeadlineTimer::Source 
   RedisConnection& cmd_;
   RedisConnection& sub_;
   std::string channel_;
-  std::string sha_;  // the script's SHA1, once Redis told it
+  std::string sha_;              // the script's SHA1, once Redis told it
+  int64_t redis_offset_ms_ = 0;  // Redis' clock (ms since the epoch) minus the loop's
+  bool have_offset_ = false;
   MailboxCounters counters_;
   RedisMailboxCounters redis_counters_;
   uint64_t next_token_ = 0;

@@ -110,6 +110,9 @@ Status ServerImpl::start(bool handle_signals) {
     redis_options.limits =
         MailboxLimits{options.mailbox_max_ids, options.mailbox_max_value_bytes,
                       options.mailbox_max_waiters_per_id, options.mailbox_ttl_ms};
+    if (options.mailbox_ttl_ms == 0) {
+      return fail(Status::error("mailbox_ttl_ms must be at least 1 with mailbox_redis"));
+    }
     redis_options.command_timeout_ms = std::max<uint32_t>(1, options.mailbox_redis_timeout_ms);
     redis_options.transit_ms = std::max<uint32_t>(1, options.mailbox_redis_transit_ms);
     // This instance's name among those sharing the Redis: its loops' channels.
@@ -363,7 +366,6 @@ ServerStats Server::stats() const {
       s.mailbox_delivered += rm.delivered.get();
       s.mailbox_refused += rm.refused.get();
       s.mailbox_timed_out += rm.timed_out.get();
-      s.mailbox_lost += r->redis_counters().lost.get();
       s.mailbox_backend_errors += r->redis_counters().errors.get();
       s.mailbox_recovered += r->redis_counters().recovered.get();
       if (!r->up()) s.mailbox_backend_up = 0;

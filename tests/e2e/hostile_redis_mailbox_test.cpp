@@ -1,7 +1,11 @@
 // Hostile review of the mailbox on Redis (ServerOptions::mailbox_redis): real redis-servers,
-// real sockets, tetherd's demo routes and the public Mailbox API.
+// real sockets, tetherd's demo routes and the public Mailbox API. Its five breaks are fixed:
+// bounded calls carry the Redis time past which they do nothing (a call answered 503 never
+// acts later), a wait takes a stored value into transit (acknowledged or refused, never
+// lost), a loop claims an offered value before its continuation sees it (a stalled loop finds
+// it recovered and delivers nothing), and mailbox_ttl_ms = 0 is refused with mailbox_redis.
 //
-// FAILS: AGetAnswered503WhileRedisStalledDoesNotEatTheStoredValue — a stored value; Redis
+// WAS (fixed): AGetAnswered503WhileRedisStalledDoesNotEatTheStoredValue — a stored value; Redis
 //   SIGSTOPped; GET /mailbox/id?wait_ms=0 is answered 503 at the command timeout; after
 //   SIGCONT the value is gone (GET 404): the 'wait' script that timed out was still in
 //   Redis' socket buffer (the dropped connection is closed with FIN, not RST) and ran on
@@ -9,11 +13,11 @@
 //   RedisFailure::timeout/disconnected ("may or may not have run", redis_reply.hpp:7) like
 //   not_connected; nothing reconciles a take that may have run (redis_connection.cpp:447
 //   drops the connection but cannot un-send the command).
-// FAILS: APostAnswered503WhileRedisStalledIsNotStoredBehindTheClientsBack — POST answered
+// WAS (fixed): APostAnswered503WhileRedisStalledIsNotStoredBehindTheClientsBack — POST answered
 //   503 + Retry-After: 1 while Redis is stalled, yet the post runs on resume and stores the
 //   value; the client's retry gets 409 for its own value (same cause, redis_mailbox.cpp:85;
 //   a post that timed out may have stored, been offered, or been delivered).
-// FAILS: AValueOfferedToAStalledInstanceIsNotDeliveredTwice — waiter parked on A; A's loop
+// WAS (fixed): AValueOfferedToAStalledInstanceIsNotDeliveredTwice — waiter parked on A; A's loop
 //   stalls (a slow handler, 3 s > transit 500 ms) while B posts: Redis offers to A, recovers
 //   the value after the transit timeout, tells the poster "stored" (202) and B's GET takes
 //   it (200); then A wakes, reads the offer from its subscriber socket and hands the same
@@ -22,14 +26,14 @@
 //   the ack's 0 ("no longer yours"); the recover op (mailbox_script.cpp:137) re-places a
 //   value its waiter's loop may already be delivering. The same happens to a SIGSTOPped
 //   tetherd process or any loop stall longer than mailbox_redis_transit_ms.
-// FAILS: ATakeForAClientThatLeftIsPutBackEvenWhenANewPostRaces — a value stored; a GET whose
+// WAS (fixed): ATakeForAClientThatLeftIsPutBackEvenWhenANewPostRaces — a value stored; a GET whose
 //   client resets before Redis answers, and a POST of a new value for the id, queue up
 //   (Redis stalled ~ms, under the timeout): the take runs, the post finds the id empty and
 //   stores, the 'restore' of the first value answers conflict: the first value is lost
 //   (mailbox_lost 1, logged). Cause: redis_mailbox.cpp:159-165 — the take removes the value
 //   from Redis before the loop knows its client is still there; the restore can lose to any
 //   post in between.
-// FAILS: AZeroTtlNeverClaimsAValueWasStored — with mailbox_ttl_ms = 0 (accepted by start())
+// WAS (fixed): AZeroTtlNeverClaimsAValueWasStored — with mailbox_ttl_ms = 0 (accepted by start())
 //   a POST answers 202 "stored" but nothing is stored (GET 404), and a parked waiter is never
 //   offered the value (the local mailbox hands it to the waiter). Cause: mailbox_script.cpp
 //   place() returns 'expired' before looking at waiters (expires = now + 0 <= now), and
@@ -379,7 +383,9 @@ TEST_F(HostileRedisMailbox, AValueOfferedToAStalledInstanceIsNotDeliveredTwice) 
   tt::TestServer a(on_redis(redis, 1), routes), b(on_redis(redis, 1), routes);
   ASSERT_TRUE(up(a) && up(b));
   tt::Client waiter(a.port());
-  ASSERT_TRUE(waiter.send(wait_request("twice", 15000)));
+  // Its wait outlasts A's stall (3 s); A finds the value recovered and given to someone else,
+  // delivers nothing, and the wait ends by its deadline (204).
+  ASSERT_TRUE(waiter.send(wait_request("twice", 6000)));
   ASSERT_TRUE(waiters(a, 1));
   tt::Client blocker(a.port());
   ASSERT_TRUE(blocker.send("GET /block?ms=3000 HTTP/1.1\r\nHost: t\r\n\r\n"));
