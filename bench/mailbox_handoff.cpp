@@ -7,7 +7,7 @@
 //   mailbox_handoff PORT[,PORT2] [waiters=10000] [post_connections=8] [pipeline_depth=16]
 //
 // With two ports (two instances sharing a mailbox on Redis), waiter i parks on port i % 2 and
-// its value is posted to the other one: every handoff crosses instances. MAILBOX_PIDS=pid[,pid]
+// its value is posted to the other one: every handoff crosses instances. MAILBOX_PIDS=pid[,pid...]
 // adds the servers' resident memory per parked waiter (VmRSS before the waiters connect and
 // once all are parked).
 #include <arpa/inet.h>
