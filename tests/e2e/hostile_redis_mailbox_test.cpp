@@ -61,7 +61,10 @@
 #include <vector>
 
 #include "support/http_client.hpp"
+#include "support/mailbox_requests.hpp"
+#include "support/redis_mailbox.hpp"
 #include "support/redis_server.hpp"
+#include "support/resp_client.hpp"
 #include "support/test_server.hpp"
 #include "tetherd/demo_routes.hpp"
 
@@ -69,68 +72,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// A blocking RESP client for the test's own look at Redis.
-class Resp {
- public:
-  explicit Resp(uint16_t port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-      ::close(fd_);
-      fd_ = -1;
-    }
-    timeval tv{5, 0};
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  }
-  ~Resp() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  std::string call(const std::vector<std::string>& args) {
-    std::string req = "*" + std::to_string(args.size()) + "\r\n";
-    for (const std::string& a : args) req += "$" + std::to_string(a.size()) + "\r\n" + a + "\r\n";
-    if (::send(fd_, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size()))
-      return "<send failed>";
-    return reply();
-  }
-
- private:
-  std::string line() {
-    std::string out;
-    char c;
-    while (::recv(fd_, &c, 1, 0) == 1) {
-      if (c == '\n') break;
-      if (c != '\r') out += c;
-    }
-    return out;
-  }
-  std::string reply() {
-    std::string l = line();
-    if (l.empty()) return "<no reply>";
-    if (l[0] == '$') {
-      const long n = std::stol(l.substr(1));
-      if (n < 0) return "<nil>";
-      std::string body(static_cast<size_t>(n) + 2, '\0');
-      size_t got = 0;
-      while (got < body.size()) {
-        ssize_t k = ::recv(fd_, body.data() + got, body.size() - got, 0);
-        if (k <= 0) return "<short>";
-        got += static_cast<size_t>(k);
-      }
-      return body.substr(0, static_cast<size_t>(n));
-    }
-    if (l[0] == '*') {
-      const long n = std::stol(l.substr(1));
-      std::string out;
-      for (long i = 0; i < n; ++i) out += (i ? "\n" : "") + reply();
-      return out;
-    }
-    return l.substr(1);
-  }
-  int fd_ = -1;
-};
+using tt::Resp;
 
 std::atomic<int> g_blocking{0};
 
@@ -150,10 +92,7 @@ void routes(tether::Server& s) {
 }
 
 tether::ServerOptions on_redis(const tt::RedisServer& redis, unsigned loops = 1) {
-  tether::ServerOptions o = tt::loopback_options(loops, 1);
-  o.mailbox_redis = redis.url();
-  o.mailbox_redis_timeout_ms = 300;
-  o.mailbox_redis_transit_ms = 500;
+  tether::ServerOptions o = tt::mailbox_redis_options(redis, loops, 300, 500);
   o.drain_timeout_ms = 3000;
   return o;
 }
@@ -174,21 +113,19 @@ std::string pct(const std::string& id) {
 }
 
 std::string post_request(const std::string& id, const std::string& value) {
-  return "POST /mailbox/" + pct(id) + " HTTP/1.1\r\nHost: t\r\nContent-Length: " +
-         std::to_string(value.size()) + "\r\n\r\n" + value;
+  return tt::mailbox_post(pct(id), value);
 }
 
 std::string wait_request(const std::string& id, int wait_ms) {
-  return "GET /mailbox/" + pct(id) + "?wait_ms=" + std::to_string(wait_ms) +
-         " HTTP/1.1\r\nHost: t\r\n\r\n";
+  return tt::mailbox_get(pct(id), static_cast<uint32_t>(wait_ms));
 }
 
 bool up(tt::TestServer& s, int ms = 10000) {
-  return s.wait_for([](const tether::ServerStats& st) { return st.mailbox_backend_up == 1; }, ms);
+  return tt::mailbox_backend_up(s, ms);
 }
 
 bool waiters(tt::TestServer& s, uint64_t n) {
-  return s.wait_for([n](const tether::ServerStats& st) { return st.mailbox_waiters >= n; }, 10000);
+  return tt::mailbox_waiters_parked(s, n, 10000);
 }
 
 bool poll_until(const std::function<bool()>& pred, int timeout_ms) {
@@ -217,10 +154,19 @@ TEST_F(HostileRedisMailbox, OddIdsAndValuesRoundTripExactlyAcrossInstances) {
   ASSERT_TRUE(up(a) && up(b));
   std::string binary;
   for (int i = 0; i < 256; ++i) binary += static_cast<char>(i);
-  const std::vector<std::string> ids = {
-      "a|b", "|", "1|2|3", "x\ny", std::string("\0\xff\x01", 3), std::string(2000, '|'),
-      "o|1|3|abc", "r|1|delivered", "tether:mailbox:v:foo", "%d%s", "\r\n\r\n", " ",
-      std::string(6000, 'L')};
+  const std::vector<std::string> ids = {"a|b",
+                                        "|",
+                                        "1|2|3",
+                                        "x\ny",
+                                        std::string("\0\xff\x01", 3),
+                                        std::string(2000, '|'),
+                                        "o|1|3|abc",
+                                        "r|1|delivered",
+                                        "tether:mailbox:v:foo",
+                                        "%d%s",
+                                        "\r\n\r\n",
+                                        " ",
+                                        std::string(6000, 'L')};
   const std::vector<std::string> values = {
       "", "|", binary, std::string(64 * 1024, '|'), "o|9|1|x", "\n", std::string(1, '\0')};
   tt::Client ca(a.port()), cb(b.port());
@@ -462,7 +408,8 @@ TEST_F(HostileRedisMailbox, ATakeForAClientThatLeftIsPutBackEvenWhenANewPostRace
   ASSERT_TRUE(poster.send(post_request("race", "second")));
   ASSERT_TRUE(a.wait_for([](const tether::ServerStats& s) { return s.requests >= 3; }, 3000));
   taker.close(true);
-  ASSERT_TRUE(a.wait_for([](const tether::ServerStats& s) { return s.connections_active <= 2; }, 3000));
+  ASSERT_TRUE(
+      a.wait_for([](const tether::ServerStats& s) { return s.connections_active <= 2; }, 3000));
   redis.resume();
   auto p = poster.read_response(5000);
   ASSERT_TRUE(p);
@@ -473,8 +420,8 @@ TEST_F(HostileRedisMailbox, ATakeForAClientThatLeftIsPutBackEvenWhenANewPostRace
   }
   // Nothing is lost: "first" is still there to take (and the post was refused), or the
   // post answered 503 and "first" is back.
-  EXPECT_TRUE(seen.count("first")) << "post answered " << p->status << "; lost counted: "
-                                   << a.stats().mailbox_lost;
+  EXPECT_TRUE(seen.count("first"))
+      << "post answered " << p->status << "; lost counted: " << a.stats().mailbox_lost;
 }
 
 // ------------------------------------------------------------------ stop and destroy
@@ -501,7 +448,11 @@ TEST_F(HostileRedisMailbox, StopWithParkedWaitersAndAPostInTransitAnswersEveryon
   tt::Client poster(a->port());
   ASSERT_TRUE(poster.send(post_request("transit", "in flight")));
   Resp resp(redis.port());
-  ASSERT_TRUE(poll_until([&] { return resp.call({"ZCARD", "tether:mailbox:transits"}) == "1"; }, 3000));
+  ASSERT_TRUE(poll_until(
+      [&] {
+        return resp.call({"ZCARD", "tether:mailbox:transits"}) == "1";
+      },
+      3000));
   const int64_t t0 = tt::now_ms();
   a.reset();  // stop() and join
   EXPECT_LT(tt::now_ms() - t0, 5000) << "stop() hung";
@@ -510,7 +461,8 @@ TEST_F(HostileRedisMailbox, StopWithParkedWaitersAndAPostInTransitAnswersEveryon
   EXPECT_EQ(w->status, 503);
   auto p = poster.read_response(3000);
   ASSERT_TRUE(p) << "a post in transit got no answer at stop";
-  EXPECT_TRUE(p->status == 503 || p->status == 200 || p->status == 202) << p->status << " " << p->body;
+  EXPECT_TRUE(p->status == 503 || p->status == 200 || p->status == 202)
+      << p->status << " " << p->body;
   // The value itself went to B's waiter or back to its id: not lost.
   auto wb = waiter_b.read_response(10000);
   ASSERT_TRUE(wb);
@@ -544,7 +496,8 @@ TEST_F(HostileRedisMailbox, DestroyingServersWhileRedisIsPausedIsBounded) {
   std::atomic<int> called{0}, issued{0};
   std::thread t([&] {
     for (int i = 0; i < 50; ++i) {
-      a->server().mailbox().post("o" + std::to_string(i), "v", [&](tether::MailboxPost) { called++; });
+      a->server().mailbox().post("o" + std::to_string(i), "v",
+                                 [&](tether::MailboxPost) { called++; });
       issued++;
     }
   });
@@ -601,8 +554,10 @@ TEST_F(HostileRedisMailbox, PostsFromAPlainThreadWithRedisUpAndDownAnswerExactly
   std::lock_guard<std::mutex> lk(m);
   for (auto& [i, v] : got) {
     ASSERT_EQ(v.size(), 1u) << i;
-    if (i < 100 || i >= 200) EXPECT_EQ(v[0], tether::MailboxPost::Stored) << i;
-    else EXPECT_EQ(v[0], tether::MailboxPost::Unavailable) << i;
+    if (i < 100 || i >= 200)
+      EXPECT_EQ(v[0], tether::MailboxPost::Stored) << i;
+    else
+      EXPECT_EQ(v[0], tether::MailboxPost::Unavailable) << i;
   }
 }
 
@@ -627,7 +582,8 @@ TEST_F(HostileRedisMailbox, CallbacksThatThrowLeaveTheServerAndTheValuesWhole) {
   tt::TestServer a(on_redis(redis, 2), add), b(on_redis(redis, 2), add);
   ASSERT_TRUE(up(a) && up(b));
   tt::Client c(a.port());
-  auto p = tt::roundtrip(c, "POST /throwing-post/tp HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\nx");
+  auto p =
+      tt::roundtrip(c, "POST /throwing-post/tp HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\nx");
   EXPECT_EQ(p.status, 500);
   tt::Client g(b.port());
   auto t = tt::roundtrip(g, wait_request("tp", 0));
@@ -642,17 +598,24 @@ TEST_F(HostileRedisMailbox, CallbacksThatThrowLeaveTheServerAndTheValuesWhole) {
   EXPECT_EQ(wr->status, 500);
   EXPECT_EQ(tt::roundtrip(c, "GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n").status, 200);
   Resp resp(redis.port());
-  EXPECT_TRUE(poll_until([&] { return resp.call({"ZCARD", "tether:mailbox:transits"}) == "0"; }, 3000));
+  EXPECT_TRUE(poll_until(
+      [&] {
+        return resp.call({"ZCARD", "tether:mailbox:transits"}) == "0";
+      },
+      3000));
 }
 
 // ------------------------------------------------------------------ start-up and secrets
 
 TEST_F(HostileRedisMailbox, BadUrlsFailStartWithoutTheirPassword) {
-  const std::vector<std::string> bad = {
-      "redis://:Hunter2Secret@127.0.0.1:99999", "redis://:Hunter2Secret@[::1",
-      "redis://:Hunter2Secret@127.0.0.1:6379/notadb", "http://:Hunter2Secret@127.0.0.1:1",
-      "unix://:Hunter2Secret@", "redis://user:Hunter2Secret@127.0.0.1:6379?x=1",
-      "redis://:Hunter2Secret@127.0.0.1:6379#frag", "redis://:Hunter2%ZZSecret@127.0.0.1:1"};
+  const std::vector<std::string> bad = {"redis://:Hunter2Secret@127.0.0.1:99999",
+                                        "redis://:Hunter2Secret@[::1",
+                                        "redis://:Hunter2Secret@127.0.0.1:6379/notadb",
+                                        "http://:Hunter2Secret@127.0.0.1:1",
+                                        "unix://:Hunter2Secret@",
+                                        "redis://user:Hunter2Secret@127.0.0.1:6379?x=1",
+                                        "redis://:Hunter2Secret@127.0.0.1:6379#frag",
+                                        "redis://:Hunter2%ZZSecret@127.0.0.1:1"};
   for (const std::string& url : bad) {
     tether::ServerOptions o = tt::loopback_options(1, 1);
     o.mailbox_redis = url;
@@ -710,8 +673,8 @@ TEST_F(HostileRedisMailbox, AWrongPasswordOrDeadPortServesOtherRoutesAndNeverLog
     ASSERT_TRUE(poll_until(
         [&] {
           std::lock_guard<std::mutex> lk(m);
-          return logs.find("uth") != std::string::npos || logs.find("WRONGPASS") != std::string::npos ||
-                 logs.size() > 200;
+          return logs.find("uth") != std::string::npos ||
+                 logs.find("WRONGPASS") != std::string::npos || logs.size() > 200;
         },
         5000));
     // Redis restarts under the right one: its reconnect logs too.
@@ -731,7 +694,8 @@ TEST_F(HostileRedisMailbox, ThreeInstancesRacingPostsAndWaitsOnTheSameIdsNeither
   tt::RedisServer redis;
   ASSERT_TRUE(redis.start()) << redis.error();
   std::vector<std::unique_ptr<tt::TestServer>> s;
-  for (int i = 0; i < 3; ++i) s.push_back(std::make_unique<tt::TestServer>(on_redis(redis, 2), routes));
+  for (int i = 0; i < 3; ++i)
+    s.push_back(std::make_unique<tt::TestServer>(on_redis(redis, 2), routes));
   for (auto& x : s) ASSERT_TRUE(up(*x));
   constexpr int kIds = 120;
   std::mt19937 rng(7);
@@ -777,7 +741,8 @@ TEST_F(HostileRedisMailbox, ThreeInstancesRacingPostsAndWaitsOnTheSameIdsNeither
     int n = copies[static_cast<size_t>(i)] + (r.status == 200 ? 1 : 0);
     if (n != 1) {
       ++bad;
-      ADD_FAILURE() << "id " << i << ": " << n << " copies (post " << post_status[static_cast<size_t>(i)] << ")";
+      ADD_FAILURE() << "id " << i << ": " << n << " copies (post "
+                    << post_status[static_cast<size_t>(i)] << ")";
     }
     if (post_status[static_cast<size_t>(i)] == 200) {
       EXPECT_EQ(r.status, 404) << i;
@@ -805,7 +770,8 @@ TEST_F(HostileRedisMailbox, RedisKilledAndRestartedRepeatedlyUnderTraffic) {
       auto r = (i % 3) ? tt::roundtrip(c, post_request(id, "x"), 4000)
                        : tt::roundtrip(c, wait_request(id, 200), 4000);
       requests++;
-      if (r.status == 0) hung++;
+      if (r.status == 0)
+        hung++;
       else if (r.status != 200 && r.status != 202 && r.status != 204 && r.status != 404 &&
                r.status != 409 && r.status != 503)
         bad_status++;
@@ -877,7 +843,8 @@ TEST_F(HostileRedisMailbox, AUnixSocketUrlWithPasswordWorksAndSurvivesARestart) 
     tt::Client c(a.port());
     EXPECT_EQ(tt::roundtrip(c, post_request("u", "v")).status, 202);
     ASSERT_TRUE(redis.restart());
-    ASSERT_TRUE(a.wait_for([](const tether::ServerStats& s) { return s.mailbox_backend_up == 1; }, 10000));
+    ASSERT_TRUE(
+        a.wait_for([](const tether::ServerStats& s) { return s.mailbox_backend_up == 1; }, 10000));
     // The restart (no persistence) forgot the value and the script; both work again.
     tt::Client c2(a.port());
     auto p = tt::roundtrip(c2, post_request("u2", "w"));

@@ -18,82 +18,19 @@
 #include <vector>
 
 #include "support/http_client.hpp"
+#include "support/mailbox_requests.hpp"
+#include "support/redis_mailbox.hpp"
 #include "support/redis_server.hpp"
+#include "support/resp_client.hpp"
 #include "support/test_server.hpp"
 #include "tetherd/demo_routes.hpp"
 
 namespace {
 
-// A blocking RESP client for the test's own look at Redis (one command, one reply line or
-// bulk; arrays come back as their elements joined by '\n').
-class Resp {
- public:
-  explicit Resp(uint16_t port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-      ::close(fd_);
-      fd_ = -1;
-    }
-    timeval tv{5, 0};
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  }
-  ~Resp() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  std::string call(const std::vector<std::string>& args) {
-    std::string req = "*" + std::to_string(args.size()) + "\r\n";
-    for (const std::string& a : args) req += "$" + std::to_string(a.size()) + "\r\n" + a + "\r\n";
-    if (::send(fd_, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size()))
-      return "<send failed>";
-    return reply();
-  }
-
- private:
-  std::string line() {
-    std::string out;
-    char c;
-    while (::recv(fd_, &c, 1, 0) == 1) {
-      if (c == '\n') break;
-      if (c != '\r') out += c;
-    }
-    return out;
-  }
-  std::string reply() {
-    std::string l = line();
-    if (l.empty()) return "<no reply>";
-    if (l[0] == '$') {
-      const long n = std::stol(l.substr(1));
-      if (n < 0) return "<nil>";
-      std::string body(static_cast<size_t>(n) + 2, '\0');
-      size_t got = 0;
-      while (got < body.size()) {
-        ssize_t k = ::recv(fd_, body.data() + got, body.size() - got, 0);
-        if (k <= 0) return "<short>";
-        got += static_cast<size_t>(k);
-      }
-      return body.substr(0, static_cast<size_t>(n));
-    }
-    if (l[0] == '*') {
-      const long n = std::stol(l.substr(1));
-      std::string out;
-      for (long i = 0; i < n; ++i) out += (i ? "\n" : "") + reply();
-      return out;
-    }
-    return l.substr(1);
-  }
-  int fd_ = -1;
-};
+using tt::Resp;
 
 tether::ServerOptions on_redis(const tt::RedisServer& redis, unsigned loops = 2) {
-  tether::ServerOptions o = tt::loopback_options(loops, 1);
-  o.mailbox_redis = redis.url();
-  o.mailbox_redis_timeout_ms = 500;
-  o.mailbox_redis_transit_ms = 500;
-  return o;
+  return tt::mailbox_redis_options(redis, loops, 500, 500);
 }
 
 void demo(tether::Server& s) {
@@ -101,20 +38,19 @@ void demo(tether::Server& s) {
 }
 
 std::string post_request(const std::string& id, const std::string& value) {
-  return "POST /mailbox/" + id + " HTTP/1.1\r\nHost: t\r\nContent-Length: " +
-         std::to_string(value.size()) + "\r\n\r\n" + value;
+  return tt::mailbox_post(id, value);
 }
 
 std::string wait_request(const std::string& id, int wait_ms) {
-  return "GET /mailbox/" + id + "?wait_ms=" + std::to_string(wait_ms) + " HTTP/1.1\r\nHost: t\r\n\r\n";
+  return tt::mailbox_get(id, static_cast<uint32_t>(wait_ms));
 }
 
 bool up(tt::TestServer& s) {
-  return s.wait_for([](const tether::ServerStats& st) { return st.mailbox_backend_up == 1; }, 10000);
+  return tt::mailbox_backend_up(s);
 }
 
 bool waiters(tt::TestServer& s, uint64_t n) {
-  return s.wait_for([n](const tether::ServerStats& st) { return st.mailbox_waiters >= n; }, 20000);
+  return tt::mailbox_waiters_parked(s, n);
 }
 
 class RedisMailbox : public ::testing::Test {
