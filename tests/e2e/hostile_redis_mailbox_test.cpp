@@ -200,8 +200,8 @@ TEST_F(HostileRedisMailbox, OddIdsAndValuesRoundTripExactlyAcrossInstances) {
   EXPECT_EQ(tt::roundtrip(cb, wait_request("big", 0)).body.size(), 64u * 1024);
   EXPECT_EQ(a.stats().mailbox_backend_errors + b.stats().mailbox_backend_errors, 0u);
   Resp resp(redis.port());
-  EXPECT_EQ(resp.call({"ZCARD", "tether:mailbox:ids"}), "0");
-  EXPECT_EQ(resp.call({"ZCARD", "tether:mailbox:transits"}), "0");
+  EXPECT_EQ(resp.settled({"ZCARD", "tether:mailbox:ids"}, "0"), "0");
+  EXPECT_EQ(resp.settled({"ZCARD", "tether:mailbox:transits"}, "0"), "0");
 }
 
 TEST_F(HostileRedisMailbox, EmptyAndHugeIdsThroughThePublicApi) {
@@ -386,7 +386,7 @@ TEST_F(HostileRedisMailbox, WaitersThatResetWhileTheValueIsOfferedLoseNothing) {
   }
   EXPECT_EQ(lost, 0);
   Resp resp(redis.port());
-  EXPECT_EQ(resp.call({"ZCARD", "tether:mailbox:transits"}), "0");
+  EXPECT_EQ(resp.settled({"ZCARD", "tether:mailbox:transits"}, "0"), "0");
 }
 
 // A GET (no wait) whose client resets at once, while another client posts a new value for
@@ -750,7 +750,7 @@ TEST_F(HostileRedisMailbox, ThreeInstancesRacingPostsAndWaitsOnTheSameIdsNeither
   }
   EXPECT_EQ(bad, 0);
   Resp resp(redis.port());
-  EXPECT_EQ(resp.call({"ZCARD", "tether:mailbox:transits"}), "0");
+  EXPECT_EQ(resp.settled({"ZCARD", "tether:mailbox:transits"}, "0"), "0");
 }
 
 // ------------------------------------------------------------------ Redis killed repeatedly

@@ -125,8 +125,9 @@ TEST_F(RedisMailbox, AThousandWaitersOverTwoInstancesGetExactlyTheirOwnValues) {
   const tether::ServerStats sa = a.stats(), sb = b.stats();
   EXPECT_EQ(sa.mailbox_delivered + sb.mailbox_delivered, static_cast<uint64_t>(kWaiters));
   Resp resp(redis.port());
-  EXPECT_EQ(resp.call({"ZCARD", "tether:mailbox:ids"}), "0") << "values left in Redis";
-  EXPECT_EQ(resp.call({"ZCARD", "tether:mailbox:transits"}), "0") << "values left in transit";
+  EXPECT_EQ(resp.settled({"ZCARD", "tether:mailbox:ids"}, "0"), "0") << "values left in Redis";
+  EXPECT_EQ(resp.settled({"ZCARD", "tether:mailbox:transits"}, "0"), "0")
+      << "values left in transit";
 }
 
 // The channel Redis knows for a loop of `s`: "tether:mailbox:c:<instance>:<loop>".

@@ -32,6 +32,19 @@ class Resp {
   ~Resp() {
     if (fd_ >= 0) ::close(fd_);
   }
+  /// Calls `args` until Redis answers `expected` or `timeout_ms` passes; returns the last
+  /// answer. For state a loop settles right after its client saw the response (an
+  /// acknowledgement travels after the answer it acknowledges).
+  std::string settled(const std::vector<std::string>& args, const std::string& expected,
+                      int timeout_ms = 5000) {
+    std::string got = call(args);
+    for (int waited = 0; got != expected && waited < timeout_ms; waited += 5) {
+      ::usleep(5000);
+      got = call(args);
+    }
+    return got;
+  }
+
   std::string call(const std::vector<std::string>& args) {
     std::string req = "*" + std::to_string(args.size()) + "\r\n";
     for (const std::string& a : args) req += "$" + std::to_string(a.size()) + "\r\n" + a + "\r\n";
