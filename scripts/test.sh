@@ -18,7 +18,7 @@ if [[ -n ${SANITIZE:-} ]]; then
   build_dir=build-${SANITIZE/address/asan}
   build_dir=${build_dir/thread/tsan}
   # The benchmarks and examples are not tests: the Release build compiles them, a sanitizer
-  # build skips them.
+  # build skips them (and keeps line tables only: CMakeLists.txt).
   args+=(-DTETHER_SANITIZE="$SANITIZE" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTETHER_BENCH=OFF
     -DTETHER_EXAMPLES=OFF)
 fi

@@ -170,7 +170,7 @@ void Session::expire_pending() {
     for (fuzz::Pending& p : batch) {
       tether::detail::Exchange* x = tether::detail::ResponseAccess::exchange(p.res);
       if (!p.res.alive()) fuzz::violation("a kept response died before its connection closed");
-      if (!x->deadline_hook.linked) fuzz::violation("an open response has no deadline");
+      if (!x->deadline_hook.linked()) fuzz::violation("an open response has no deadline");
       rec.current = p.conn;
       loop_.disarm_deadline(x);
       loop_.stats().responses_timed_out.add();
