@@ -223,6 +223,13 @@ void RedisMailbox::drop_from_outside(Loop& loop, std::string id, std::function<v
 // ------------------------------------------------------------------ Redis
 
 void RedisMailbox::script(std::vector<std::string> args, Reply reply, bool bounded) {
+  if (bounded && !have_offset_.load(std::memory_order_relaxed)) {
+    // Until Redis' clock is known (one round trip after the first connect), a bounded call
+    // could not be kept from acting late: it is refused like one made while Redis is down
+    // (answered at once, as the local mailbox answers a call during a stop).
+    reply(RedisResult::failed(RedisFailure::not_connected));
+    return;
+  }
   // ARGV[3]: the Redis time past which the call must do nothing (0: none).
   args.insert(args.begin() + 2, std::to_string(bounded ? redis_deadline() : 0));
   auto shared = std::make_shared<std::vector<std::string>>(std::move(args));
@@ -310,12 +317,12 @@ void RedisMailbox::sync_clock() {
     uv_update_time(loop_.uv());
     const int64_t mid = static_cast<int64_t>((sent + loop_.now()) / 2);
     redis_offset_ms_ = redis_ms - mid;
-    have_offset_ = true;
+    have_offset_.store(true, std::memory_order_release);
   });
 }
 
 uint64_t RedisMailbox::redis_deadline() {
-  if (!have_offset_) return 0;
+  if (!have_offset_.load(std::memory_order_relaxed)) return 0;
   // Half the command timeout: a call that ran in time has the other half for its answer to
   // come back before the caller gives up.
   const int64_t at = static_cast<int64_t>(loop_.now()) + redis_offset_ms_ +

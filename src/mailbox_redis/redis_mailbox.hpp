@@ -80,8 +80,8 @@ class RedisMailbox final : public Loop::Extension, public DeadlineTimer::Source 
   static void drop_from_outside(Loop& loop, std::string id, std::function<void(bool)> done);
 
   // ---- any thread
-  /// Both connections are up.
-  bool up() const { return cmd_.up() && sub_.up(); }
+  /// Both connections are up, and Redis' clock is known (bounded calls need it).
+  bool up() const { return cmd_.up() && sub_.up() && have_offset_.load(std::memory_order_acquire); }
   const MailboxCounters& counters() const { return counters_; }
   const RedisMailboxCounters& redis_counters() const { return redis_counters_; }
 
@@ -142,9 +142,9 @@ class RedisMailbox final : public Loop::Extension, public DeadlineTimer::Source 
   RedisConnection& cmd_;
   RedisConnection& sub_;
   std::string channel_;
-  std::string sha_;              // the script's SHA1, once Redis told it
-  int64_t redis_offset_ms_ = 0;  // Redis' clock (ms since the epoch) minus the loop's
-  bool have_offset_ = false;
+  std::string sha_;                       // the script's SHA1, once Redis told it
+  int64_t redis_offset_ms_ = 0;           // Redis' clock (ms since the epoch) minus the loop's
+  std::atomic<bool> have_offset_{false};  // written by the loop, read by stats() too
   MailboxCounters counters_;
   RedisMailboxCounters redis_counters_;
   uint64_t next_token_ = 0;
