@@ -179,10 +179,7 @@ void RedisMailbox::wait(Response res, std::string id, uint64_t wait_ms,
             return;
           }
           // It ended (client left, deadline) before Redis answered: its place goes.
-          PendingWait gone;
-          gone.id = id;
-          gone.entry = rep.elements[1].str;
-          return forget_entry(gone);
+          return forget_entry(id, rep.elements[1].str);
         }
         if (kind == "refused") counters_.refused.add();
         finish_wait(token, kind == "refused" ? MailboxTake::Refused : MailboxTake::Empty, {});
@@ -408,12 +405,12 @@ bool RedisMailbox::take_wait(uint64_t token, PendingWait& out) {
 void RedisMailbox::abandon_wait(uint64_t token) {
   PendingWait w;
   take_wait(token, w);
-  forget_entry(w);
+  forget_entry(w.id, w.entry);
 }  // its Response and continuation go here, on this loop
 
-void RedisMailbox::forget_entry(const PendingWait& w) {
-  if (w.entry.empty()) return;
-  cmd_.command({"LREM", opts_.prefix + "w:" + w.id, "1", w.entry}, opts_.command_timeout_ms,
+void RedisMailbox::forget_entry(const std::string& id, const std::string& entry) {
+  if (entry.empty()) return;
+  cmd_.command({"LREM", opts_.prefix + "w:" + id, "1", entry}, opts_.command_timeout_ms,
                [](RedisResult) {});  // an entry left behind expires, and offers to it come back
 }
 
@@ -430,7 +427,7 @@ void RedisMailbox::fail_all_waits() {
   for (uint64_t token : tokens) {
     PendingWait w;
     const bool alive = take_wait(token, w);
-    forget_entry(w);
+    forget_entry(w.id, w.entry);
     if (alive) run_then(w, MailboxTake::Unavailable, {});
   }
 }
@@ -471,7 +468,7 @@ void RedisMailbox::on_deadline(uint64_t now) {
     const uint64_t token = wait_deadlines_.begin()->second;
     PendingWait w;
     const bool alive = take_wait(token, w);
-    forget_entry(w);
+    forget_entry(w.id, w.entry);
     counters_.timed_out.add();
     if (alive) run_then(w, MailboxTake::TimedOut, {});
   }

@@ -130,7 +130,8 @@ class RedisMailbox final : public Loop::Extension, public DeadlineTimer::Source 
   bool take_wait(uint64_t token, PendingWait& out);
   /// The wait ends before an answer from Redis: its place in the waiter list goes too.
   void abandon_wait(uint64_t token);
-  void forget_entry(const PendingWait& w);
+  /// Takes a wait's place (`entry`) out of `id`'s waiter list in Redis; none when empty.
+  void forget_entry(const std::string& id, const std::string& entry);
   void run_then(PendingWait& w, MailboxTake take, std::string value);
   void fail_all_waits();
   bool stopping() const { return stopping_ && stopping_->load(std::memory_order_acquire); }
