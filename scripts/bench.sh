@@ -5,7 +5,8 @@
 # Scenarios: keep-alive /plaintext and /json (tether-load, 64 connections, with wrk's figure
 # beside as a cross-check), keep-alive /plaintext with --access-log to a file (and its ratio
 # to the run without), pipelined /plaintext at depth 16; the load generators' own cost (req/s,
-# CPU seconds, requests per CPU second of tether-load and wrk on the same tetherd);
+# CPU seconds, requests per CPU second of tether-load and wrk on the same tetherd, medians of
+# three alternating rounds; in keep-alive also loadgen_floor, the least any generator spends);
 # coordinated omission (a 1 s SIGSTOP of tetherd under tether-load --rate and under wrk);
 # open-loop accuracy (tether-load --rate 20000: achieved rate, its count against tetherd's
 # /metrics); p99 of /plaintext alone and with 20% /sleep?ms=50 on the pool (latency_mix),
@@ -33,7 +34,7 @@ command -v nginx >/dev/null || {
   sudo=""; [[ $(id -u) == 0 ]] || sudo=sudo
   $sudo apt-get install -y nginx-light >/dev/null 2>&1 || { $sudo apt-get update >/dev/null && $sudo apt-get install -y nginx-light >/dev/null; }
 }
-cmake --build build -j"$(nproc)" --target tetherd tether-load latency_mix mailbox_handoff deadline_lateness idle_connections stream_bench >/dev/null
+cmake --build build -j"$(nproc)" --target tetherd tether-load loadgen_floor latency_mix mailbox_handoff deadline_lateness idle_connections stream_bench >/dev/null
 ulimit -n "$(ulimit -Hn)"
 mkdir -p bench/results
 pipeline_lua=$(mktemp --suffix=.lua)
@@ -82,34 +83,67 @@ stall_tetherd() {  # delay
 }
 
 declare -A r
-# Keep-alive, pipelined 16 and /json: tether-load (the figure), then wrk (the cross-check)
-# against the same tetherd. Both under /usr/bin/time for the generator-efficiency rows.
+median3() { printf '%s\n' "$@" | sort -n | sed -n 2p; }
+# Keep-alive and pipelined 16: tether-load (the figure), wrk (the cross-check) and, in
+# keep-alive, loadgen_floor (one write and one read per request and nothing else: the least
+# CPU any epoll generator spends per request here), against the same tetherd, each under
+# /usr/bin/time. Three rounds alternate the tools and every row is the median of its three
+# runs (a ratio row: of the three ratios within a round): single runs on this VM differ by
+# up to 1.3x, as much between rounds a minute apart as between the tools.
+requests_of() {  # run name: the requests a run completed, from either tool's summary
+  awk '/ requests in /{print $1}' "$runs/$1.txt"
+}
+per_cpu_s() {  # run name: requests per CPU second of the generator
+  awk -v n="$(requests_of "$1")" -v c="$(cpu_of "$1")" 'BEGIN{printf "%.0f", (c > 0 ? n / c : 0)}'
+}
+floor_run() {  # name path
+  measure "$1" build/bench/loadgen_floor "$port" "$2" 64 "$secs"
+}
+declare -A eff
 start_tetherd
-tl ka /plaintext
-wrk_run ka_wrk /plaintext
-tl p16 /plaintext --pipeline 16
-wrk_run p16_wrk /plaintext 16
+for i in 1 2 3; do
+  tl "ka$i" /plaintext
+  wrk_run "ka_wrk$i" /plaintext
+  floor_run "ka_floor$i" /plaintext
+  tl "p16$i" /plaintext --pipeline 16
+  wrk_run "p16_wrk$i" /plaintext 16
+  for run in "ka$i" "ka_wrk$i" "ka_floor$i" "p16$i" "p16_wrk$i"; do
+    kind=${run%"$i"}
+    eff[$kind.rps]+=" $(rps_of "$run")" eff[$kind.cpu]+=" $(cpu_of "$run")" eff[$kind.eff]+=" $(per_cpu_s "$run")"
+  done
+  # Ratios within a round (the tools ran back to back), their medians below.
+  eff[ratio_ka]+=" $(ratio "$(per_cpu_s "ka$i")" "$(per_cpu_s "ka_wrk$i")")"
+  eff[ratio_p16]+=" $(ratio "$(per_cpu_s "p16$i")" "$(per_cpu_s "p16_wrk$i")")"
+  eff[ratio_floor]+=" $(ratio "$(per_cpu_s "ka_floor$i")" "$(per_cpu_s "ka_wrk$i")")"
+  eff[ratio_vs_floor]+=" $(ratio "$(per_cpu_s "ka$i")" "$(per_cpu_s "ka_floor$i")")"
+done
 tl json /json
 wrk_run json_wrk /json
 stop_tetherd
-r[keepalive_rps]=$(rps_of ka)
-r[keepalive_rps_wrk]=$(rps_of ka_wrk)
-r[pipelined16_rps]=$(rps_of p16)
-r[pipelined16_rps_wrk]=$(rps_of p16_wrk)
+# shellcheck disable=SC2086  # the lists are space-separated numbers
+{
+  r[keepalive_rps]=$(median3 ${eff[ka.rps]})
+  r[keepalive_rps_wrk]=$(median3 ${eff[ka_wrk.rps]})
+  r[keepalive_rps_floor]=$(median3 ${eff[ka_floor.rps]})
+  r[pipelined16_rps]=$(median3 ${eff[p16.rps]})
+  r[pipelined16_rps_wrk]=$(median3 ${eff[p16_wrk.rps]})
+  for pair in keepalive:ka pipelined16:p16; do
+    row=${pair%%:*} run=${pair#*:}
+    r[loadgen_cpu_s_${row}]=$(median3 ${eff[$run.cpu]})
+    r[loadgen_cpu_s_${row}_wrk]=$(median3 ${eff[${run}_wrk.cpu]})
+    r[loadgen_req_per_cpu_s_${row}]=$(median3 ${eff[$run.eff]})
+    r[loadgen_req_per_cpu_s_${row}_wrk]=$(median3 ${eff[${run}_wrk.eff]})
+    # Above 1: tether-load spends less CPU per request than wrk.
+    r[loadgen_cpu_ratio_${row}]=$(median3 ${eff[ratio_$run]})
+  done
+  r[loadgen_cpu_s_keepalive_floor]=$(median3 ${eff[ka_floor.cpu]})
+  r[loadgen_req_per_cpu_s_keepalive_floor]=$(median3 ${eff[ka_floor.eff]})
+  # The most loadgen_cpu_ratio_keepalive could be, and how close tether-load comes to it.
+  r[loadgen_floor_ratio_keepalive]=$(median3 ${eff[ratio_floor]})
+  r[loadgen_vs_floor_keepalive]=$(median3 ${eff[ratio_vs_floor]})
+}
 r[json_rps]=$(rps_of json)
 r[json_rps_wrk]=$(rps_of json_wrk)
-# Generator efficiency: requests per CPU second of the generator process; the ratio is
-# tether-load's over wrk's (above 1: tether-load spends less CPU per request).
-for pair in keepalive:ka pipelined16:p16; do
-  row=${pair%%:*} run=${pair#*:}
-  r[loadgen_cpu_s_${row}]=$(cpu_of "$run")
-  r[loadgen_cpu_s_${row}_wrk]=$(cpu_of "${run}_wrk")
-  requests=$(json_field "$runs/$run.json" requests)
-  requests_wrk=$(awk '/ requests in /{print $1}' "$runs/${run}_wrk.txt")
-  r[loadgen_req_per_cpu_s_${row}]=$(awk -v n="$requests" -v c="$(cpu_of "$run")" 'BEGIN{printf "%.0f", (c > 0 ? n / c : 0)}')
-  r[loadgen_req_per_cpu_s_${row}_wrk]=$(awk -v n="$requests_wrk" -v c="$(cpu_of "${run}_wrk")" 'BEGIN{printf "%.0f", (c > 0 ? n / c : 0)}')
-  r[loadgen_cpu_ratio_${row}]=$(ratio "${r[loadgen_req_per_cpu_s_${row}]}" "${r[loadgen_req_per_cpu_s_${row}_wrk]}")
-done
 
 # Coordinated omission: tetherd stops (SIGSTOP) for 1 s at 2.5 s of a 6 s run. tether-load's
 # open loop at 5000 req/s counts the stall in the latency from the intended send time
@@ -163,7 +197,6 @@ for i in 1 2 3; do
   stop_tetherd
   rm -f "$access_log"
 done
-median3() { printf '%s\n' "$@" | sort -n | sed -n 2p; }
 r[keepalive_access_log_rps]=$(median3 "${log_runs[@]}")
 r[access_log_ratio]=$(ratio "${r[keepalive_access_log_rps]}" "$(median3 "${plain_runs[@]}")")
 
@@ -280,10 +313,11 @@ stop_tetherd
 r[sse_bytes_per_stream]=$(sed -E 's/.*bytes_per_stream=([0-9.]+).*/\1/' <<<"$sse")
 r[sse_deliveries_per_sec]=$(sed -E 's/.*deliveries_per_sec=([0-9.]+).*/\1/' <<<"$sse")
 
-keys="keepalive_rps keepalive_rps_wrk keepalive_access_log_rps access_log_ratio pipelined16_rps pipelined16_rps_wrk
+keys="keepalive_rps keepalive_rps_wrk keepalive_rps_floor keepalive_access_log_rps access_log_ratio pipelined16_rps pipelined16_rps_wrk
       json_rps json_rps_wrk
       loadgen_cpu_s_keepalive loadgen_cpu_s_keepalive_wrk loadgen_req_per_cpu_s_keepalive loadgen_req_per_cpu_s_keepalive_wrk
-      loadgen_cpu_ratio_keepalive loadgen_cpu_s_pipelined16 loadgen_cpu_s_pipelined16_wrk
+      loadgen_cpu_ratio_keepalive loadgen_cpu_s_keepalive_floor loadgen_req_per_cpu_s_keepalive_floor
+      loadgen_floor_ratio_keepalive loadgen_vs_floor_keepalive loadgen_cpu_s_pipelined16 loadgen_cpu_s_pipelined16_wrk
       loadgen_req_per_cpu_s_pipelined16 loadgen_req_per_cpu_s_pipelined16_wrk loadgen_cpu_ratio_pipelined16
       co_corrected_p99_ms co_service_p99_ms co_wrk_p99_ms
       openloop_target_rps openloop_rps openloop_rate_ratio openloop_intended openloop_requests openloop_server_requests
