@@ -311,4 +311,235 @@ TEST_F(HostileRedisOps, PostsAreRefusedOnceRedisIsAtMaxmemory) {
   EXPECT_LE(used, limit + 256 * 1024);
 }
 
+
+// ------------------------------------------------------------------ killed connections
+
+// 120 waiters parked on A (two loops); B posts a value to each while the operator kills
+// every subscriber connection (CLIENT KILL TYPE pubsub) in the middle. Parked waits may end
+// 503 (documented), but every value goes to exactly one place: its waiter, or its id.
+TEST_F(HostileRedisOps, SubscribersKilledMidTrafficLoseAndDuplicateNothing) {
+  tt::RedisServer redis;
+  ASSERT_TRUE(redis.start()) << redis.error();
+  tt::TestServer a(on_redis(redis, 2, 1000, 1000), routes);
+  tt::TestServer b(on_redis(redis, 2, 1000, 1000), routes);
+  ASSERT_TRUE(up(a) && up(b));
+  constexpr int kN = 120;
+  std::vector<std::unique_ptr<tt::Client>> ws, ps;
+  for (int i = 0; i < kN; ++i) {
+    ws.push_back(std::make_unique<tt::Client>(a.port()));
+    ASSERT_TRUE(ws.back()->send(get("k" + std::to_string(i), 15000)));
+  }
+  ASSERT_TRUE(waiters(a, kN));
+  Resp resp(redis.port());
+  for (int i = 0; i < kN; ++i) {
+    ps.push_back(std::make_unique<tt::Client>(b.port()));
+    ASSERT_TRUE(ps.back()->send(tt::mailbox_post("k" + std::to_string(i), "v" + std::to_string(i))));
+    if (i == kN / 2) resp.call({"CLIENT", "KILL", "TYPE", "pubsub"});
+  }
+  int lost = 0, twice = 0, lied = 0, delivered = 0, w503 = 0;
+  std::string detail;
+  for (int i = 0; i < kN; ++i) {
+    const std::string id = "k" + std::to_string(i), v = "v" + std::to_string(i);
+    auto p = ps[static_cast<size_t>(i)]->read_response(10000);
+    auto w = ws[static_cast<size_t>(i)]->read_response(16000);
+    ASSERT_TRUE(p) << "post " << i << " hung";
+    ASSERT_TRUE(w) << "waiter " << i << " hung";
+    int copies = (w->status == 200 && w->body == v) ? 1 : 0;
+    delivered += copies;
+    if (w->status == 503) ++w503;
+    ASSERT_TRUE(up(a) && up(b));
+    auto left = take_within(b.port(), id, 0);
+    if (left && *left == v) ++copies;
+    if (copies > 1) ++twice;
+    if (copies == 0 && p->status != 503) ++lost;
+    if (p->status == 200 && !(w->status == 200)) ++lied;
+    if (p->status == 202 && w->status == 200) ++lied;
+    if ((copies != 1 || p->status == 503) && detail.size() < 400) {
+      detail += " [" + id + ": post " + std::to_string(p->status) + ", waiter " +
+                std::to_string(w->status) + ", left " + (left ? *left : "-") + "]";
+    }
+  }
+  EXPECT_EQ(lost, 0) << detail;
+  EXPECT_EQ(twice, 0) << detail;
+  EXPECT_EQ(lied, 0) << detail;
+  RecordProperty("delivered", delivered);
+  RecordProperty("waiters_503", w503);
+}
+
+// The operator flushes the script cache (SCRIPT FLUSH) while waiters are parked and posts
+// flow: EVALSHA answers NOSCRIPT, the mailbox falls back to EVAL; nothing is lost or refused.
+TEST_F(HostileRedisOps, ScriptFlushMidTrafficIsInvisible) {
+  tt::RedisServer redis;
+  ASSERT_TRUE(redis.start()) << redis.error();
+  tt::TestServer a(on_redis(redis, 2, 1000, 1000), routes);
+  tt::TestServer b(on_redis(redis, 2, 1000, 1000), routes);
+  ASSERT_TRUE(up(a) && up(b));
+  Resp resp(redis.port());
+  for (int round = 0; round < 10; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    const std::string id = "sf" + std::to_string(round);
+    tt::Client w(a.port());
+    const uint64_t before = a.stats().mailbox_waiters;
+    ASSERT_TRUE(w.send(get(id, 5000)));
+    ASSERT_TRUE(waiters(a, before + 1));
+    ASSERT_EQ(resp.call({"SCRIPT", "FLUSH"}), "OK");
+    tt::Client p(b.port());
+    EXPECT_EQ(tt::roundtrip(p, tt::mailbox_post(id, "x" + id)).status, 200);
+    auto r = w.read_response(5000);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, "x" + id);
+    ASSERT_EQ(resp.call({"SCRIPT", "FLUSH"}), "OK");
+    EXPECT_EQ(tt::roundtrip(p, tt::mailbox_post(id + "s", "s")).status, 202);
+    tt::Client g(a.port());
+    EXPECT_EQ(tt::roundtrip(g, get(id + "s", 0)).body, "s");
+  }
+  EXPECT_EQ(a.stats().mailbox_backend_errors + b.stats().mailbox_backend_errors, 0u);
+}
+
+// The operator caps subscriber output buffers (client-output-buffer-limit pubsub 1kb 1kb 0):
+// an offer carrying an 8 KiB value makes Redis drop the waiter's subscriber. The waiter
+// must hear something (503) within bounds, and the value must not be lost or doubled.
+TEST_F(HostileRedisOps, APubsubOutputLimitThatDropsTheSubscriberLosesNoValue) {
+  tt::RedisServer redis;
+  ASSERT_TRUE(redis.start()) << redis.error();
+  tt::TestServer a(on_redis(redis, 1, 1000, 1000), routes);
+  tt::TestServer b(on_redis(redis, 1, 1000, 1000), routes);
+  ASSERT_TRUE(up(a) && up(b));
+  Resp resp(redis.port());
+  ASSERT_EQ(resp.call({"CONFIG", "SET", "client-output-buffer-limit", "pubsub 1kb 1kb 0"}), "OK");
+  const std::string big(8 * 1024, 'b');
+  for (int round = 0; round < 3; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    const std::string id = "ob" + std::to_string(round);
+    ASSERT_TRUE(up(a) && up(b));
+    tt::Client w(a.port());
+    const uint64_t before = a.stats().mailbox_waiters;
+    ASSERT_TRUE(w.send(get(id, 8000)));
+    ASSERT_TRUE(waiters(a, before + 1));
+    tt::Client p(b.port());
+    auto pr = tt::roundtrip(p, tt::mailbox_post(id, big), 8000);
+    auto wr = w.read_response(9000);
+    ASSERT_TRUE(wr) << "the waiter hung";
+    ASSERT_TRUE(up(a) && up(b));
+    int copies = (wr->status == 200 && wr->body == big) ? 1 : 0;
+    auto left = take_within(b.port(), id, 0);
+    if (left && *left == big) ++copies;
+    EXPECT_EQ(copies, 1) << "post " << pr.status << ", waiter " << wr->status;
+    if (pr.status == 200) {
+      EXPECT_EQ(wr->status, 200);
+    }
+  }
+}
+
+// The operator sets a password while tether runs, and the connections drop: reconnects fail
+// AUTH (NOAUTH). Calls answer 503 within the command timeout, other routes serve, and
+// everything works again once the password is lifted.
+TEST_F(HostileRedisOps, APasswordSetUnderneathGives503sThenRecovers) {
+  tt::RedisServer redis;
+  ASSERT_TRUE(redis.start()) << redis.error();
+  tt::TestServer a(on_redis(redis, 2, 500, 1000), routes);
+  ASSERT_TRUE(up(a));
+  tt::Client w(a.port());
+  ASSERT_TRUE(w.send(get("pw", 10000)));
+  ASSERT_TRUE(waiters(a, 1));
+  Resp resp(redis.port());
+  ASSERT_EQ(resp.call({"CONFIG", "SET", "requirepass", "s3cret-new"}), "OK");
+  resp.call({"CLIENT", "KILL", "TYPE", "normal"});
+  resp.call({"CLIENT", "KILL", "TYPE", "pubsub"});
+  auto wr = w.read_response(3000);
+  ASSERT_TRUE(wr) << "a parked wait hung after its connections were killed";
+  EXPECT_EQ(wr->status, 503);
+  ASSERT_TRUE(a.wait_for([](const tether::ServerStats& s) { return s.mailbox_backend_up == 0; },
+                         3000));
+  tt::Client c(a.port());
+  for (int i = 0; i < 5; ++i) {
+    const int64_t t0 = tt::now_ms();
+    auto p = tt::roundtrip(c, tt::mailbox_post("pw" + std::to_string(i), "v"), 3000);
+    EXPECT_EQ(p.status, 503);
+    EXPECT_LT(tt::now_ms() - t0, 1500);
+  }
+  EXPECT_EQ(tt::roundtrip(c, "GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n").status, 200);
+  ASSERT_EQ(resp.call({"CONFIG", "SET", "requirepass", ""}), "OK");
+  ASSERT_TRUE(up(a));
+  EXPECT_EQ(tt::roundtrip(c, tt::mailbox_post("pw0", "after")).status, 202)
+      << "a post answered 503 while AUTH failed was stored anyway";
+  tt::Client g(a.port());
+  EXPECT_EQ(tt::roundtrip(g, get("pw0", 0)).body, "after");
+}
+
+// FLUSHALL with waiters parked: their entries are gone from Redis. Nothing may hang past its
+// deadline, and a value posted afterwards is not lost.
+TEST_F(HostileRedisOps, FlushallWithParkedWaitersHangsNothingAndLosesNothingAfter) {
+  tt::RedisServer redis;
+  ASSERT_TRUE(redis.start()) << redis.error();
+  tt::TestServer a(on_redis(redis, 2, 500, 1000), routes);
+  ASSERT_TRUE(up(a));
+  std::vector<std::unique_ptr<tt::Client>> ws;
+  for (int i = 0; i < 10; ++i) {
+    ws.push_back(std::make_unique<tt::Client>(a.port()));
+    ASSERT_TRUE(ws.back()->send(get("fa" + std::to_string(i), 1500)));
+  }
+  ASSERT_TRUE(waiters(a, 10));
+  Resp resp(redis.port());
+  ASSERT_EQ(resp.call({"FLUSHALL"}), "OK");
+  tt::Client c(a.port());
+  std::vector<int> post_status;
+  for (int i = 0; i < 10; ++i) {
+    post_status.push_back(tt::roundtrip(c, tt::mailbox_post("fa" + std::to_string(i), "v"), 5000).status);
+  }
+  for (int i = 0; i < 10; ++i) {
+    auto r = ws[static_cast<size_t>(i)]->read_response(4000);
+    ASSERT_TRUE(r) << "waiter " << i << " hung past its deadline";
+    int copies = r->status == 200 ? 1 : 0;
+    auto left = take_within(a.port(), "fa" + std::to_string(i), 0);
+    if (left) ++copies;
+    if (post_status[static_cast<size_t>(i)] == 200 || post_status[static_cast<size_t>(i)] == 202) {
+      EXPECT_EQ(copies, 1) << "fa" << i << ": post " << post_status[static_cast<size_t>(i)]
+                           << ", waiter " << r->status;
+    }
+  }
+}
+
+// proto-max-bulk-len lowered by the operator (1 MB) under tether's own value limit (2 MB):
+// one POST of 1.5 MB is refused by Redis with a protocol error, and Redis closes the
+// loop's command connection. That post may be refused, but waiters parked on the same loop
+// for other ids have nothing to do with it.
+TEST_F(HostileRedisOps, AValueOverProtoMaxBulkLenDoesNotFailOtherWaiters) {
+  tt::RedisServer redis;
+  ASSERT_TRUE(redis.start()) << redis.error();
+  tether::ServerOptions o = on_redis(redis, 1, 1000, 1000);
+  o.mailbox_max_value_bytes = 2 * 1024 * 1024;
+  o.max_body_bytes = 4 * 1024 * 1024;
+  tt::TestServer a(o, routes);
+  ASSERT_TRUE(up(a));
+  Resp resp(redis.port());
+  ASSERT_EQ(resp.call({"CONFIG", "SET", "proto-max-bulk-len", "1mb"}), "OK");
+  std::vector<std::unique_ptr<tt::Client>> ws;
+  for (int i = 0; i < 5; ++i) {
+    ws.push_back(std::make_unique<tt::Client>(a.port()));
+    ASSERT_TRUE(ws.back()->send(get("pm" + std::to_string(i), 8000)));
+  }
+  ASSERT_TRUE(waiters(a, 5));
+  tt::Client big(a.port());
+  auto p = tt::roundtrip(big, tt::mailbox_post("huge", std::string(1536 * 1024, 'h')), 5000);
+  EXPECT_TRUE(p.status == 503 || p.status == 413) << p.status << " " << p.body;
+  ASSERT_TRUE(up(a));
+  tt::Client c(a.port());
+  int failed = 0;
+  for (int i = 0; i < 5; ++i) {
+    auto pr = tt::roundtrip(c, tt::mailbox_post("pm" + std::to_string(i), "v"), 5000);
+    auto wr = ws[static_cast<size_t>(i)]->read_response(9000);
+    ASSERT_TRUE(wr);
+    if (wr->status != 200) ++failed;
+    if (wr->status == 200) {
+      EXPECT_EQ(pr.status, 200);
+    }
+  }
+  EXPECT_EQ(failed, 0) << failed << " of 5 waiters parked for other ids were failed by one "
+                          "oversized post";
+  tt::Client g(a.port());
+  EXPECT_EQ(tt::roundtrip(g, get("huge", 0)).status, 404);
+}
+
 }  // namespace
