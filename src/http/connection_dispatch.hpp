@@ -68,6 +68,12 @@ namespace tether::detail {
     }
   }
   keep_for_log(x);
+  // Answered later (parked, streaming) or held by a handle: a Request kept with it must not
+  // read the buffers the next reads reuse. An exchange answered in the call and let go (the
+  // common case) is not touched.
+  if ((x->refs > 1 || x->state == ExchangeState::Open || x->state == ExchangeState::Streaming) &&
+      x != parsing_ && !loop_.logging()) [[unlikely]]
+    x->req.forget_head();
   exchange_unref(x);
 }
 

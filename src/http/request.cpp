@@ -63,7 +63,7 @@ std::string decode(std::string_view s, bool plus_is_space) {
 std::string_view decoded_view(const detail::RequestData& d, std::string_view raw,
                               bool plus_is_space) {
   if (!needs_decoding(raw, plus_is_space)) return raw;
-  return d.decoded.emplace_back(decode(raw, plus_is_space));
+  return d.keep_decoded(decode(raw, plus_is_space));
 }
 
 // Calls `f(key, value)` for each pair of the query until it returns true.

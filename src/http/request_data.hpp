@@ -3,10 +3,11 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
-#include <list>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "tether/method.hpp"
@@ -65,9 +66,30 @@ struct RequestData {
   /// Its route's settings, once routed (at its head for a request with a body).
   const RouteOptions* route_options = nullptr;
 
-  /// Percent-decoded query values and route captures handed out during the handler call
-  /// (only those that needed decoding); each keeps its place, so earlier views stay valid.
-  mutable std::list<std::string> decoded;
+  /// Percent-decoded query values and route captures handed out (only those that needed
+  /// decoding), each in its own node so that earlier views stay valid, until reset(). Pushed
+  /// with a compare-and-swap: a handler that shares its Request with threads it joins before
+  /// returning may decode from several at once (the accessors are const).
+  struct Decoded {
+    std::string value;
+    Decoded* next = nullptr;
+  };
+  mutable std::atomic<Decoded*> decoded{nullptr};
+  std::string_view keep_decoded(std::string value) const {
+    auto* d = new Decoded{std::move(value), decoded.load(std::memory_order_relaxed)};
+    while (!decoded.compare_exchange_weak(d->next, d, std::memory_order_release,
+                                          std::memory_order_relaxed)) {
+    }
+    return d->value;
+  }
+  void clear_decoded() {
+    Decoded* d = decoded.exchange(nullptr, std::memory_order_acquire);
+    while (d) delete std::exchange(d, d->next);
+  }
+  RequestData() = default;
+  RequestData(const RequestData&) = delete;
+  RequestData& operator=(const RequestData&) = delete;
+  ~RequestData() { clear_decoded(); }
 
   std::string_view view(Span s) const { return {base + s.off, s.len}; }
   /// The head moved from `old_base` to `base` (a request that outlived its read): the views
@@ -101,11 +123,27 @@ struct RequestData {
     rebase(old, end);
   }
 
+  /// The request outlives its handler while the buffer its head was parsed in is reused (the
+  /// loop's read buffer, the connection's leftover bytes): the views into it go, so that a
+  /// Request kept past its handler (misuse) reads empty values, never freed or another
+  /// request's bytes. A head already in `head_store` stays; scalars (method, version,
+  /// keep-alive), decoded values and a copied body stay. Not for a head the parser still
+  /// needs (it is detached into `head_store` instead).
+  void forget_head() {
+    if (!base || base == head_store.data()) return;
+    static constexpr char kNothing[1] = {};
+    base = kNothing;
+    target = {};
+    headers.clear();
+    if (!body_copied) body_view = {};
+    path = query = {};
+  }
+
   /// Back to empty, keeping the capacity of every buffer (no allocation in steady state).
   void reset() {
     base = nullptr;
     peer = nullptr;
-    decoded.clear();
+    clear_decoded();
     target = {};
     headers.clear();
     body_view = {};
