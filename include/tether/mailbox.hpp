@@ -36,6 +36,13 @@ enum class MailboxTake {
   Unavailable,  // the server is stopping
 };
 
+/// Outcome of Mailbox::remove.
+enum class MailboxRemove {
+  Removed,      // the id held a stored value; it is gone
+  NotFound,     // no stored value for the id (never posted, taken, expired, or in transit)
+  Unavailable,  // the server is stopping, or its Redis could not answer: nothing is known
+};
+
 /// The server's mailbox, sharded by `hash(id) % loops`; each shard is owned by one loop
 /// thread. Call it from this server's handlers (a loop thread): work on another loop's shard
 /// is forwarded through that loop's inbox as ids and values, and the answer comes back to the
@@ -69,7 +76,10 @@ class TETHER_EXPORT Mailbox {
   /// `then` is never called, when `res` is dead or used off its loop thread (counted).
   void wait(Response res, std::string id, std::chrono::milliseconds wait,
             std::function<void(Response, MailboxTake, std::string)> then);
-  /// Drops a stored value; `done(true)` when there was one.
+  /// Removes a stored value, and says what happened (`done` runs where `post`'s does).
+  void remove(std::string id, std::function<void(MailboxRemove)> done);
+  /// remove() with a yes/no answer: `done(true)` when a value was removed; false also when
+  /// the mailbox could not tell (Unavailable).
   void drop(std::string id, std::function<void(bool)> done);
 
  private:

@@ -60,9 +60,11 @@ void MailboxPeer::post(std::string id, std::string value, std::function<void(Mai
   }
 }
 
-void MailboxPeer::drop(std::string id, std::function<void(bool)> done) {
+void MailboxPeer::drop(std::string id, std::function<void(MailboxRemove)> done) {
   if (stopping()) {
-    if (done) run_mailbox_callback(loop_, "mailbox drop callback", [&] { done(false); });
+    if (done)
+      run_mailbox_callback(loop_, "mailbox drop callback",
+                           [&] { done(MailboxRemove::Unavailable); });
     return;
   }
   Loop& owner = group_ ? owner_of(*group_, id) : loop_;
@@ -80,7 +82,7 @@ void MailboxPeer::drop(std::string id, std::function<void(bool)> done) {
   if (!owner.post_task([shard, id = std::move(id), caller]() mutable {
         shard->on_drop(std::move(id), caller);
       })) {
-    finish_drop(token, false);
+    finish_drop(token, MailboxRemove::Unavailable);
   }
 }
 
@@ -146,10 +148,11 @@ void MailboxPeer::post_from_outside(Loop& owner, std::string id, std::string val
   if (call->done) call->done(MailboxPost::Unavailable);
 }
 
-void MailboxPeer::drop_from_outside(Loop& owner, std::string id, std::function<void(bool)> done) {
+void MailboxPeer::drop_from_outside(Loop& owner, std::string id,
+                                    std::function<void(MailboxRemove)> done) {
   struct Call {
     std::string id;
-    std::function<void(bool)> done;
+    std::function<void(MailboxRemove)> done;
   };
   auto call = std::make_shared<Call>(Call{std::move(id), std::move(done)});
   MailboxPeer* shard = owner.find<MailboxPeer>();
@@ -163,7 +166,7 @@ void MailboxPeer::drop_from_outside(Loop& owner, std::string id, std::function<v
       })) {
     return;
   }
-  if (call->done) call->done(false);
+  if (call->done) call->done(MailboxRemove::Unavailable);
 }
 
 // ------------------------------------------------------------------ the shard's side
@@ -183,16 +186,16 @@ void MailboxPeer::on_post(std::string id, std::string value, CallRef poster) {
 }
 
 void MailboxPeer::on_drop(std::string id, CallRef caller) {
-  const bool dropped = shard_.drop(id);
+  const MailboxRemove outcome = shard_.drop(id) ? MailboxRemove::Removed : MailboxRemove::NotFound;
   if (caller.token == 0) return;
   if (caller.loop == index()) {
-    finish_drop(caller.token, dropped);
+    finish_drop(caller.token, outcome);
     return;
   }
   MailboxPeer* origin = loop_at(caller.loop).find<MailboxPeer>();
   // Refused: that loop has stopped, and its callback with it.
-  loop_at(caller.loop).post_task([origin, token = caller.token, dropped] {
-    origin->finish_drop(token, dropped);
+  loop_at(caller.loop).post_task([origin, token = caller.token, outcome] {
+    origin->finish_drop(token, outcome);
   });
 }
 
@@ -300,12 +303,12 @@ void MailboxPeer::finish_post(uint64_t token, MailboxPost status) {
   run_mailbox_callback(loop_, "mailbox post callback", [&] { done(status); });
 }
 
-void MailboxPeer::finish_drop(uint64_t token, bool dropped) {
+void MailboxPeer::finish_drop(uint64_t token, MailboxRemove outcome) {
   auto it = drops_.find(token);
   if (it == drops_.end()) return;
-  std::function<void(bool)> done = std::move(it->second);
+  std::function<void(MailboxRemove)> done = std::move(it->second);
   drops_.erase(it);
-  run_mailbox_callback(loop_, "mailbox drop callback", [&] { done(dropped); });
+  run_mailbox_callback(loop_, "mailbox drop callback", [&] { done(outcome); });
 }
 
 void MailboxPeer::finish_wait(uint64_t token, MailboxTake take, std::string value) {

@@ -49,7 +49,7 @@ class MailboxPeer final : public Loop::Extension, public DeadlineTimer::Source {
 
   // ---- calls, on this loop's thread (the caller's loop)
   void post(std::string id, std::string value, std::function<void(MailboxPost)> done);
-  void drop(std::string id, std::function<void(bool)> done);
+  void drop(std::string id, std::function<void(MailboxRemove)> done);
   /// `res` is open, on this loop.
   void wait(Response res, std::string id, uint64_t wait_ms,
             std::function<void(Response, MailboxTake, std::string)> then);
@@ -57,7 +57,8 @@ class MailboxPeer final : public Loop::Extension, public DeadlineTimer::Source {
   // or at once on the calling thread with Unavailable when that loop has stopped.
   static void post_from_outside(Loop& owner, std::string id, std::string value,
                                 std::function<void(MailboxPost)> done);
-  static void drop_from_outside(Loop& owner, std::string id, std::function<void(bool)> done);
+  static void drop_from_outside(Loop& owner, std::string id,
+                                std::function<void(MailboxRemove)> done);
 
   /// The loop begins to drain: every wait made on it ends now, with Unavailable, rather than
   /// be cut by the drain deadline.
@@ -95,7 +96,7 @@ class MailboxPeer final : public Loop::Extension, public DeadlineTimer::Source {
   // The caller's side (the call was made on this loop).
   void on_offer(uint32_t from, uint64_t token, uint64_t transit, std::string value);
   void finish_post(uint64_t token, MailboxPost status);
-  void finish_drop(uint64_t token, bool dropped);
+  void finish_drop(uint64_t token, MailboxRemove outcome);
   void finish_wait(uint64_t token, MailboxTake take, std::string value);
   /// Takes the wait `token` if its Response can still answer; else forgets it.
   bool take_wait(uint64_t token, PendingWait& out);
@@ -116,7 +117,7 @@ class MailboxPeer final : public Loop::Extension, public DeadlineTimer::Source {
   MailboxShard shard_;
   uint64_t next_token_ = 0;
   std::unordered_map<uint64_t, std::function<void(MailboxPost)>> posts_;
-  std::unordered_map<uint64_t, std::function<void(bool)>> drops_;
+  std::unordered_map<uint64_t, std::function<void(MailboxRemove)>> drops_;
   std::unordered_map<uint64_t, PendingWait> waits_;
   std::multimap<uint64_t, uint64_t> wait_deadlines_;  // deadline -> token
 };

@@ -31,20 +31,24 @@ local function tell(poster, outcome)
 end
 
 -- Hands `value` to the oldest waiter of `id` whose wait is not over, or stores it until
--- `expires`.
+-- `expires`. Nothing is written before the waiter is found: Redis refuses a script at
+-- maxmemory only at its first write of new data, and lets one that has written go on, so a
+-- post's first write must be the one that stores (see 'post').
 local function place(id, value, expires, poster, transit_ms)
   if expires <= now then
     redis.call('ZREM', P .. 'ids', id)
     return 'expired'
   end
   local wkey = P .. 'w:' .. id
+  local k = 0
   while true do
-    local e = redis.call('LPOP', wkey)
+    local e = redis.call('LINDEX', wkey, k)
     if not e then break end
     local untl, chan, tok = parse_waiter(e)
     if untl and tonumber(untl) > now then
       redis.call('HSET', P .. 't:' .. id, 'value', value, 'expires', expires, 'waiter', e,
                  'poster', poster)
+      redis.call('LTRIM', wkey, k + 1, -1)  -- it, and the waits over before it, leave
       redis.call('ZADD', P .. 'transits', now + transit_ms, id)
       redis.call('ZADD', P .. 'ids', expires, id)
       local okey = P .. 'o:' .. chan
@@ -53,8 +57,10 @@ local function place(id, value, expires, poster, transit_ms)
       redis.call('PUBLISH', chan, 'o|' .. tok .. '|' .. #id .. '|' .. id .. value)
       return 'offered'
     end
+    k = k + 1
   end
   redis.call('SET', P .. 'v:' .. id, value, 'PX', expires - now)
+  if k > 0 then redis.call('DEL', wkey) end  -- only waits that were over
   redis.call('ZADD', P .. 'ids', expires, id)
   return 'stored'
 end
@@ -83,9 +89,11 @@ if op == 'post' then
   local id, value, ttl = ARGV[4], ARGV[5], tonumber(ARGV[6])
   local max_ids, transit_ms, poster = tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9]
   if redis.call('EXISTS', P .. 'v:' .. id, P .. 't:' .. id) > 0 then return 'conflict' end
+  -- Counted without writing (place): past maxmemory a post fails before it changes anything.
+  if redis.call('ZCOUNT', P .. 'ids', '(' .. now, '+inf') >= max_ids then return 'full' end
+  local r = place(id, value, now + ttl, poster, transit_ms)
   redis.call('ZREMRANGEBYSCORE', P .. 'ids', '-inf', now)
-  if redis.call('ZCARD', P .. 'ids') >= max_ids then return 'full' end
-  return place(id, value, now + ttl, poster, transit_ms)
+  return r
 elseif op == 'wait' then
   local id, park, wait_ms = ARGV[4], ARGV[5] == '1', tonumber(ARGV[6])
   local chan, tok, max_waiters, transit_ms = ARGV[7], ARGV[8], tonumber(ARGV[9]), tonumber(ARGV[10])
@@ -103,15 +111,18 @@ elseif op == 'wait' then
   end
   if not park then return {'empty'} end
   local wkey = P .. 'w:' .. id
-  if redis.call('LLEN', wkey) >= max_waiters then
-    for _, e in ipairs(redis.call('LRANGE', wkey, 0, -1)) do
-      local untl = parse_waiter(e)
-      if not untl or tonumber(untl) <= now then redis.call('LREM', wkey, 1, e) end
-    end
-    if redis.call('LLEN', wkey) >= max_waiters then return {'refused'} end
-  end
   local e = (now + wait_ms) .. '|' .. chan .. '|' .. tok
-  redis.call('RPUSH', wkey, e)
+  local over = {}  -- waits that are over, taken out after the first write (as in place)
+  if redis.call('LLEN', wkey) >= max_waiters then
+    local live = 0
+    for _, x in ipairs(redis.call('LRANGE', wkey, 0, -1)) do
+      local untl = parse_waiter(x)
+      if untl and tonumber(untl) > now then live = live + 1 else table.insert(over, x) end
+    end
+    if live >= max_waiters then return {'refused'} end
+  end
+  redis.call('RPUSH', wkey, e)  -- the first write: past maxmemory the wait parks nowhere
+  for _, x in ipairs(over) do redis.call('LREM', wkey, 1, x) end
   if redis.call('PTTL', wkey) < wait_ms + 1000 then redis.call('PEXPIRE', wkey, wait_ms + 1000) end
   return {'parked', e}
 elseif op == 'claim' then
@@ -122,6 +133,9 @@ elseif op == 'claim' then
   local h = redis.call('HMGET', tkey, 'waiter', 'claimed')
   local _, wchan, wtok = parse_waiter(h[1])
   if wchan ~= chan or wtok ~= tok or h[2] then return 0 end
+  -- The first write frees (ZREM), so a claim goes through at maxmemory: refused, the value
+  -- would sit in transit until its timeout while its waiter is told to come back.
+  redis.call('ZREM', P .. 'transits', id)
   redis.call('HSET', tkey, 'claimed', '1')
   redis.call('ZADD', P .. 'transits', now + transit_ms, id)
   return 1

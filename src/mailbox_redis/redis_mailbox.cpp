@@ -52,6 +52,7 @@ RedisMailbox::RedisMailbox(Loop& loop, RedisLoop& redis, const RedisMailboxOptio
                      if (r.ok() && r.reply.type == RedisReply::Type::string) sha_ = r.reply.str;
                    });
       sync_clock();
+      learn_limits();
     }
     on_state(up);
   });
@@ -65,7 +66,10 @@ void RedisMailbox::post(std::string id, std::string value, std::function<void(Ma
     if (done) run_mailbox_callback(loop_, "mailbox post callback", [&] { done(status); });
   };
   if (stopping()) return answer(MailboxPost::Unavailable);
-  if (value.size() > opts_.limits.max_value_bytes) {
+  // Redis' own bound on one argument (proto-max-bulk-len): a bigger one is a protocol error,
+  // and Redis closes the connection every call of this loop is riding on.
+  if (value.size() > opts_.limits.max_value_bytes || value.size() > redis_bulk_limit_ ||
+      id.size() > redis_bulk_limit_) {
     counters_.refused.add();
     return answer(MailboxPost::TooLarge);
   }
@@ -109,18 +113,22 @@ void RedisMailbox::post(std::string id, std::string value, std::function<void(Ma
       /*bounded=*/true);
 }
 
-void RedisMailbox::drop(std::string id, std::function<void(bool)> done) {
+void RedisMailbox::drop(std::string id, std::function<void(MailboxRemove)> done) {
   if (stopping()) {
-    if (done) run_mailbox_callback(loop_, "mailbox drop callback", [&] { done(false); });
+    if (done)
+      run_mailbox_callback(loop_, "mailbox drop callback",
+                           [&] { done(MailboxRemove::Unavailable); });
     return;
   }
   script(
       {"drop", opts_.prefix, std::move(id)},
       [this, done = std::move(done)](RedisResult r) {
         if (!r.ok() || r.reply.is_error()) redis_counters_.errors.add();
-        const bool dropped =
-            r.ok() && r.reply.type == RedisReply::Type::integer && r.reply.integer > 0;
-        if (done) run_mailbox_callback(loop_, "mailbox drop callback", [&] { done(dropped); });
+        // No answer (or a 'late' one, which did nothing): whether a value is there is unknown.
+        MailboxRemove outcome = MailboxRemove::Unavailable;
+        if (r.ok() && r.reply.type == RedisReply::Type::integer)
+          outcome = r.reply.integer > 0 ? MailboxRemove::Removed : MailboxRemove::NotFound;
+        if (done) run_mailbox_callback(loop_, "mailbox drop callback", [&] { done(outcome); });
       },
       /*bounded=*/true);
 }
@@ -203,10 +211,11 @@ void RedisMailbox::post_from_outside(Loop& loop, std::string id, std::string val
   if (call->done) call->done(MailboxPost::Unavailable);
 }
 
-void RedisMailbox::drop_from_outside(Loop& loop, std::string id, std::function<void(bool)> done) {
+void RedisMailbox::drop_from_outside(Loop& loop, std::string id,
+                                     std::function<void(MailboxRemove)> done) {
   struct Call {
     std::string id;
-    std::function<void(bool)> done;
+    std::function<void(MailboxRemove)> done;
   };
   auto call = std::make_shared<Call>(Call{std::move(id), std::move(done)});
   RedisMailbox* m = loop.find<RedisMailbox>();
@@ -214,7 +223,7 @@ void RedisMailbox::drop_from_outside(Loop& loop, std::string id, std::function<v
       loop.post_task([m, call] { m->drop(std::move(call->id), std::move(call->done)); })) {
     return;
   }
-  if (call->done) call->done(false);
+  if (call->done) call->done(MailboxRemove::Unavailable);
 }
 
 // ------------------------------------------------------------------ Redis
@@ -278,9 +287,13 @@ void RedisMailbox::offer(uint64_t token, const std::string& id, std::string valu
            auto w_it = waits_.find(token);
            if (w_it != waits_.end()) w_it->second.claiming = false;
            if (!r.ok() || r.reply.is_error()) redis_counters_.errors.add();
-           // Not ours (recovered meanwhile), or unknown (a claim that timed out is returned
-           // by the transit timeout): the wait goes on.
-           if (!r.ok() || r.reply.type != RedisReply::Type::integer || r.reply.integer != 1) return;
+           if (!r.ok() || r.reply.type != RedisReply::Type::integer || r.reply.integer != 1) {
+             // Not ours (recovered meanwhile: this loop stalled), refused, or unknown (a claim
+             // that timed out is returned by the transit timeout). The offer took the wait's
+             // place in the id's waiter list, so no other value can reach it: it is told to
+             // come back (503) rather than left to time out beside a value.
+             return finish_wait(token, MailboxTake::Unavailable, {});
+           }
            PendingWait w;
            if (!take_wait(token, w)) return refuse(id, token);
            counters_.delivered.add();
@@ -290,17 +303,43 @@ void RedisMailbox::offer(uint64_t token, const std::string& id, std::string valu
 }
 
 void RedisMailbox::ack(const std::string& id, uint64_t token) {
-  script({"ack", opts_.prefix, id, channel_, std::to_string(token)}, [this](RedisResult r) {
-    if (!r.ok() || r.reply.is_error()) redis_counters_.errors.add();
-  });
+  unsettled_[token] = Unsettled{id, true, ++next_settle_, false};
+  settle(token);
 }
 
 void RedisMailbox::refuse(const std::string& id, uint64_t token) {
-  script({"refuse", opts_.prefix, id, channel_, std::to_string(token),
-          std::to_string(opts_.transit_ms)},
-         [this](RedisResult r) {
-           if (!r.ok() || r.reply.is_error()) redis_counters_.errors.add();
-         });
+  unsettled_[token] = Unsettled{id, false, ++next_settle_, false};
+  settle(token);
+}
+
+void RedisMailbox::settle(uint64_t token) {
+  auto it = unsettled_.find(token);
+  if (it == unsettled_.end() || it->second.sending) return;
+  Unsettled& u = it->second;
+  u.sending = true;
+  std::vector<std::string> args{u.ack ? "ack" : "refuse", opts_.prefix, u.id, channel_,
+                                std::to_string(token)};
+  if (!u.ack) args.push_back(std::to_string(opts_.transit_ms));
+  script(std::move(args), [this, token, seq = u.seq](RedisResult r) {
+    if (!r.ok() || r.reply.is_error()) redis_counters_.errors.add();
+    auto found = unsettled_.find(token);
+    if (found == unsettled_.end() || found->second.seq != seq) return;
+    found->second.sending = false;
+    // No answer (the connection went, or the command timed out): sent again when the
+    // connection is back and at each re-check. Any answer settles it: the script's ack and
+    // refuse are idempotent, and one that finds the value moved on does nothing.
+    if (r.ok()) unsettled_.erase(found);
+  });
+}
+
+void RedisMailbox::resettle() {
+  if (!cmd_.up()) return;
+  std::vector<uint64_t> tokens;
+  tokens.reserve(unsettled_.size());
+  for (const auto& [token, u] : unsettled_) {
+    if (!u.sending) tokens.push_back(token);
+  }
+  for (uint64_t token : tokens) settle(token);
 }
 
 void RedisMailbox::sync_clock() {
@@ -316,6 +355,24 @@ void RedisMailbox::sync_clock() {
     redis_offset_ms_ = redis_ms - mid;
     have_offset_.store(true, std::memory_order_release);
   });
+}
+
+void RedisMailbox::learn_limits() {
+  cmd_.command(
+      {"CONFIG", "GET", "proto-max-bulk-len"}, opts_.command_timeout_ms, [this](RedisResult r) {
+        // CONFIG may be disabled (a managed Redis): Redis' default stays assumed.
+        if (!r.ok() || r.reply.type != RedisReply::Type::array || r.reply.elements.size() != 2)
+          return;
+        const uint64_t limit = std::strtoull(r.reply.elements[1].str.c_str(), nullptr, 10);
+        if (limit == 0) return;
+        if (limit < opts_.limits.max_value_bytes && limit != redis_bulk_limit_) {
+          loop_.log().write(LogLevel::Warning,
+                            "mailbox: Redis' proto-max-bulk-len (%llu bytes) is below "
+                            "mailbox_max_value_bytes: bigger values are refused",
+                            static_cast<unsigned long long>(limit));
+        }
+        redis_bulk_limit_ = limit;
+      });
 }
 
 uint64_t RedisMailbox::redis_deadline() {
@@ -334,8 +391,11 @@ void RedisMailbox::outcome(uint64_t token, const std::string& what) {
 }
 
 void RedisMailbox::recheck() {
-  if (!cmd_.up() || rechecking_) return;
+  if (!cmd_.up()) return;
+  resettle();
+  if (rechecking_) return;
   sync_clock();
+  learn_limits();
   rechecking_ = true;
   script({"offers", opts_.prefix, channel_}, [this](RedisResult r) {
     rechecking_ = false;
@@ -370,6 +430,7 @@ void RedisMailbox::recheck() {
 
 void RedisMailbox::on_state(bool up) {
   if (!up) fail_all_waits();  // a lost connection may have lost their offers: 503 now
+  if (up) resettle();         // before the transit timeout hands those values out again
 }
 
 // ------------------------------------------------------------------ endings

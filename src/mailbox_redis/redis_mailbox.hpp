@@ -70,14 +70,15 @@ class RedisMailbox final : public Loop::Extension, public DeadlineTimer::Source 
 
   // ---- on this loop's thread
   void post(std::string id, std::string value, std::function<void(MailboxPost)> done);
-  void drop(std::string id, std::function<void(bool)> done);
+  void drop(std::string id, std::function<void(MailboxRemove)> done);
   void wait(Response res, std::string id, uint64_t wait_ms,
             std::function<void(Response, MailboxTake, std::string)> then);
   /// From a thread that is none of the server's loops: the call runs on `loop`, and its
   /// callback there (or at once, with Unavailable or false, when `loop` has stopped).
   static void post_from_outside(Loop& loop, std::string id, std::string value,
                                 std::function<void(MailboxPost)> done);
-  static void drop_from_outside(Loop& loop, std::string id, std::function<void(bool)> done);
+  static void drop_from_outside(Loop& loop, std::string id,
+                                std::function<void(MailboxRemove)> done);
 
   // ---- any thread
   /// Both connections are up, and Redis' clock is known (bounded calls need it).
@@ -109,14 +110,27 @@ class RedisMailbox final : public Loop::Extension, public DeadlineTimer::Source 
     bool has_deadline = false;
     std::multimap<uint64_t, uint64_t>::iterator deadline;
   };
+  struct Unsettled {
+    std::string id;
+    bool ack = true;       // false: a refusal
+    uint64_t seq = 0;      // which sending of the token's latest ack or refusal
+    bool sending = false;  // in flight now
+  };
   using Reply = std::function<void(RedisResult)>;
 
   /// Runs an operation of the script (EVALSHA, EVAL when Redis does not know it yet);
   /// `bounded`: it must do nothing in Redis once its caller has given up (post, wait, drop).
   void script(std::vector<std::string> args, Reply reply, bool bounded = false);
+  /// Tells Redis the wait `token` took the value offered to it (ack) or cannot (refuse),
+  /// until Redis answers: a lost ack would let the transit timeout hand the value out again.
   void ack(const std::string& id, uint64_t token);
   void refuse(const std::string& id, uint64_t token);
+  void settle(uint64_t token);
+  /// Sends again every ack and refusal Redis has not answered (connection back, re-check).
+  void resettle();
   void sync_clock();
+  /// Reads Redis' proto-max-bulk-len (at connect and at each re-check).
+  void learn_limits();
   /// The Redis time past which a bounded call must not act; 0 before the clocks are known.
   uint64_t redis_deadline();
   void on_message(const std::string& payload);
@@ -150,11 +164,14 @@ class RedisMailbox final : public Loop::Extension, public DeadlineTimer::Source 
   RedisMailboxCounters redis_counters_;
   uint64_t next_token_ = 0;
   uint64_t next_recheck_ = 0;
+  uint64_t redis_bulk_limit_ = uint64_t{512} << 20;  // Redis' default until CONFIG GET says
   bool rechecking_ = false;
   std::unordered_map<uint64_t, PendingWait> waits_;
   std::unordered_map<uint64_t, PendingPost> posts_;
-  std::multimap<uint64_t, uint64_t> wait_deadlines_;  // deadline -> wait token
-  std::multimap<uint64_t, uint64_t> post_deadlines_;  // deadline -> post token
+  std::multimap<uint64_t, uint64_t> wait_deadlines_;   // deadline -> wait token
+  std::multimap<uint64_t, uint64_t> post_deadlines_;   // deadline -> post token
+  std::unordered_map<uint64_t, Unsettled> unsettled_;  // wait token -> ack or refusal
+  uint64_t next_settle_ = 0;
 };
 
 }  // namespace tether::detail

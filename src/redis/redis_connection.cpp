@@ -46,7 +46,7 @@ RedisReply convert(const redisReply* r) {
 /// Commands that put a connection in a mode where replies stop pairing with commands
 /// (hiredis answers them through its own subscription tables, or not at all).
 bool changes_reply_mode(std::string_view name) {
-  static constexpr std::string_view kModal[] = {"subscribe",   "psubscribe", "ssubscribe",
+  static constexpr std::string_view kModal[] = {"subscribe",   "psubscribe",   "ssubscribe",
                                                 "unsubscribe", "punsubscribe", "sunsubscribe",
                                                 "monitor"};
   for (std::string_view m : kModal) {
@@ -181,8 +181,8 @@ void RedisConnection::connect() {
     addrinfo hints{};
     hints.ai_family = AF_INET;  // see kNoIpv6
     hints.ai_socktype = SOCK_STREAM;
-    const int rc = uv_getaddrinfo(loop_.uv(), &r->req, RedisCallbacks::resolved,
-                                  url_.host.c_str(), nullptr, &hints);
+    const int rc = uv_getaddrinfo(loop_.uv(), &r->req, RedisCallbacks::resolved, url_.host.c_str(),
+                                  nullptr, &hints);
     if (rc != 0) {
       delete r;
       attempt_failed(std::string("cannot resolve the host: ") + uv_strerror(rc));
@@ -279,8 +279,9 @@ void RedisConnection::handshake_reply(Step step, const RedisReply& reply) {
         break;
       default:
         if (reply.is_error_code("NOAUTH")) {
-          request_drop("Redis requires a password (NOAUTH): give it in the URL or in "
-                       "TETHER_REDIS_PASSWORD");
+          request_drop(
+              "Redis requires a password (NOAUTH): give it in the URL or in "
+              "TETHER_REDIS_PASSWORD");
         } else {
           request_drop("PING refused: " + reply.str);
         }
@@ -452,7 +453,14 @@ void RedisConnection::on_deadline(uint64_t now) {
   }
   if (ctx_ != nullptr && !deadlines_.empty() && deadlines_.front().second <= now) {
     loop_.deadlines().record(deadlines_.front().second);
-    drop("a command got no answer within its timeout: the connection is dropped");
+    // A loop kept busy past a command's deadline runs its timers before it polls: the answer
+    // may be waiting in the socket. It is read before the command is called lost, or a call
+    // that took effect in Redis would be answered as failed (a post told 503, yet stored).
+    redisAsyncHandleRead(ctx_);
+    if (ctx_ != nullptr && !deadlines_.empty() && deadlines_.front().second <= now) {
+      drop("a command got no answer within its timeout: the connection is dropped");
+    }
+    after_poll();  // hands out what was read, and any drop the read asked for
     return;
   }
   if (ctx_ != nullptr && pending_confirms_ > 0 && now >= confirm_deadline_) {
@@ -476,8 +484,9 @@ void RedisConnection::command(std::span<const std::string_view> argv, uint32_t t
   }
   if (argv.empty()) throw std::logic_error("tether: a Redis command needs at least its name");
   if (changes_reply_mode(argv[0])) {
-    throw std::logic_error("tether: (UN)SUBSCRIBE and MONITOR need a subscriber connection "
-                           "(subscribe())");
+    throw std::logic_error(
+        "tether: (UN)SUBSCRIBE and MONITOR need a subscriber connection "
+        "(subscribe())");
   }
   if (owner_.torn_down()) {
     counters_.dropped.add();

@@ -80,7 +80,14 @@ void Mailbox::post(std::string id, std::string value, std::function<void(Mailbox
 }
 
 void Mailbox::drop(std::string id, std::function<void(bool)> done) {
-  const MailboxPeer::Group& group = group_of(server_, "drop");
+  group_of(server_, "drop");
+  std::function<void(MailboxRemove)> told;
+  if (done) told = [done = std::move(done)](MailboxRemove r) { done(r == MailboxRemove::Removed); };
+  remove(std::move(id), std::move(told));
+}
+
+void Mailbox::remove(std::string id, std::function<void(MailboxRemove)> done) {
+  const MailboxPeer::Group& group = group_of(server_, "remove");
   if (MailboxPeer* here = caller(group)) {
     if (RedisMailbox* r = redis_of(*Loop::current()))
       return r->drop(std::move(id), std::move(done));

@@ -130,11 +130,12 @@ void add_demo_routes(tether::Server& server, const DemoSettings& settings) {
                           });
   });
   server.del("/mailbox/{id}", [&server](tether::Request& req, tether::Response res) {
-    server.mailbox().drop(std::string(req.param("id")), [res](bool dropped) mutable {
-      if (dropped)
-        res.send(204);
-      else
-        res.send(404, "no value for this id\n");
+    server.mailbox().remove(std::string(req.param("id")), [res](tether::MailboxRemove r) mutable {
+      if (r == tether::MailboxRemove::Removed) return void(res.send(204));
+      if (r == tether::MailboxRemove::NotFound)
+        return void(res.send(404, "no value for this id\n"));
+      res.set_header("Retry-After", "1");
+      res.send(503, "mailbox unavailable (server stopping, or Redis down)\n");
     });
   });
   add_stream_routes(server);
