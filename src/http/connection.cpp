@@ -626,7 +626,7 @@ void Connection::abandon_chain(Exchange* x) {
     // A handle may keep the exchange, and a Request copy with it (misuse): it must not reach
     // this connection's address or leftover bytes once the connection is freed.
     x->req.peer = nullptr;
-    x->req.forget_head();
+    if (x != parsing_) x->req.forget_head();  // the parser may still detach its head
     loop_.disarm_deadline(x);
     // Its on_close callbacks (user code, which may answer other exchanges) run when the loop
     // settles, never in here: this may be deep inside a write or another exchange's answer.
