@@ -198,8 +198,8 @@ TEST_F(HostileRedisOps, AnAckLostWithAKilledConnectionDoesNotDeliverTheValueTwic
   auto again = take_within(b.port(), "dup", 3500);
   EXPECT_FALSE(again) << "delivered twice: the waiter got 'once' and then a GET got '"
                       << again.value_or("") << "' (CLIENT KILL killed " << killed << ")";
-  EXPECT_EQ(p->status, 200) << "the value was delivered, the poster was told " << p->status
-                            << " " << p->body;
+  EXPECT_EQ(p->status, 200) << "the value was delivered, the poster was told " << p->status << " "
+                            << p->body;
 }
 
 // ------------------------------------------------------------------ DELETE while Redis is paused
@@ -261,8 +261,8 @@ TEST_F(HostileRedisOps, AtMaxmemoryAParkedWaiterIsNotLeftWaitingBesideItsStoredV
   // while its value sat stored is the break.
   if (w->status == 204) {
     EXPECT_EQ(p.status, 503) << "the waiter was answered 204 after " << waited
-                             << " ms; the post answered " << p.status << "; Redis holds '"
-                             << stored << "' for the id";
+                             << " ms; the post answered " << p.status << "; Redis holds '" << stored
+                             << "' for the id";
     EXPECT_EQ(stored, "<nil>") << "a value sat stored beside a live waiter told 204";
   }
   if (w->status == 200) {
@@ -314,7 +314,6 @@ TEST_F(HostileRedisOps, PostsAreRefusedOnceRedisIsAtMaxmemory) {
   EXPECT_LE(used, limit + 256 * 1024);
 }
 
-
 // ------------------------------------------------------------------ killed connections
 
 // 120 waiters parked on A (two loops); B posts a value to each while the operator kills
@@ -336,7 +335,8 @@ TEST_F(HostileRedisOps, SubscribersKilledMidTrafficLoseAndDuplicateNothing) {
   Resp resp(redis.port());
   for (int i = 0; i < kN; ++i) {
     ps.push_back(std::make_unique<tt::Client>(b.port()));
-    ASSERT_TRUE(ps.back()->send(tt::mailbox_post("k" + std::to_string(i), "v" + std::to_string(i))));
+    ASSERT_TRUE(
+        ps.back()->send(tt::mailbox_post("k" + std::to_string(i), "v" + std::to_string(i))));
     if (i == kN / 2) resp.call({"CLIENT", "KILL", "TYPE", "pubsub"});
   }
   int lost = 0, twice = 0, lied = 0, delivered = 0, w503 = 0;
@@ -453,8 +453,8 @@ TEST_F(HostileRedisOps, APasswordSetUnderneathGives503sThenRecovers) {
   auto wr = w.read_response(3000);
   ASSERT_TRUE(wr) << "a parked wait hung after its connections were killed";
   EXPECT_EQ(wr->status, 503);
-  ASSERT_TRUE(a.wait_for([](const tether::ServerStats& s) { return s.mailbox_backend_up == 0; },
-                         3000));
+  ASSERT_TRUE(
+      a.wait_for([](const tether::ServerStats& s) { return s.mailbox_backend_up == 0; }, 3000));
   tt::Client c(a.port());
   for (int i = 0; i < 5; ++i) {
     const int64_t t0 = tt::now_ms();
@@ -489,7 +489,8 @@ TEST_F(HostileRedisOps, FlushallWithParkedWaitersHangsNothingAndLosesNothingAfte
   tt::Client c(a.port());
   std::vector<int> post_status;
   for (int i = 0; i < 10; ++i) {
-    post_status.push_back(tt::roundtrip(c, tt::mailbox_post("fa" + std::to_string(i), "v"), 5000).status);
+    post_status.push_back(
+        tt::roundtrip(c, tt::mailbox_post("fa" + std::to_string(i), "v"), 5000).status);
   }
   for (int i = 0; i < 10; ++i) {
     auto r = ws[static_cast<size_t>(i)]->read_response(4000);
@@ -541,7 +542,8 @@ TEST_F(HostileRedisOps, AValueOverProtoMaxBulkLenDoesNotFailOtherWaiters) {
       EXPECT_EQ(pr.status, 200);
     }
   }
-  EXPECT_EQ(failed, 0) << failed << " of 5 waiters parked for other ids were failed by one "
+  EXPECT_EQ(failed, 0) << failed
+                       << " of 5 waiters parked for other ids were failed by one "
                           "oversized post";
   tt::Client g(a.port());
   EXPECT_EQ(tt::roundtrip(g, get("huge", 0)).status, 404);

@@ -108,7 +108,8 @@ TEST(HostileRequestLifetime, RequestCopyKeptInStreamReadsLeftoverThatGrew) {
   ASSERT_TRUE(read_until(c, "started;")) << c.buffered();
   // Now a batch bigger than the leftover buffer ever was: held back behind the stream.
   std::string batch;
-  for (int i = 0; i < 4; ++i) batch += req_with("/other", "X-Big: " + std::string(4000, 'z') + "\r\n");
+  for (int i = 0; i < 4; ++i)
+    batch += req_with("/other", "X-Big: " + std::string(4000, 'z') + "\r\n");
   ASSERT_TRUE(c.send(batch));
   // The /other answers leave only once the kept stream has ended.
   ASSERT_TRUE(read_until(c, "\r\n\r\nother", 5000)) << c.buffered();
@@ -138,8 +139,8 @@ TEST(HostileRequestLifetime, RequestCopyKeptPastItsClientReadsTheFreedConnection
     s.get("/read", [kept](Request&, Response res) {
       std::string out = "none";
       if (kept->req) {
-        out = kept->req->remote_address() + ":" + std::to_string(kept->req->remote_port()) +
-              "/" + std::string(kept->req->header("X-Who").value_or("gone"));
+        out = kept->req->remote_address() + ":" + std::to_string(kept->req->remote_port()) + "/" +
+              std::string(kept->req->header("X-Who").value_or("gone"));
       }
       kept->req.reset();
       kept->res = {};
@@ -158,8 +159,8 @@ TEST(HostileRequestLifetime, RequestCopyKeptPastItsClientReadsTheFreedConnection
     parked_port = ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
     c.close(/*reset=*/true);
   }
-  ASSERT_TRUE(srv.wait_for(
-      [](const tether::ServerStats& st) { return st.connections_active == 0; }));
+  ASSERT_TRUE(
+      srv.wait_for([](const tether::ServerStats& st) { return st.connections_active == 0; }));
   tt::Client d(srv.port());
   auto r = tt::roundtrip(d, req_with("/read", ""));
   ASSERT_EQ(r.status, 200);
@@ -246,9 +247,9 @@ TEST(HostileRequestLifetime, NestedDispatchInsideAHandlerLeavesItsRequestIntact)
   tt::Client b(srv.port());
   std::string pipelined = req_with("/park", "");
   for (int i = 0; i < 3; ++i)
-    pipelined += req_with("/echo/inner%20" + std::to_string(i) + "-xxxxxxxxxxxxxxxxxxxxxx",
-                          "X-Inner: inner-" + std::to_string(i) + "-" + std::string(60, 'i') +
-                              "\r\n");
+    pipelined +=
+        req_with("/echo/inner%20" + std::to_string(i) + "-xxxxxxxxxxxxxxxxxxxxxx",
+                 "X-Inner: inner-" + std::to_string(i) + "-" + std::string(60, 'i') + "\r\n");
   // The echoes park again behind nothing; only the first /park waits.
   ASSERT_TRUE(b.send(pipelined));
   ASSERT_TRUE(srv.wait_for([](const tether::ServerStats& st) { return st.requests >= 1; }));
@@ -257,8 +258,10 @@ TEST(HostileRequestLifetime, NestedDispatchInsideAHandlerLeavesItsRequestIntact)
       a, req_with("/outer/o%20n%20e-yyyyyyyyyyyyyyyyyyyyyyy?q=a+b+c+dddddddddddddddddddddd",
                   "X-Outer: outer-value-" + std::string(50, 'o') + "\r\n"));
   ASSERT_EQ(r.status, 200);
-  EXPECT_EQ(r.body, "same:/outer/o%20n%20e-yyyyyyyyyyyyyyyyyyyyyyy|a b c dddddddddddddddddddddd|"
-                    "o n e-yyyyyyyyyyyyyyyyyyyyyyy|outer-value-" + std::string(50, 'o'));
+  EXPECT_EQ(r.body,
+            "same:/outer/o%20n%20e-yyyyyyyyyyyyyyyyyyyyyyy|a b c dddddddddddddddddddddd|"
+            "o n e-yyyyyyyyyyyyyyyyyyyyyyy|outer-value-" +
+                std::string(50, 'o'));
   auto p = b.read_response(5000);
   ASSERT_TRUE(p);
   EXPECT_EQ(p->body, "parked");
@@ -276,8 +279,8 @@ TEST(HostileRequestLifetime, NestedDispatchInsideAHandlerLeavesItsRequestIntact)
 TEST(HostileRequestLifetime, OneByteWritesThenReadsAfterSendAndAfterStreamInsideTheHandler) {
   auto line = [](Request& req) {
     std::string out = std::string(req.method_name()) + "|" + std::string(req.target()) + "|" +
-                      std::string(req.query("q").value_or("")) + "|" +
-                      std::string(req.param("x")) + "|";
+                      std::string(req.query("q").value_or("")) + "|" + std::string(req.param("x")) +
+                      "|";
     for (size_t i = 0; i < req.header_count(); ++i) {
       auto [n, v] = req.header_at(i);
       out += std::string(n) + "=" + std::string(v) + ";";
@@ -302,10 +305,10 @@ TEST(HostileRequestLifetime, OneByteWritesThenReadsAfterSendAndAfterStreamInside
     tt::Client c(srv.port());
     const std::string body = "body-bytes-0123456789";
     std::string hdrs;
-    for (int i = 0; i < 24; ++i) hdrs += "X-H" + std::to_string(i) + ": v" + std::to_string(i) + "\r\n";
+    for (int i = 0; i < 24; ++i)
+      hdrs += "X-H" + std::to_string(i) + ": v" + std::to_string(i) + "\r\n";
     hdrs += "Content-Length: " + std::to_string(body.size()) + "\r\n";
-    const std::string req =
-        req_with(std::string(route) + "c%61p?q=one+two", hdrs, "POST") + body;
+    const std::string req = req_with(std::string(route) + "c%61p?q=one+two", hdrs, "POST") + body;
     for (char ch : req) ASSERT_TRUE(c.send(std::string_view(&ch, 1)));
     auto r = c.read_response(10000);
     ASSERT_TRUE(r);
@@ -341,7 +344,8 @@ TEST(HostileRequestLifetime, ParkedHeadThenSixteenPipelinedHeaderSetsThenReset) 
         if (rec.request) {
           l += " idx=" + std::string(rec.request->header("X-Idx").value_or("?"));
           l += " n=" + std::to_string(rec.request->header_count());
-          l += " last=" + std::string(rec.request->header_at(rec.request->header_count() - 1).second);
+          l += " last=" +
+               std::string(rec.request->header_at(rec.request->header_count() - 1).second);
         }
         std::lock_guard<std::mutex> lock(log->mu);
         log->lines.push_back(l);
@@ -375,8 +379,8 @@ TEST(HostileRequestLifetime, ParkedHeadThenSixteenPipelinedHeaderSetsThenReset) 
       ASSERT_TRUE(srv.wait_for([](const tether::ServerStats& st) { return st.requests >= 17; }));
       c.close(/*reset=*/true);
     }
-    ASSERT_TRUE(srv.wait_for(
-        [](const tether::ServerStats& st) { return st.connections_active == 0; }));
+    ASSERT_TRUE(
+        srv.wait_for([](const tether::ServerStats& st) { return st.connections_active == 0; }));
     tt::Client d(srv.port());
     auto r = tt::roundtrip(d, req_with("/ok", ""));
     EXPECT_EQ(r.status, 200);
