@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/gate.hpp"
 #include "support/http_client.hpp"
 #include "support/mailbox_requests.hpp"
 #include "support/redis_mailbox.hpp"
@@ -83,15 +84,6 @@ bool up(tt::TestServer& s, int ms = 10000) {
 
 bool waiters(tt::TestServer& s, uint64_t n) {
   return tt::mailbox_waiters_parked(s, n, 10000);
-}
-
-bool poll_until(const std::function<bool()>& pred, int timeout_ms) {
-  const int64_t end = tt::now_ms() + timeout_ms;
-  while (tt::now_ms() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(5ms);
-  }
-  return pred();
 }
 
 std::string get(const std::string& id, uint32_t wait_ms) {
@@ -183,7 +175,7 @@ TEST_F(HostileRedisOps, AnAckLostWithAKilledConnectionDoesNotDeliverTheValueTwic
   ASSERT_TRUE(waiters(a, 1));
   tt::Client poster(b.port());
   ASSERT_TRUE(poster.send(tt::mailbox_post("dup", "once")));
-  ASSERT_TRUE(poll_until([] { return g_delivered.load() == 1; }, 5000));
+  ASSERT_TRUE(tt::eventually([] { return g_delivered.load() == 1; }, 5000));
   Resp resp(redis.port());
   const std::string killed = resp.call({"CLIENT", "KILL", "TYPE", "normal"});
   g_release = 1;
@@ -219,7 +211,7 @@ TEST_F(HostileRedisOps, ADeleteRedisCouldNotAnswerIsA503NotANoValue) {
   ASSERT_EQ(resp.call({"CLIENT", "PAUSE", "1500", "WRITE"}), "OK");
   auto d = tt::roundtrip(c, tt::mailbox_delete("del"), 5000);
   // After the pause: the value is still there (the DELETE did nothing, as it should).
-  ASSERT_TRUE(poll_until([&] { return tt::now_ms() > paused_at + 1600; }, 3000));
+  ASSERT_TRUE(tt::eventually([&] { return tt::now_ms() > paused_at + 1600; }, 3000));
   ASSERT_TRUE(up(a));
   auto left = take_within(a.port(), "del", 3000);
   EXPECT_EQ(left.value_or("<nothing>"), "still here") << "the DELETE that timed out ran anyway";
