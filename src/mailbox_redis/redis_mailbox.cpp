@@ -304,15 +304,15 @@ void RedisMailbox::offer(uint64_t token, const std::string& id, std::string valu
 
 void RedisMailbox::ack(const std::string& id, uint64_t token) {
   unsettled_[token] = Unsettled{id, true, ++next_settle_, false};
-  settle(token);
+  settle_offer(token);
 }
 
 void RedisMailbox::refuse(const std::string& id, uint64_t token) {
   unsettled_[token] = Unsettled{id, false, ++next_settle_, false};
-  settle(token);
+  settle_offer(token);
 }
 
-void RedisMailbox::settle(uint64_t token) {
+void RedisMailbox::settle_offer(uint64_t token) {
   auto it = unsettled_.find(token);
   if (it == unsettled_.end() || it->second.sending) return;
   Unsettled& u = it->second;
@@ -332,14 +332,14 @@ void RedisMailbox::settle(uint64_t token) {
   });
 }
 
-void RedisMailbox::resettle() {
+void RedisMailbox::resettle_offers() {
   if (!cmd_.up()) return;
   std::vector<uint64_t> tokens;
   tokens.reserve(unsettled_.size());
   for (const auto& [token, u] : unsettled_) {
     if (!u.sending) tokens.push_back(token);
   }
-  for (uint64_t token : tokens) settle(token);
+  for (uint64_t token : tokens) settle_offer(token);
 }
 
 void RedisMailbox::sync_clock() {
@@ -392,7 +392,7 @@ void RedisMailbox::outcome(uint64_t token, const std::string& what) {
 
 void RedisMailbox::recheck() {
   if (!cmd_.up()) return;
-  resettle();
+  resettle_offers();
   if (rechecking_) return;
   sync_clock();
   learn_limits();
@@ -430,7 +430,7 @@ void RedisMailbox::recheck() {
 
 void RedisMailbox::on_state(bool up) {
   if (!up) fail_all_waits();  // a lost connection may have lost their offers: 503 now
-  if (up) resettle();         // before the transit timeout hands those values out again
+  if (up) resettle_offers();  // before the transit timeout hands those values out again
 }
 
 // ------------------------------------------------------------------ endings

@@ -125,9 +125,9 @@ class RedisMailbox final : public Loop::Extension, public DeadlineTimer::Source 
   /// until Redis answers: a lost ack would let the transit timeout hand the value out again.
   void ack(const std::string& id, uint64_t token);
   void refuse(const std::string& id, uint64_t token);
-  void settle(uint64_t token);
+  void settle_offer(uint64_t token);
   /// Sends again every ack and refusal Redis has not answered (connection back, re-check).
-  void resettle();
+  void resettle_offers();
   void sync_clock();
   /// Reads Redis' proto-max-bulk-len (at connect and at each re-check).
   void learn_limits();
