@@ -429,8 +429,10 @@ void RedisMailbox::recheck() {
 }
 
 void RedisMailbox::on_state(bool up) {
-  if (!up) fail_all_waits();  // a lost connection may have lost their offers: 503 now
-  if (up) resettle_offers();  // before the transit timeout hands those values out again
+  if (up)
+    resettle_offers();  // before the transit timeout hands those values out again
+  else
+    fail_all_waits();  // a lost connection may have lost their offers: 503 now
 }
 
 // ------------------------------------------------------------------ endings

@@ -40,15 +40,7 @@ std::atomic<int> g_release{0};
 // tetherd's routes plus /block?ms=N, which holds the loop thread (a slow handler).
 void routes(tether::Server& s) {
   tetherd::add_demo_routes(s);
-  s.get("/block", [](tether::Request& req, tether::Response res) {
-    int ms = 0;
-    if (auto q = req.query("ms")) ms = std::atoi(std::string(*q).c_str());
-    ms = std::clamp(ms, 0, 5000);
-    g_blocking.fetch_add(1);
-    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
-    g_blocking.fetch_sub(1);
-    res.send(200, "unblocked\n");
-  });
+  tt::add_block_route(s, g_blocking);
 }
 
 // routes() plus GET /hold/{id}: a parked wait (10 s) whose continuation, given a value, does

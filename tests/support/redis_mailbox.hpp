@@ -1,10 +1,17 @@
 // Test servers whose mailbox lives on a real redis-server (ServerOptions::mailbox_redis).
 #pragma once
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <thread>
 
 #include "support/redis_server.hpp"
 #include "support/test_server.hpp"
+#include "tether/tether.hpp"
 
 namespace tt {
 
@@ -29,6 +36,20 @@ inline bool mailbox_backend_up(TestServer& s, int timeout_ms = 10000) {
 inline bool mailbox_waiters_parked(TestServer& s, uint64_t n, int timeout_ms = 20000) {
   return s.wait_for([n](const tether::ServerStats& st) { return st.mailbox_waiters >= n; },
                     timeout_ms);
+}
+
+/// GET /block?ms=N (at most 5000) on `s`: holds its loop thread, a stalled instance without
+/// stopping the process. `blocking` counts the handlers holding one now.
+inline void add_block_route(tether::Server& s, std::atomic<int>& blocking) {
+  s.get("/block", [&blocking](tether::Request& req, tether::Response res) {
+    int ms = 0;
+    if (auto q = req.query("ms")) ms = std::atoi(std::string(*q).c_str());
+    ms = std::clamp(ms, 0, 5000);
+    blocking.fetch_add(1);
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    blocking.fetch_sub(1);
+    res.send(200, "unblocked\n");
+  });
 }
 
 }  // namespace tt
